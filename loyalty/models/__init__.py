@@ -1,0 +1,20 @@
+from .ledger import (
+    AccountKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    LotAllocation,
+    PointLot,
+    TransactionKind,
+)
+from .program import ExpiryExtension, Program, Rounding, TierMetric, TierWindow
+from .purchases import EarningRule, ExpiryReminder, Purchase, Refund
+from .stores import ApiKey, ApiKeyScope, IdempotencyRecord, Store
+from .tiers import Tier, TierChangeKind, TierHistory, TierMembership
+
+__all__ = [
+    "AccountKind", "ApiKey", "ApiKeyScope", "EarningRule", "ExpiryExtension", "ExpiryReminder",
+    "IdempotencyRecord", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "LotAllocation", "PointLot",
+    "Program", "Purchase", "Refund", "Rounding", "Store", "Tier", "TierChangeKind", "TierHistory",
+    "TierMembership", "TierMetric", "TierWindow", "TransactionKind",
+]

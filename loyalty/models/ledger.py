@@ -1,0 +1,156 @@
+"""The double-entry points ledger. Only loyalty.services.ledger writes these rows."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountKind(models.TextChoices):
+    AVAILABLE = "available", _("Available")
+    PENDING = "pending", _("Pending")
+    ISSUED = "issued", _("Issued")
+    REDEEMED = "redeemed", _("Redeemed")
+    EXPIRED = "expired", _("Expired")
+    ADJUSTMENTS = "adjustments", _("Adjustments")
+
+
+MEMBER_ACCOUNT_KINDS = (AccountKind.AVAILABLE, AccountKind.PENDING)
+SYSTEM_ACCOUNT_KINDS = (AccountKind.ISSUED, AccountKind.REDEEMED, AccountKind.EXPIRED, AccountKind.ADJUSTMENTS)
+
+
+class LedgerAccount(models.Model):
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+    )
+    kind = models.CharField(max_length=12, choices=AccountKind.choices)
+    # Cached sum of this account's entries; written only by the posting service, with F().
+    balance = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("ledger account")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "kind"], condition=Q(member__isnull=False), name="ledger_account_one_per_member_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(member__isnull=True), name="ledger_account_one_system_account_per_kind"
+            ),
+            models.CheckConstraint(
+                condition=(Q(member__isnull=False) & Q(kind__in=MEMBER_ACCOUNT_KINDS))
+                | (Q(member__isnull=True) & Q(kind__in=SYSTEM_ACCOUNT_KINDS)),
+                name="ledger_account_kind_matches_owner",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=AccountKind.PENDING) | Q(balance__gte=0),
+                name="ledger_account_pending_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id or 'system'}:{self.kind}"
+
+
+class TransactionKind(models.TextChoices):
+    EARN = "earn", _("Earned")
+    BONUS = "bonus", _("Bonus")
+    RELEASE = "release", _("Released")
+    REDEEM = "redeem", _("Redeemed")
+    CANCEL_REDEMPTION = "cancel_redemption", _("Redemption cancelled")
+    REVERSE = "reverse", _("Reversed")
+    EXPIRE = "expire", _("Expired")
+    ADJUST = "adjust", _("Adjusted")
+    TRANSFER = "transfer", _("Transferred")
+
+
+class LedgerTransaction(models.Model):
+    """One business event. Its entries sum to zero."""
+
+    kind = models.CharField(max_length=20, choices=TransactionKind.choices)
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_transactions"
+    )
+    reason = models.CharField(_("reason"), max_length=255)
+    reference = models.CharField(_("reference"), max_length=255, blank=True)
+    store = models.ForeignKey("loyalty.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    job = models.CharField(max_length=50, blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    # Written by the posting service under the member's locks: the change to available + pending
+    # and the sum of both afterwards, so history reads need no window functions.
+    points = models.BigIntegerField(default=0)
+    balance_after = models.BigIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("ledger transaction")
+        indexes = [models.Index(fields=["member", "-occurred_at", "-id"], name="ledger_txn_member_history")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.points:+d}"
+
+
+class LedgerEntry(models.Model):
+    """Signed points on one account. Append-only: never updated or deleted."""
+
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
+    points = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        constraints = [models.CheckConstraint(condition=~Q(points=0), name="ledger_entry_points_non_zero")]
+        indexes = [models.Index(fields=["account", "transaction"], name="ledger_entry_account")]
+
+
+class PointLot(models.Model):
+    """A bucket of earned points; spending consumes lots FIFO and records LotAllocations."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="lots")
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="lots")
+    points = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    earned_at = models.DateTimeField()
+    available_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("point lot")
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="point_lot_points_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & Q(remaining__lte=F("points")), name="point_lot_remaining_in_range"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["member", "expires_at", "earned_at", "id"],
+                condition=Q(remaining__gt=0),
+                name="point_lot_fifo_open",
+            ),
+            models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="point_lot_expiring"),
+            models.Index(fields=["available_at"], condition=Q(released_at__isnull=True), name="point_lot_pending"),
+        ]
+
+    @property
+    def is_released(self) -> bool:
+        return self.released_at is not None
+
+
+class LotAllocation(models.Model):
+    """Points a transaction took from a lot (positive) or gave back to it (negative)."""
+
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="allocations")
+    lot = models.ForeignKey(PointLot, on_delete=models.PROTECT, related_name="allocations")
+    points = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("lot allocation")
+        constraints = [models.CheckConstraint(condition=~Q(points=0), name="lot_allocation_points_non_zero")]
+        indexes = [models.Index(fields=["lot"], name="lot_allocation_lot")]

@@ -1,0 +1,68 @@
+import hashlib
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Store(models.Model):
+    """A till group or webshop. API keys and purchases belong to a store."""
+
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    woocommerce_secret = models.CharField(_("WooCommerce webhook secret"), max_length=255, blank=True)
+    auto_enroll = models.BooleanField(
+        _("enrol unknown customers"), default=False,
+        help_text=_("Webhook orders from unknown emails enrol a new member."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("store")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKeyScope(models.TextChoices):
+    POS = "pos", _("Till / webshop")
+    ADMIN = "admin", _("Administration")
+
+
+class ApiKey(models.Model):
+    """Stored as a SHA-256 hash; the key itself is shown once, at creation."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    prefix = models.CharField(_("prefix"), max_length=12, unique=True, editable=False)
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    scope = models.CharField(_("scope"), max_length=5, choices=ApiKeyScope.choices, default=ApiKeyScope.POS)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API key")
+        constraints = [models.CheckConstraint(condition=Q(scope__in=["pos", "admin"]), name="api_key_scope_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.store})"
+
+    @staticmethod
+    def hash(raw_key: str) -> str:
+        return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST with an Idempotency-Key, replayed for retries with the same body."""
+
+    scope = models.CharField(max_length=100)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_record_unique_key")]

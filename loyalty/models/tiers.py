@@ -1,0 +1,101 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Tier(models.Model):
+    code = models.SlugField(_("code"), max_length=30, unique=True)
+    name = models.CharField(_("name"), max_length=60)
+    rank = models.PositiveSmallIntegerField(_("rank"), unique=True, help_text=_("Higher is better."))
+    threshold = models.PositiveIntegerField(
+        _("threshold"), default=0, help_text=_("Points earned, or currency units spent, in the tier window.")
+    )
+    multiplier = models.DecimalField(
+        _("earn multiplier"), max_digits=5, decimal_places=2, default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("1.00"))],
+    )
+    benefits = models.TextField(_("benefits"), blank=True)
+    colour = models.CharField(
+        _("colour"), max_length=7, default="#8c6d3f",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #c0c0c0."))],
+    )
+    icon = models.ImageField(_("icon"), upload_to="tiers/", blank=True)
+    price = models.DecimalField(
+        _("price"), max_digits=10, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0"))], help_text=_("Set for a paid tier."),
+    )
+    period_months = models.PositiveIntegerField(
+        _("paid period (months)"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+
+    class Meta:
+        verbose_name = _("tier")
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(condition=Q(multiplier__gte=1), name="tier_multiplier_at_least_one"),
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | (Q(price__gte=0) & Q(period_months__gte=1)),
+                name="tier_paid_needs_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_paid(self) -> bool:
+        return self.price is not None
+
+
+class TierChangeKind(models.TextChoices):
+    UPGRADE = "upgrade", _("Upgrade")
+    DOWNGRADE = "downgrade", _("Downgrade")
+    FLOOR = "floor", _("Tier floor set by staff")
+    PAID = "paid", _("Paid membership")
+
+
+class TierHistory(models.Model):
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="tier_history")
+    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=10, choices=TierChangeKind.choices)
+    reason = models.CharField(_("reason"), max_length=255)
+    changed_at = models.DateTimeField()
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier history")
+        ordering = ["-changed_at", "-id"]
+
+
+class TierMembership(models.Model):
+    """A paid tier bought by the member: holds them at least at `tier` until `ends_at`."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="tier_memberships")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="memberships")
+    store = models.ForeignKey("loyalty.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    order_id = models.CharField(_("order id"), max_length=100)
+    price = models.DecimalField(_("price"), max_digits=10, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("paid tier membership")
+        constraints = [
+            models.UniqueConstraint(fields=["store", "order_id"], name="tier_membership_unique_order"),
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="tier_membership_period"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="tier_membership_price_non_negative"),
+        ]
+        indexes = [models.Index(fields=["member", "ends_at"], name="tier_membership_active")]

@@ -1,0 +1,437 @@
+"""The one writer of the points ledger.
+
+Every change of points goes through a function here. Each one, inside `transaction.atomic`:
+1. locks the member's accounts and the system accounts involved, in pk order (`select_for_update`);
+2. returns the earlier transaction when the idempotency key was seen before (same member and kind),
+   or refuses it (IdempotencyConflict);
+3. inserts one LedgerTransaction whose LedgerEntries sum to zero, moves point lots and records
+   LotAllocations, and updates the cached balances with F() expressions.
+Nothing else writes LedgerEntry, LedgerAccount.balance, PointLot.remaining or Member.lifetime_earned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from loyalty.models import (
+    AccountKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    LotAllocation,
+    PointLot,
+    TransactionKind,
+)
+from loyalty.services.program import lot_expiry, program_get
+from loyalty.signals import points_posted
+from members.models import Member
+
+
+class LedgerError(Exception):
+    code = "invalid"
+    status_code = 422
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InsufficientPoints(LedgerError):
+    code = "insufficient_points"
+
+
+class IdempotencyConflict(LedgerError):
+    code = "idempotency_conflict"
+    status_code = 409
+
+
+class AlreadyReturned(LedgerError):
+    code = "already_cancelled"
+    status_code = 409
+
+
+@dataclass
+class Audit:
+    """Who did it and why: copied onto the transaction row."""
+
+    reason: str
+    idempotency_key: str = ""
+    reference: str = ""
+    store: Any = None
+    staff_user: Any = None
+    job: str = ""
+    occurred_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# -- accounts and locks ----------------------------------------------------------------------------
+
+
+def member_accounts_create(*, member: Member) -> None:
+    """Open a member's available and pending accounts (called once, when the member is created)."""
+    LedgerAccount.objects.bulk_create(
+        [LedgerAccount(member=member, kind=AccountKind.AVAILABLE), LedgerAccount(member=member, kind=AccountKind.PENDING)]
+    )
+
+
+def _system_account_ids(kinds: Iterable[str]) -> list[int]:
+    ids = []
+    for kind in kinds:
+        account, _created = LedgerAccount.objects.get_or_create(member=None, kind=kind)
+        ids.append(account.pk)
+    return ids
+
+
+class _Locked:
+    """The locked accounts of one member plus the system accounts one posting touches."""
+
+    def __init__(self, member: Member, accounts: Sequence[LedgerAccount]) -> None:
+        self.member = member
+        self.by_kind = {a.kind: a for a in accounts}
+
+    @property
+    def available(self) -> LedgerAccount:
+        return self.by_kind[AccountKind.AVAILABLE]
+
+    @property
+    def pending(self) -> LedgerAccount:
+        return self.by_kind[AccountKind.PENDING]
+
+    def system(self, kind: str) -> LedgerAccount:
+        return self.by_kind[kind]
+
+
+def _lock(member: Member, system_kinds: Iterable[str]) -> _Locked:
+    system_ids = _system_account_ids(system_kinds)
+    accounts = list(
+        LedgerAccount.objects.select_for_update(of=("self",))
+        .filter(Q(member=member) | Q(pk__in=system_ids))
+        .order_by("pk")
+    )
+    locked = _Locked(member, accounts)
+    if AccountKind.AVAILABLE not in locked.by_kind:
+        raise LedgerError(_("This member has no ledger accounts."))
+    return locked
+
+
+def _replay(audit: Audit, *, member: Member, kind: str) -> LedgerTransaction | None:
+    existing = LedgerTransaction.objects.filter(idempotency_key=audit.idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.member_id != member.pk or existing.kind != kind:
+        raise IdempotencyConflict(_("This idempotency key was already used for another posting."))
+    return existing
+
+
+# -- the posting primitive -----------------------------------------------------------------------
+
+
+def _post(
+    locked: _Locked,
+    *,
+    kind: str,
+    audit: Audit,
+    legs: Sequence[tuple[LedgerAccount, int]],
+    earned_delta: int = 0,
+) -> LedgerTransaction:
+    legs = [(account, points) for account, points in legs if points]
+    if sum(points for _a, points in legs) != 0 or len(legs) < 2:
+        raise ValueError(f"unbalanced or empty posting: {[(a.kind, p) for a, p in legs]}")
+    member = locked.member
+    member_delta = sum(points for account, points in legs if account.member_id == member.pk)
+    for account, points in legs:
+        account.balance += points
+    if locked.pending.balance < 0:
+        raise ValueError("pending balance would go negative")
+    try:
+        with transaction.atomic():
+            txn = LedgerTransaction.objects.create(
+                kind=kind,
+                member=member,
+                reason=audit.reason[:255],
+                reference=audit.reference[:255],
+                store=audit.store,
+                staff_user=audit.staff_user,
+                job=audit.job,
+                occurred_at=audit.occurred_at or timezone.now(),
+                idempotency_key=audit.idempotency_key or f"{kind}:{uuid.uuid4()}",
+                points=member_delta,
+                balance_after=locked.available.balance + locked.pending.balance,
+                metadata=audit.metadata,
+            )
+    except IntegrityError:
+        # Same key posted concurrently for another member (same member is serialised by the lock).
+        for account, points in legs:
+            account.balance -= points
+        raise IdempotencyConflict(_("This idempotency key was already used for another posting.")) from None
+    LedgerEntry.objects.bulk_create([LedgerEntry(transaction=txn, account=a, points=p) for a, p in legs])
+    for account, points in legs:
+        LedgerAccount.objects.filter(pk=account.pk).update(balance=F("balance") + points)
+    if earned_delta:
+        Member.objects.filter(pk=member.pk).update(lifetime_earned=F("lifetime_earned") + earned_delta)
+    transaction.on_commit(lambda: points_posted.send(sender=LedgerTransaction, transaction=txn))
+    return txn
+
+
+def _fifo_lots(member: Member):
+    return PointLot.objects.filter(member=member, released_at__isnull=False, remaining__gt=0).order_by(
+        F("expires_at").asc(nulls_last=True), "earned_at", "id"
+    )
+
+
+def _consume(lots: Iterable[PointLot], points: int, txn: LedgerTransaction) -> int:
+    """Take up to `points` from `lots` in order, recording allocations; returns how many were taken."""
+    taken = 0
+    allocations = []
+    for lot in lots:
+        if taken >= points:
+            break
+        take = min(lot.remaining, points - taken)
+        if take <= 0:
+            continue
+        PointLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+        lot.remaining -= take
+        allocations.append(LotAllocation(transaction=txn, lot=lot, points=take))
+        taken += take
+    LotAllocation.objects.bulk_create(allocations)
+    return taken
+
+
+def _settle_debt(locked: _Locked, balance_before: int, txn: LedgerTransaction) -> None:
+    """After available points grew from a negative balance, the new points pay the debt first.
+
+    Balances already say so; this takes the paid part out of the lots so that the available balance
+    equals the remaining points of released lots again.
+    """
+    if balance_before >= 0:
+        return
+    debt_paid = min(-balance_before, locked.available.balance - balance_before)
+    if debt_paid > 0:
+        _consume(_fifo_lots(locked.member), debt_paid, txn)
+
+
+# -- public services -------------------------------------------------------------------------------
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def points_credit(
+    *,
+    member: Member,
+    points: int,
+    audit: Audit,
+    kind: str = TransactionKind.EARN,
+    source: str = AccountKind.ISSUED,
+    available_at: datetime | None = None,
+    expires_at: datetime | None = _UNSET,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Credit points into a new lot: pending until `available_at` if that is still ahead, else available."""
+    if points <= 0:
+        raise LedgerError(_("Points to credit must be positive."))
+    locked = _lock(member, [source])
+    if (existing := _replay(audit, member=member, kind=kind)) is not None:
+        return existing
+    now = now or timezone.now()
+    earned_at = audit.occurred_at or now
+    available_at = available_at or earned_at
+    pending = available_at > now
+    if expires_at is _UNSET:
+        expires_at = lot_expiry(program_get(), earned_at)
+    target = locked.pending if pending else locked.available
+    balance_before = locked.available.balance
+    txn = _post(
+        locked,
+        kind=kind,
+        audit=audit,
+        legs=[(target, points), (locked.system(source), -points)],
+        earned_delta=points if kind in (TransactionKind.EARN, TransactionKind.BONUS) else 0,
+    )
+    PointLot.objects.create(
+        member=member,
+        transaction=txn,
+        points=points,
+        remaining=points,
+        earned_at=earned_at,
+        available_at=available_at,
+        released_at=None if pending else earned_at,
+        expires_at=expires_at,
+    )
+    if not pending:
+        _settle_debt(locked, balance_before, txn)
+    return txn
+
+
+@transaction.atomic
+def points_debit(
+    *,
+    member: Member,
+    points: int,
+    audit: Audit,
+    kind: str = TransactionKind.REDEEM,
+    target: str = AccountKind.REDEEMED,
+) -> LedgerTransaction:
+    """Spend available points FIFO. Never overdraws: raises InsufficientPoints instead."""
+    if points <= 0:
+        raise LedgerError(_("Points to debit must be positive."))
+    locked = _lock(member, [target])
+    if (existing := _replay(audit, member=member, kind=kind)) is not None:
+        return existing
+    if locked.available.balance < points:
+        raise InsufficientPoints(
+            _("%(needed)s points needed, %(available)s available.")
+            % {"needed": points, "available": max(locked.available.balance, 0)}
+        )
+    txn = _post(locked, kind=kind, audit=audit, legs=[(locked.available, -points), (locked.system(target), points)])
+    taken = _consume(_fifo_lots(member), points, txn)
+    if taken != points:  # the cached balance and the lots disagree: refuse rather than corrupt
+        raise LedgerError(f"ledger drift for member {member.pk}: balance says {points}, lots gave {taken}")
+    return txn
+
+
+@transaction.atomic
+def points_reverse(
+    *, member: Member, points: int, audit: Audit, lot: PointLot | None = None
+) -> LedgerTransaction:
+    """Take back earned points (a refund): from `lot` first, then FIFO, then as debt (negative balance)."""
+    if points <= 0:
+        raise LedgerError(_("Points to reverse must be positive."))
+    locked = _lock(member, [AccountKind.ISSUED])
+    if (existing := _replay(audit, member=member, kind=TransactionKind.REVERSE)) is not None:
+        return existing
+    from_pending = 0
+    own_lot: list[PointLot] = []
+    if lot is not None:
+        lot.refresh_from_db()
+        if lot.member_id != member.pk:
+            raise LedgerError("lot belongs to another member")
+        if lot.released_at is None:
+            from_pending = min(points, lot.remaining)
+        else:
+            own_lot = [lot]
+    from_available = points - from_pending
+    txn = _post(
+        locked,
+        kind=TransactionKind.REVERSE,
+        audit=audit,
+        legs=[
+            (locked.pending, -from_pending),
+            (locked.available, -from_available),
+            (locked.system(AccountKind.ISSUED), points),
+        ],
+        earned_delta=-points,
+    )
+    if from_pending:
+        assert lot is not None
+        _consume([lot], from_pending, txn)
+    if from_available:
+        taken = _consume(own_lot, from_available, txn)
+        _consume(_fifo_lots(member), from_available - taken, txn)  # the rest beyond the lots is debt
+    return txn
+
+
+@transaction.atomic
+def points_return(
+    *, original: LedgerTransaction, audit: Audit, kind: str = TransactionKind.CANCEL_REDEMPTION
+) -> LedgerTransaction:
+    """Give a debit's points back to exactly the lots it took them from (cancelling a redemption)."""
+    member = original.member
+    assert member is not None
+    counter = original.entries.exclude(account__member=member).select_related("account").get()
+    locked = _lock(member, [counter.account.kind])
+    audit.idempotency_key = audit.idempotency_key or f"return:{original.pk}"
+    if (existing := _replay(audit, member=member, kind=kind)) is not None:
+        return existing
+    if LedgerTransaction.objects.filter(kind=kind, metadata__returns=original.pk).exists():
+        raise AlreadyReturned(_("These points were already given back."))
+    allocations = list(
+        original.allocations.values("lot").annotate(points=Sum("points")).filter(points__gt=0).order_by("lot")
+    )
+    points = counter.points
+    audit.metadata = {**audit.metadata, "returns": original.pk}
+    balance_before = locked.available.balance
+    txn = _post(locked, kind=kind, audit=audit, legs=[(locked.available, points), (locked.system(counter.account.kind), -points)])
+    returned = []
+    for allocation in allocations:
+        PointLot.objects.filter(pk=allocation["lot"]).update(remaining=F("remaining") + allocation["points"])
+        returned.append(LotAllocation(transaction=txn, lot_id=allocation["lot"], points=-allocation["points"]))
+    LotAllocation.objects.bulk_create(returned)
+    _settle_debt(locked, balance_before, txn)
+    return txn
+
+
+@transaction.atomic
+def points_release(*, member: Member, as_of: datetime, job: str = "release_pending_points") -> LedgerTransaction | None:
+    """Move the member's pending lots whose `available_at` has passed to available. One transaction."""
+    locked = _lock(member, [])
+    lots = list(
+        PointLot.objects.filter(member=member, released_at__isnull=True, available_at__lte=as_of, remaining__gt=0)
+        .order_by("available_at", "id")
+    )
+    if not lots:
+        return None
+    points = sum(lot.remaining for lot in lots)
+    balance_before = locked.available.balance
+    txn = _post(
+        locked,
+        kind=TransactionKind.RELEASE,
+        audit=Audit(reason=_("Pending points released"), job=job, occurred_at=as_of,
+                    metadata={"lots": [lot.pk for lot in lots]}),
+        legs=[(locked.pending, -points), (locked.available, points)],
+    )
+    PointLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(released_at=as_of)
+    # Emptied pending lots (fully reversed) are marked released too, so they never come up again.
+    PointLot.objects.filter(member=member, released_at__isnull=True, available_at__lte=as_of, remaining=0).update(
+        released_at=as_of
+    )
+    _settle_debt(locked, balance_before, txn)
+    return txn
+
+
+@transaction.atomic
+def points_expire_member(*, member: Member, as_of: datetime, job: str = "expire_points") -> LedgerTransaction | None:
+    """Expire the remaining points of the member's released lots with `expires_at <= as_of`."""
+    locked = _lock(member, [AccountKind.EXPIRED])
+    lots = list(
+        PointLot.objects.filter(member=member, released_at__isnull=False, expires_at__lte=as_of, remaining__gt=0)
+        .order_by("expires_at", "id")
+    )
+    if not lots:
+        return None
+    points = sum(lot.remaining for lot in lots)
+    txn = _post(
+        locked,
+        kind=TransactionKind.EXPIRE,
+        audit=Audit(reason=_("Points expired"), job=job, occurred_at=as_of),
+        legs=[(locked.available, -points), (locked.system(AccountKind.EXPIRED), points)],
+    )
+    _consume(lots, points, txn)
+    return txn
+
+
+def points_adjust(*, member: Member, points: int, reason: str, staff_user=None, store=None,
+                  idempotency_key: str = "") -> LedgerTransaction:
+    """A manual correction by staff or an admin-scope key: a credit into a new lot or a FIFO debit."""
+    if not reason.strip():
+        raise LedgerError(_("A reason is required."))
+    audit = Audit(reason=reason.strip(), staff_user=staff_user, store=store, idempotency_key=idempotency_key)
+    if points > 0:
+        return points_credit(
+            member=member, points=points, audit=audit, kind=TransactionKind.ADJUST,
+            source=AccountKind.ADJUSTMENTS,
+        )
+    if points < 0:
+        return points_debit(
+            member=member, points=-points, audit=audit, kind=TransactionKind.ADJUST, target=AccountKind.ADJUSTMENTS
+        )
+    raise LedgerError(_("Points must not be zero."))
