@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+"""/api/v1/: each area keeps its routes in its own module."""
+
+from django.urls import include, path
 
 app_name = "api"
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("loyalty.api.members_urls")),
+    path("", include("loyalty.api.purchases_urls")),
+    path("", include("loyalty.api.config_urls")),
+    path("", include("loyalty.api.webhooks_urls")),
+    path("", include("rewards.api_urls")),
+    path("", include("campaigns.api_urls")),
+]
