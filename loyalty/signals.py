@@ -4,3 +4,7 @@ from django.dispatch import Signal
 
 # Sent after the commit of every ledger transaction, with `transaction`.
 points_posted = Signal()
+
+# Sent inside the refund's database transaction, with `purchase`, `refund` and `full` (bool: the whole
+# purchase is now refunded). rewards listens to cancel pay-with-points redemptions of that order.
+purchase_refunded = Signal()

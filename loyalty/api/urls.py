@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("loyalty.api.purchases_urls")),
     path("", include("loyalty.api.config_urls")),
     path("", include("loyalty.api.webhooks_urls")),
+    path("", include("loyalty.api.tiers_urls")),
     path("", include("rewards.api_urls")),
     path("", include("campaigns.api_urls")),
 ]

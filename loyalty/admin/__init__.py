@@ -1,0 +1,3 @@
+"""Admin registrations, one module per area."""
+
+from . import core, purchases, tiers  # noqa: F401
