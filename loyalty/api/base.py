@@ -37,7 +37,8 @@ class IdempotentMixin:
         if not caller and request.user.is_authenticated:
             caller = f"user:{request.user.pk}"
         scope = hashlib.sha256(caller.encode()).hexdigest()[:64]
-        request_hash = hashlib.sha256(request.method.encode() + request.path.encode() + b"\n" + request.body).hexdigest()
+        fingerprint = request.method.encode() + request.path.encode() + b"\n" + request.body
+        request_hash = hashlib.sha256(fingerprint).hexdigest()
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(

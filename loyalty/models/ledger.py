@@ -107,6 +107,9 @@ class LedgerEntry(models.Model):
         constraints = [models.CheckConstraint(condition=~Q(points=0), name="ledger_entry_points_non_zero")]
         indexes = [models.Index(fields=["account", "transaction"], name="ledger_entry_account")]
 
+    def __str__(self) -> str:
+        return f"{self.account} {self.points:+d}"
+
 
 class PointLot(models.Model):
     """A bucket of earned points; spending consumes lots FIFO and records LotAllocations."""
@@ -138,6 +141,9 @@ class PointLot(models.Model):
             models.Index(fields=["available_at"], condition=Q(released_at__isnull=True), name="point_lot_pending"),
         ]
 
+    def __str__(self) -> str:
+        return f"lot #{self.pk}: {self.remaining}/{self.points}"
+
     @property
     def is_released(self) -> bool:
         return self.released_at is not None
@@ -154,3 +160,6 @@ class LotAllocation(models.Model):
         verbose_name = _("lot allocation")
         constraints = [models.CheckConstraint(condition=~Q(points=0), name="lot_allocation_points_non_zero")]
         indexes = [models.Index(fields=["lot"], name="lot_allocation_lot")]
+
+    def __str__(self) -> str:
+        return f"txn #{self.transaction_id} lot #{self.lot_id} {self.points:+d}"

@@ -57,7 +57,9 @@ class Program(models.Model):
         _("extend expiry to"), max_length=10, choices=ExpiryExtension.choices, default=ExpiryExtension.NONE
     )
     expiry_warning_days = models.PositiveIntegerField(_("expiry warning (days ahead)"), default=14)
-    tier_metric = models.CharField(_("tier metric"), max_length=6, choices=TierMetric.choices, default=TierMetric.POINTS)
+    tier_metric = models.CharField(
+        _("tier metric"), max_length=6, choices=TierMetric.choices, default=TierMetric.POINTS
+    )
     tier_window = models.CharField(
         _("tier window"), max_length=13, choices=TierWindow.choices, default=TierWindow.LIFETIME
     )

@@ -70,6 +70,9 @@ class Refund(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.purchase} refund {self.refund_id}"
+
 
 class EarningRule(models.Model):
     """A SKU or category override of the program's earn rate (SKU wins; the highest category wins)."""
@@ -118,3 +121,6 @@ class ExpiryReminder(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["member", "expires_on"], name="expiry_reminder_once_per_date")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.points} on {self.expires_on}"

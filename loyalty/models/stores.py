@@ -66,3 +66,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_record_unique_key")]
+
+    def __str__(self) -> str:
+        return self.key

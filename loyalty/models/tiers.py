@@ -74,6 +74,9 @@ class TierHistory(models.Model):
         verbose_name_plural = _("tier history")
         ordering = ["-changed_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.from_tier_id} -> {self.to_tier_id}"
+
 
 class TierMembership(models.Model):
     """A paid tier bought by the member: holds them at least at `tier` until `ends_at`."""
@@ -99,3 +102,6 @@ class TierMembership(models.Model):
             models.CheckConstraint(condition=Q(price__gte=0), name="tier_membership_price_non_negative"),
         ]
         indexes = [models.Index(fields=["member", "ends_at"], name="tier_membership_active")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.tier} until {self.ends_at:%Y-%m-%d}"

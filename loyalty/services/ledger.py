@@ -79,7 +79,10 @@ class Audit:
 def member_accounts_create(*, member: Member) -> None:
     """Open a member's available and pending accounts (called once, when the member is created)."""
     LedgerAccount.objects.bulk_create(
-        [LedgerAccount(member=member, kind=AccountKind.AVAILABLE), LedgerAccount(member=member, kind=AccountKind.PENDING)]
+        [
+            LedgerAccount(member=member, kind=AccountKind.AVAILABLE),
+            LedgerAccount(member=member, kind=AccountKind.PENDING),
+        ]
     )
 
 
@@ -360,7 +363,8 @@ def points_return(
     points = counter.points
     audit.metadata = {**audit.metadata, "returns": original.pk}
     balance_before = locked.available.balance
-    txn = _post(locked, kind=kind, audit=audit, legs=[(locked.available, points), (locked.system(counter.account.kind), -points)])
+    legs = [(locked.available, points), (locked.system(counter.account.kind), -points)]
+    txn = _post(locked, kind=kind, audit=audit, legs=legs)
     returned = []
     for allocation in allocations:
         PointLot.objects.filter(pk=allocation["lot"]).update(remaining=F("remaining") + allocation["points"])
