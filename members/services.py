@@ -96,3 +96,27 @@ def member_claim(*, user: User) -> Member | None:
     member.user = user
     member.save(update_fields=["user"])
     return member
+
+
+PROFILE_FIELDS = (
+    "first_name", "last_name", "nickname", "birthday", "phone", "language", "marketing_consent", "leaderboard_opt_in",
+)
+
+
+@transaction.atomic
+def member_profile_update(*, member: Member, **changes) -> Member:
+    """Change a member's own profile fields; records when marketing consent was given (cleared when withdrawn)."""
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"not profile fields: {sorted(unknown)}")
+    update_fields = []
+    for name, value in changes.items():
+        if getattr(member, name) != value:
+            setattr(member, name, value)
+            update_fields.append(name)
+    if "marketing_consent" in update_fields:
+        member.marketing_consent_at = timezone.now() if member.marketing_consent else None
+        update_fields.append("marketing_consent_at")
+    if update_fields:
+        member.save(update_fields=update_fields)
+    return member
