@@ -17,3 +17,7 @@ class LoyaltyConfig(AppConfig):
         engine = settings.DATABASES["default"]["ENGINE"]
         if engine not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
             raise ImproperlyConfigured(f"Unsupported database engine {engine}: use SQLite or PostgreSQL.")
+
+        from loyalty.services.tiers import tier_signals_connect
+
+        tier_signals_connect()

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import calendar
+import logging
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection
-from django.utils import timezone
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F, Max, ProtectedError, RestrictedError
+from django.db.models.signals import post_save
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from loyalty.models import (
     LedgerTransaction,
@@ -16,12 +23,19 @@ from loyalty.models import (
     Program,
     Purchase,
     Tier,
+    TierChangeKind,
+    TierHistory,
+    TierMembership,
     TierMetric,
     TierWindow,
     TransactionKind,
 )
+from loyalty.services.ledger import LedgerError
 from loyalty.services.program import program_get
-from members.models import Member
+from loyalty.signals import points_posted
+from members.models import Member, MemberStatus
+
+logger = logging.getLogger(__name__)
 
 # -- time helpers ----------------------------------------------------------------------------------
 
@@ -175,3 +189,391 @@ def member_tier_progress_get(*, member: Member, as_of: datetime | None = None) -
     metric = member_tier_metric_get(member=member, as_of=as_of)
     remaining = max(next_tier.threshold - metric, 0)
     return {"code": next_tier.code, "name": next_tier.name, "remaining": remaining}
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+class TierError(LedgerError):
+    """A refused tier operation; the API's exception handler maps it by `code` and `status_code`."""
+
+    def __init__(self, detail: str = "", *, code: str = "invalid", status_code: int = 422, field: str = "") -> None:
+        super().__init__(detail)
+        self.code = code
+        self.status_code = status_code
+        self.field = field
+
+
+# -- changing a member's tier ----------------------------------------------------------------------
+
+
+def _rank(tier: Tier | None) -> int:
+    return tier.rank if tier is not None else -1
+
+
+def _reason(kind: str, to_tier: Tier | None) -> str:
+    name = to_tier.name if to_tier is not None else ""
+    if kind == TierChangeKind.UPGRADE:
+        return _("You reached %(tier)s.") % {"tier": name}
+    if kind == TierChangeKind.PAID:
+        return _("Paid %(tier)s membership.") % {"tier": name}
+    if to_tier is None:
+        return _("Your qualifying activity is below the first tier.")
+    return _("Your qualifying activity is below your tier: you are now %(tier)s.") % {"tier": name}
+
+
+def _member_tier_change(
+    *, member: Member, to_tier: Tier | None, kind: str, reason: str, changed_at: datetime, staff_user=None
+) -> TierHistory:
+    """Move a locked member to `to_tier` now and keep the change in the history."""
+    history = TierHistory.objects.create(
+        member=member, from_tier_id=member.tier_id, to_tier=to_tier, kind=kind, reason=reason[:255],
+        changed_at=changed_at, staff_user=staff_user,
+    )
+    Member.objects.filter(pk=member.pk).update(tier=to_tier, tier_since=changed_at)
+    member.tier, member.tier_since = to_tier, changed_at
+    return history
+
+
+def _locked_member(member: Member) -> Member:
+    return Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member.pk)
+
+
+@transaction.atomic
+def member_tier_upgrade_check(*, member: Member, as_of: datetime | None = None) -> TierHistory | None:
+    """Upgrade the member at once when the metric now reaches a higher tier. Never downgrades."""
+    as_of = as_of or timezone.now()
+    tiers = list(Tier.objects.all())
+    if not tiers:
+        return None
+    locked = _locked_member(member)
+    reached = tiers_by_metric(tiers, member_tier_metric_get(member=locked, as_of=as_of))
+    if reached is None or reached.rank <= _rank(locked.tier):
+        return None
+    history = _member_tier_change(
+        member=locked, to_tier=reached, kind=TierChangeKind.UPGRADE,
+        reason=_reason(TierChangeKind.UPGRADE, reached), changed_at=as_of,
+    )
+    member.tier, member.tier_since = locked.tier, locked.tier_since
+    return history
+
+
+# The postings after which more points may count: credits straight to available, and releases.
+_UPGRADE_KINDS = (TransactionKind.EARN, TransactionKind.BONUS, TransactionKind.RELEASE)
+
+
+def _on_points_posted(sender, transaction: LedgerTransaction, **kwargs) -> None:
+    """After a ledger commit: points that now count may lift the member to a higher tier."""
+    if transaction.member_id is None or transaction.kind not in _UPGRADE_KINDS:
+        return
+    try:
+        member = Member.objects.get(pk=transaction.member_id)
+        member_tier_upgrade_check(member=member, as_of=max(timezone.now(), transaction.occurred_at))
+    except Exception:  # the points are committed already; a failed check is caught up by the recalculation
+        logger.exception("tier upgrade check failed for member %s", transaction.member_id)
+
+
+def _on_purchase_saved(sender, instance: Purchase, created: bool, **kwargs) -> None:
+    """A recorded purchase may lift a member on the spend metric (also when it earned no points)."""
+    if not created:
+        return
+    member_id = instance.member_id
+
+    def check() -> None:
+        try:
+            if program_get().tier_metric != TierMetric.SPEND:
+                return
+            member_tier_upgrade_check(member=Member.objects.get(pk=member_id))
+        except Exception:
+            logger.exception("tier upgrade check failed for member %s", member_id)
+
+    transaction.on_commit(check)
+
+
+def tier_signals_connect() -> None:
+    """Called from LoyaltyConfig.ready()."""
+    points_posted.connect(_on_points_posted, dispatch_uid="tiers_upgrade_on_points_posted")
+    post_save.connect(_on_purchase_saved, sender=Purchase, dispatch_uid="tiers_upgrade_on_purchase")
+
+
+# -- the recalculation job -------------------------------------------------------------------------
+
+
+def _paid_ranks_get(*, as_of: datetime) -> dict[int, int]:
+    """Per member: the highest rank of a paid membership running at `as_of`."""
+    rows = (
+        TierMembership.objects.filter(starts_at__lte=as_of, ends_at__gt=as_of)
+        .values("member_id").annotate(rank=Max("tier__rank")).values_list("member_id", "rank")
+    )
+    return dict(rows)
+
+
+def _paid_ended_members_get(*, as_of: datetime) -> set[int]:
+    """Members holding their current tier because of a paid membership that has ended by `as_of`.
+
+    They drop at the next recalculation, whatever the hold period: the holding began with the
+    membership (starts_at <= tier_since < ends_at) and the membership was for that very tier.
+    """
+    return set(
+        TierMembership.objects.filter(
+            ends_at__lte=as_of,
+            tier_id=F("member__tier_id"),
+            starts_at__lte=F("member__tier_since"),
+            ends_at__gt=F("member__tier_since"),
+        ).values_list("member_id", flat=True)
+    )
+
+
+def _batches(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def tiers_recalculate(
+    *,
+    as_of: datetime,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    batch_size: int = 2000,
+) -> dict[str, int]:
+    """Put every member (but closed ones) in the tier they are due at `as_of`.
+
+    Target = the highest of: the tier the metric reaches, the staff floor, a running paid membership.
+    Upgrades apply at once. A downgrade applies only once the current tier has been held for the
+    program's hold months, or when the current tier was held only by a paid membership that has ended.
+    Deterministic and idempotent for a given `as_of`: a second run finds nothing to change.
+    Set-based: one aggregate query for the metric, one for paid memberships, one read of the members,
+    then UPDATE ... WHERE id IN (...) per target tier and bulk-created history, in batches.
+    """
+    program = program_get()
+    tiers = {tier.pk: tier for tier in Tier.objects.all()}
+    tiers_list = list(tiers.values())
+    tier_by_rank = {tier.rank: tier for tier in tiers_list}
+    metrics = tier_metrics_get(as_of=as_of, program=program) if tiers else {}
+    paid_ranks = _paid_ranks_get(as_of=as_of) if tiers else {}
+    paid_ended = _paid_ended_members_get(as_of=as_of) if tiers else set()
+    members = list(
+        Member.objects.exclude(status=MemberStatus.CLOSED)
+        .values_list("id", "tier_id", "tier_since", "tier_floor_id").order_by("id")
+    )
+    total = len(members)
+    counts = {"members": total, "upgraded": 0, "downgraded": 0, "held": 0, "unchanged": 0, "skipped": 0}
+    # Memoise the metric -> tier lookup: many members share a metric value.
+    by_metric: dict = {}
+    # (member_id, from_tier_id, tier_since, to_tier_id, kind)
+    changes: list[tuple[int, int | None, datetime | None, int | None, str]] = []
+    for done, (member_id, tier_id, tier_since, floor_id, ) in enumerate(members, start=1):
+        metric = metrics.get(member_id, 0)
+        if metric not in by_metric:
+            by_metric[metric] = tiers_by_metric(tiers_list, metric)
+        reached = by_metric[metric]
+        candidates = [
+            (_rank(reached), TierChangeKind.UPGRADE),
+            (paid_ranks.get(member_id, -1), TierChangeKind.PAID),
+            (tiers[floor_id].rank if floor_id else -1, TierChangeKind.FLOOR),
+        ]
+        target_rank, kind = max(candidates, key=lambda candidate: candidate[0])
+        current_rank = tiers[tier_id].rank if tier_id else -1
+        target_id = tier_by_rank[target_rank].pk if target_rank >= 0 else None
+        if target_rank > current_rank:
+            changes.append((member_id, tier_id, tier_since, target_id, kind))
+        elif target_rank < current_rank:
+            hold_over = tier_since is None or add_months(tier_since, program.tier_hold_months) <= as_of
+            if hold_over or member_id in paid_ended:
+                changes.append((member_id, tier_id, tier_since, target_id, TierChangeKind.DOWNGRADE))
+            else:
+                counts["held"] += 1
+        else:
+            counts["unchanged"] += 1
+        if progress is not None and done % batch_size == 0:
+            progress(done, total)
+
+    for batch in _batches(changes, batch_size):
+        if dry_run:
+            for change in batch:
+                counts["downgraded" if change[4] == TierChangeKind.DOWNGRADE else "upgraded"] += 1
+            continue
+        applied = _changes_apply(batch, tiers=tiers, as_of=as_of)
+        counts["upgraded"] += applied["upgraded"]
+        counts["downgraded"] += applied["downgraded"]
+        counts["skipped"] += len(batch) - applied["upgraded"] - applied["downgraded"]
+    if progress is not None:
+        progress(total, total)
+    return counts
+
+
+@transaction.atomic
+def _changes_apply(batch: list, *, tiers: dict[int, Tier], as_of: datetime) -> dict[str, int]:
+    """Apply one batch of decided changes; rows changed meanwhile (a live upgrade) are left for the next run."""
+    ids = [change[0] for change in batch]
+    current = {
+        row[0]: (row[1], row[2])
+        for row in Member.objects.select_for_update().filter(pk__in=ids).values_list("id", "tier_id", "tier_since")
+    }
+    by_target: dict[int | None, list[int]] = defaultdict(list)
+    history = []
+    applied = {"upgraded": 0, "downgraded": 0}
+    for member_id, from_id, since, to_id, kind in batch:
+        if current.get(member_id) != (from_id, since):
+            continue
+        by_target[to_id].append(member_id)
+        to_tier = tiers.get(to_id) if to_id else None
+        history.append(TierHistory(
+            member_id=member_id, from_tier_id=from_id, to_tier_id=to_id, kind=kind,
+            reason=_reason(kind, to_tier) if kind != TierChangeKind.FLOOR else _("Tier floor set by staff."),
+            changed_at=as_of,
+        ))
+        applied["downgraded" if kind == TierChangeKind.DOWNGRADE else "upgraded"] += 1
+    for to_id, member_ids in by_target.items():
+        Member.objects.filter(pk__in=member_ids).update(tier_id=to_id, tier_since=as_of)
+    TierHistory.objects.bulk_create(history, batch_size=1000)
+    return applied
+
+
+# -- staff floor -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def member_tier_floor_set(*, member: Member, tier: Tier | None, reason: str, staff_user=None) -> TierHistory | None:
+    """Keep the member at least at `tier` (None removes the floor). Lifts the member at once if needed.
+
+    Removing or lowering a floor never drops the member at once: the recalculation does that, after the
+    hold period.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise TierError(_("A reason is required."), field="reason")
+    locked = _locked_member(member)
+    Member.objects.filter(pk=locked.pk).update(tier_floor=tier, tier_floor_reason=reason[:255] if tier else "")
+    member.tier_floor, member.tier_floor_reason = tier, (reason[:255] if tier else "")
+    history = None
+    if tier is not None and tier.rank > _rank(locked.tier):
+        history = _member_tier_change(
+            member=locked, to_tier=tier, kind=TierChangeKind.FLOOR, reason=reason, changed_at=timezone.now(),
+            staff_user=staff_user,
+        )
+        member.tier, member.tier_since = locked.tier, locked.tier_since
+    return history
+
+
+# -- paid tiers ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def tier_membership_record(
+    *,
+    member: Member,
+    tier: Tier,
+    order_id: str,
+    price: Decimal,
+    currency: str,
+    starts_at: datetime | None = None,
+    store=None,
+    staff_user=None,
+) -> tuple[TierMembership, bool]:
+    """Record a bought paid tier; idempotent by (store, order_id). Lifts the member at once while it runs.
+
+    Returns (membership, created). The same order again returns the first record (created False);
+    the same order for another member, tier, price or currency is refused (409 order_conflict).
+    """
+    order_id = (order_id or "").strip()
+    if not order_id:
+        raise TierError(_("An order id is required."), field="order_id")
+    if not tier.is_paid:
+        raise TierError(_("%(tier)s is not a paid tier.") % {"tier": tier.name}, field="tier")
+    if price is None or price < 0:
+        raise TierError(_("The price must not be negative."), field="price")
+    currency = (currency or "").upper()
+    program = program_get()
+    if currency != program.currency:
+        raise TierError(
+            _("The program's currency is %(currency)s.") % {"currency": program.currency}, code="currency_mismatch"
+        )
+    existing = TierMembership.objects.filter(store=store, order_id=order_id).select_related("tier").first()
+    if existing is not None:
+        same = (
+            existing.member_id == member.pk and existing.tier_id == tier.pk and existing.price == price
+            and existing.currency == currency and (starts_at is None or existing.starts_at == starts_at)
+        )
+        if not same:
+            raise TierError(
+                _("This order id was already recorded with different details."), code="order_conflict",
+                status_code=409,
+            )
+        return existing, False
+    if not member.is_active_member:
+        raise TierError(_("This member is not active."), code="member_inactive")
+    now = timezone.now()
+    starts_at = starts_at or now
+    membership = TierMembership.objects.create(
+        member=member, tier=tier, store=store, order_id=order_id, price=price, currency=currency,
+        starts_at=starts_at, ends_at=add_months(starts_at, tier.period_months), staff_user=staff_user,
+    )
+    locked = _locked_member(member)
+    if membership.starts_at <= now < membership.ends_at and tier.rank > _rank(locked.tier):
+        _member_tier_change(
+            member=locked, to_tier=tier, kind=TierChangeKind.PAID,
+            reason=_("Paid %(tier)s membership until %(date)s.")
+            % {"tier": tier.name, "date": formats.date_format(timezone.localtime(membership.ends_at))},
+            changed_at=now, staff_user=staff_user,
+        )
+        member.tier, member.tier_since = locked.tier, locked.tier_since
+    return membership, True
+
+
+# -- tier configuration ----------------------------------------------------------------------------
+
+
+def tier_in_use(*, tier: Tier) -> bool:
+    """Anything at all points at the tier: members, floors, history, memberships, rewards, promotions..."""
+    for relation in Tier._meta.get_fields(include_hidden=True):
+        if not (relation.auto_created and not relation.concrete and (relation.one_to_many or relation.many_to_many)):
+            continue
+        if relation.related_model._base_manager.filter(**{relation.field.name: tier}).exists():
+            return True
+    return False
+
+
+@transaction.atomic
+def tier_delete(*, tier: Tier) -> None:
+    if tier_in_use(tier=tier):
+        raise TierError(
+            _("%(tier)s is in use (members, history, memberships, rewards or promotions point at it).")
+            % {"tier": tier.name},
+            code="tier_in_use", status_code=409,
+        )
+    try:
+        with transaction.atomic():
+            tier.delete()
+    except (ProtectedError, RestrictedError):
+        raise TierError(_("%(tier)s is in use.") % {"tier": tier.name}, code="tier_in_use", status_code=409) from None
+
+
+def _tier_validate(tier: Tier) -> None:
+    """Model validation plus the paid-tier rule; raises django's ValidationError keyed by field."""
+    errors: dict[str, list[str]] = {}
+    try:
+        tier.full_clean()
+    except ValidationError as error:
+        errors = error.message_dict
+    if tier.is_paid and not tier.period_months:
+        errors.setdefault("period_months", []).append(_("A paid tier needs a period in months."))
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def tier_create(**fields) -> Tier:
+    tier = Tier(**fields)
+    _tier_validate(tier)
+    tier.save()
+    return tier
+
+
+@transaction.atomic
+def tier_update(*, tier: Tier, **fields) -> Tier:
+    for name, value in fields.items():
+        setattr(tier, name, value)
+    _tier_validate(tier)
+    tier.save()
+    return tier
