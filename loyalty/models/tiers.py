@@ -98,6 +98,10 @@ class TierMembership(models.Model):
         verbose_name = _("paid tier membership")
         constraints = [
             models.UniqueConstraint(fields=["store", "order_id"], name="tier_membership_unique_order"),
+            # Recorded in the admin (no store): NULLs are distinct in a unique index, so say it again.
+            models.UniqueConstraint(
+                fields=["order_id"], condition=Q(store__isnull=True), name="tier_membership_unique_order_no_store"
+            ),
             models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="tier_membership_period"),
             models.CheckConstraint(condition=Q(price__gte=0), name="tier_membership_price_non_negative"),
         ]
