@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -103,3 +104,15 @@ class Program(models.Model):
         self.pk = 1
         self.currency = self.currency.upper()
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """Rules that span fields; single-field limits are the fields' validators."""
+        errors: dict[str, str] = {}
+        if self.currency and not (len(self.currency) == 3 and self.currency.isascii() and self.currency.isalpha()):
+            errors["currency"] = _("Use a three-letter ISO 4217 code such as EUR.")
+        if self.tier_window == TierWindow.ROLLING and not self.tier_window_months:
+            errors["tier_window_months"] = _("A rolling tier window needs a number of months.")
+        if self.expiry_extends_to != ExpiryExtension.NONE and self.points_valid_days is None:
+            errors["expiry_extends_to"] = _("Points that never expire cannot have their expiry extended.")
+        if errors:
+            raise ValidationError(errors)
