@@ -13,3 +13,38 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def member(db):
     return MemberFactory()
+
+
+# -- REST API clients (an API key per scope on one store) --------------------------------------------
+
+
+@pytest.fixture
+def api_store(db):
+    from loyalty.models import Store
+
+    return Store.objects.create(slug="till-1", name="Till 1")
+
+
+def _api_client(store, scope):
+    from rest_framework.test import APIClient
+
+    from loyalty.services.api_keys import api_key_create
+
+    api_key, raw = api_key_create(store=store, scope=scope)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    client.api_key = api_key
+    client.raw_key = raw
+    return client
+
+
+@pytest.fixture
+def pos_api_client(api_store):
+    """APIClient sending a `pos` key of `api_store`; `.api_key` and `.raw_key` tell which."""
+    return _api_client(api_store, "pos")
+
+
+@pytest.fixture
+def admin_api_client(api_store):
+    """APIClient sending an `admin` key of `api_store`."""
+    return _api_client(api_store, "admin")
