@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, ProtectedError, RestrictedError
 from django.db.models.signals import post_save
 from django.utils import formats, timezone
@@ -55,8 +55,20 @@ def tier_window_start(*, program: Program, as_of: datetime) -> datetime | None:
         local = timezone.localtime(as_of)
         return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     if program.tier_window == TierWindow.ROLLING and program.tier_window_months:
-        return add_months(as_of, -program.tier_window_months)
+        try:
+            return add_months(as_of, -program.tier_window_months)
+        except ValueError:  # a window reaching before year 1 counts everything
+            return None
     return None
+
+
+def _held_long_enough(tier_since: datetime | None, hold_months: int, as_of: datetime) -> bool:
+    if tier_since is None:
+        return True
+    try:
+        return add_months(tier_since, hold_months) <= as_of
+    except ValueError:  # a hold reaching past year 9999 never ends
+        return False
 
 
 # -- the metric ------------------------------------------------------------------------------------
@@ -378,8 +390,7 @@ def tiers_recalculate(
         if target_rank > current_rank:
             changes.append((member_id, tier_id, tier_since, target_id, kind))
         elif target_rank < current_rank:
-            hold_over = tier_since is None or add_months(tier_since, program.tier_hold_months) <= as_of
-            if hold_over or member_id in paid_ended:
+            if _held_long_enough(tier_since, program.tier_hold_months, as_of) or member_id in paid_ended:
                 changes.append((member_id, tier_id, tier_since, target_id, TierChangeKind.DOWNGRADE))
             else:
                 counts["held"] += 1
@@ -489,8 +500,8 @@ def tier_membership_record(
         raise TierError(
             _("The program's currency is %(currency)s.") % {"currency": program.currency}, code="currency_mismatch"
         )
-    existing = TierMembership.objects.filter(store=store, order_id=order_id).select_related("tier").first()
-    if existing is not None:
+
+    def replay(existing: TierMembership) -> tuple[TierMembership, bool]:
         same = (
             existing.member_id == member.pk and existing.tier_id == tier.pk and existing.price == price
             and existing.currency == currency and (starts_at is None or existing.starts_at == starts_at)
@@ -501,14 +512,26 @@ def tier_membership_record(
                 status_code=409,
             )
         return existing, False
+
+    existing = TierMembership.objects.filter(store=store, order_id=order_id).first()
+    if existing is not None:
+        return replay(existing)
     if not member.is_active_member:
         raise TierError(_("This member is not active."), code="member_inactive")
     now = timezone.now()
-    starts_at = starts_at or now
-    membership = TierMembership.objects.create(
-        member=member, tier=tier, store=store, order_id=order_id, price=price, currency=currency,
-        starts_at=starts_at, ends_at=add_months(starts_at, tier.period_months), staff_user=staff_user,
-    )
+    start = starts_at or now
+    try:
+        ends_at = add_months(start, tier.period_months)
+    except (ValueError, OverflowError):
+        raise TierError(_("The membership would end beyond the calendar."), field="starts_at") from None
+    try:
+        with transaction.atomic():
+            membership = TierMembership.objects.create(
+                member=member, tier=tier, store=store, order_id=order_id, price=price, currency=currency,
+                starts_at=start, ends_at=ends_at, staff_user=staff_user,
+            )
+    except IntegrityError:  # the same order recorded concurrently
+        return replay(TierMembership.objects.get(store=store, order_id=order_id))
     locked = _locked_member(member)
     if membership.starts_at <= now < membership.ends_at and tier.rank > _rank(locked.tier):
         _member_tier_change(
@@ -562,18 +585,26 @@ def _tier_validate(tier: Tier) -> None:
         raise ValidationError(errors)
 
 
-@transaction.atomic
-def tier_create(**fields) -> Tier:
-    tier = Tier(**fields)
+def _tier_save(tier: Tier) -> Tier:
     _tier_validate(tier)
-    tier.save()
+    try:
+        with transaction.atomic():
+            tier.save()
+    except IntegrityError:  # a concurrent write took the code or the rank between the check and the save
+        raise ValidationError({"code": [_("A tier with this code or rank already exists.")]}) from None
     return tier
 
 
-@transaction.atomic
+def tier_create(**fields) -> Tier:
+    """A new tier; raises django's ValidationError (keyed by field) and changes nothing if invalid.
+
+    Members move into it at their next upgrade check or at the next recalculation.
+    """
+    return _tier_save(Tier(**fields))
+
+
 def tier_update(*, tier: Tier, **fields) -> Tier:
+    """Change a tier; a new threshold applies at the next upgrade check or recalculation."""
     for name, value in fields.items():
         setattr(tier, name, value)
-    _tier_validate(tier)
-    tier.save()
-    return tier
+    return _tier_save(tier)
