@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self) -> None:
+        # loyalty never imports campaigns: campaigns plugs its promotions into the earning pipeline here.
+        from campaigns.services import promotion_bonuses
+        from loyalty.services.earning import register_bonus_provider
+
+        register_bonus_provider(promotion_bonuses)

@@ -8,3 +8,7 @@ points_posted = Signal()
 # Sent inside the refund's database transaction, with `purchase`, `refund` and `full` (bool: the whole
 # purchase is now refunded). rewards listens to cancel pay-with-points redemptions of that order.
 purchase_refunded = Signal()
+
+# Sent after the commit of a newly recorded purchase, with `purchase` and `earning` (the
+# loyalty.services.earning.Earning it was awarded). campaigns listens for challenge progress.
+purchase_recorded = Signal()
