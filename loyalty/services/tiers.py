@@ -585,7 +585,8 @@ def _tier_validate(tier: Tier) -> None:
         raise ValidationError(errors)
 
 
-def _tier_save(tier: Tier) -> Tier:
+def tier_save(*, tier: Tier) -> Tier:
+    """Validate and save a new or changed tier (the admin's form and the API both end here)."""
     _tier_validate(tier)
     try:
         with transaction.atomic():
@@ -600,11 +601,11 @@ def tier_create(**fields) -> Tier:
 
     Members move into it at their next upgrade check or at the next recalculation.
     """
-    return _tier_save(Tier(**fields))
+    return tier_save(tier=Tier(**fields))
 
 
 def tier_update(*, tier: Tier, **fields) -> Tier:
     """Change a tier; a new threshold applies at the next upgrade check or recalculation."""
     for name, value in fields.items():
         setattr(tier, name, value)
-    return _tier_save(tier)
+    return tier_save(tier=tier)
