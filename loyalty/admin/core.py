@@ -1,1 +1,306 @@
-"""Admin for this area."""
+"""Admin for the program settings, the ledger (read-only), stores and API keys."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from loyalty.models import (
+    ApiKey,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    LotAllocation,
+    PointLot,
+    Program,
+    Store,
+)
+from loyalty.services.api_keys import api_key_create, api_key_revoke
+from loyalty.services.program import program_get
+
+
+class ReadOnlyAdminMixin:
+    """The ledger is append-only and written by loyalty.services.ledger alone: the admin only looks."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# -- program settings ------------------------------------------------------------------------------
+
+
+@admin.register(Program)
+class ProgramAdmin(admin.ModelAdmin):
+    """The one settings row: no list, no add once it exists, never deleted."""
+
+    fieldsets = [
+        (None, {"fields": ["name", "currency"]}),
+        (_("Earning"), {"fields": ["earn_rate", "rounding", "include_tax", "pending_days"]}),
+        (
+            _("Redemption"),
+            {"fields": ["point_value", "min_redeem_points", "max_discount_percent", "coupon_valid_days"]},
+        ),
+        (_("Expiry"), {"fields": ["points_valid_days", "expiry_extends_to", "expiry_warning_days"]}),
+        (_("Tiers"), {"fields": ["tier_metric", "tier_window", "tier_window_months", "tier_hold_months"]}),
+        (
+            _("Bonuses and referrals"),
+            {"fields": ["signup_bonus", "birthday_bonus", "referral_referrer_bonus", "referral_referee_bonus",
+                        "referral_cap"]},
+        ),
+    ]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not Program.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        program = program_get()
+        return HttpResponseRedirect(reverse("admin:loyalty_program_change", args=[program.pk]))
+
+
+# -- ledger (read-only) ----------------------------------------------------------------------------
+
+
+class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = LedgerEntry
+    fields = ["account", "points"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account", "account__member")
+
+
+class LotAllocationInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = LotAllocation
+    fields = ["lot", "points"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = _("points taken from a lot")
+    verbose_name_plural = _("points taken from lots (negative: given back)")
+
+
+class PointLotCreatedInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = PointLot
+    fields = ["points", "remaining", "earned_at", "available_at", "released_at", "expires_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = _("lot created")
+    verbose_name_plural = _("lots created")
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "occurred_at", "member", "kind", "points", "balance_after", "reason", "store", "staff_user",
+                    "job"]
+    list_filter = ["kind", "job", "store", ("occurred_at", admin.DateFieldListFilter)]
+    list_select_related = ["member", "store", "staff_user"]
+    search_fields = ["=member__loyalty_id", "=idempotency_key", "=reference"]
+    search_help_text = _("Exact loyalty ID, idempotency key or reference.")
+    date_hierarchy = "occurred_at"
+    ordering = ["-occurred_at", "-id"]
+    show_full_result_count = False
+    fields = ["kind", "member", "points", "balance_after", "reason", "reference", "occurred_at", "created_at", "store",
+              "staff_user", "job", "idempotency_key", "metadata"]
+    readonly_fields = fields
+    inlines = [LedgerEntryInline, LotAllocationInline, PointLotCreatedInline]
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "member", "kind", "balance"]
+    list_filter = ["kind", ("member", admin.EmptyFieldListFilter)]
+    list_select_related = ["member"]
+    search_fields = ["=member__loyalty_id"]
+    search_help_text = _("Exact loyalty ID.")
+    show_full_result_count = False
+
+
+class LotStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("pending", _("Pending")),
+            ("open", _("Available, with points left")),
+            ("used", _("Used up or expired")),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "pending":
+            return queryset.filter(released_at__isnull=True, remaining__gt=0)
+        if self.value() == "open":
+            return queryset.filter(released_at__isnull=False, remaining__gt=0)
+        if self.value() == "used":
+            return queryset.filter(remaining=0)
+        return queryset
+
+
+@admin.register(PointLot)
+class PointLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "member", "points", "remaining", "earned_at", "available_at", "released_at", "expires_at"]
+    list_filter = [LotStateFilter, ("expires_at", admin.DateFieldListFilter), ("earned_at", admin.DateFieldListFilter)]
+    list_select_related = ["member"]
+    search_fields = ["=member__loyalty_id", "=transaction__idempotency_key"]
+    search_help_text = _("Exact loyalty ID or idempotency key of the crediting transaction.")
+    ordering = ["-earned_at", "-id"]
+    show_full_result_count = False
+    fields = ["member", "transaction", "points", "remaining", "earned_at", "available_at", "released_at", "expires_at"]
+    readonly_fields = fields
+
+
+# -- stores and API keys ---------------------------------------------------------------------------
+
+
+class StoreAdminForm(forms.ModelForm):
+    """The WooCommerce secret is write-only: never shown again; left empty it stays as it was."""
+
+    woocommerce_secret = forms.CharField(
+        label=_("WooCommerce webhook secret"),
+        required=False,
+        max_length=255,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Write-only. Leave empty to keep the current secret."),
+    )
+    clear_woocommerce_secret = forms.BooleanField(label=_("Remove the webhook secret"), required=False)
+
+    class Meta:
+        model = Store
+        fields = ["name", "slug", "auto_enroll", "woocommerce_secret"]
+
+    def clean(self):
+        cleaned = super().clean()
+        secret = cleaned.get("woocommerce_secret")
+        if cleaned.get("clear_woocommerce_secret"):
+            if secret:
+                self.add_error("woocommerce_secret", _("Either enter a new secret or remove it, not both."))
+            cleaned["woocommerce_secret"] = ""
+        elif not secret:
+            cleaned["woocommerce_secret"] = self.instance.woocommerce_secret if self.instance.pk else ""
+        return cleaned
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fields = ["prefix", "name", "scope", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    form = StoreAdminForm
+    list_display = ["name", "slug", "auto_enroll", "has_webhook_secret", "created_at"]
+    list_filter = ["auto_enroll"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    fields = ["name", "slug", "auto_enroll", "woocommerce_secret", "clear_woocommerce_secret"]
+    inlines = [ApiKeyInline]
+
+    @admin.display(boolean=True, description=_("webhook secret set"))
+    def has_webhook_secret(self, obj: Store) -> bool:
+        return bool(obj.woocommerce_secret)
+
+    def has_delete_permission(self, request, obj=None):
+        # Purchases, keys and ledger rows point at stores; stores stay for the audit trail.
+        return False
+
+
+class ApiKeyStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("live", _("Live")), ("revoked", _("Revoked"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "live":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are generated by api_key_create; the raw key is shown once, on the page after saving."""
+
+    list_display = ["prefix", "name", "scope", "store", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [ApiKeyStateFilter, "scope", "store"]
+    list_select_related = ["store"]
+    search_fields = ["=prefix", "name", "store__name", "store__slug"]
+    actions = ["revoke"]
+    created_template = "admin/loyalty/apikey/created.html"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["store", "scope", "name"]
+        return ["prefix", "store", "scope", "name", "created_at", "last_used_at", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        # Store and scope are fixed for a key's life: issue a new key instead of widening an old one.
+        return ["prefix", "store", "scope", "created_at", "last_used_at", "revoked_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the row stays for the audit trail
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        api_key, raw = api_key_create(store=obj.store, scope=obj.scope, name=obj.name)
+        obj.pk = api_key.pk
+        obj.prefix = api_key.prefix
+        obj.hashed_key = api_key.hashed_key
+        obj.created_at = api_key.created_at
+        obj._state.adding = False
+        request._api_key_raw = raw  # rendered by response_add, never stored
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw = getattr(request, "_api_key_raw", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "api_key": obj,
+            "raw_key": raw,
+            "title": _("API key created"),
+        }
+        response = TemplateResponse(request, self.created_template, context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description=_("Revoke the selected API keys"), permissions=["change"])
+    def revoke(self, request, queryset):
+        count = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(api_key=api_key)
+            count += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d API key revoked.", "%(count)d API keys revoked.", count) % {"count": count},
+            messages.SUCCESS,
+        )
