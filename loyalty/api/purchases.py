@@ -1,0 +1,442 @@
+"""Purchases and refunds (any key), and the SKU/category earning rules (admin scope)."""
+
+from decimal import Decimal
+
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from loyalty.api.base import (
+    LOYALTY_ID_PATTERN,
+    NUMBERED_PAGE_PARAMETERS,
+    AdminApi,
+    PosApi,
+    member_by_loyalty_id,
+    paginate,
+    paginated,
+)
+from loyalty.api.errors import ApiError, ErrorSerializer
+from loyalty.models import EarningRule, Purchase
+from loyalty.selectors import member_points_get
+from loyalty.services.earning import (
+    EarningRuleInvalid,
+    breakdown_localize,
+    earning_rule_create,
+    earning_rule_delete,
+    earning_rule_update,
+)
+from loyalty.services.ledger import LedgerError
+from loyalty.services.purchases import (
+    MAX_MONEY,
+    PurchaseInvalid,
+    purchase_get,
+    purchase_record,
+    purchase_status,
+    refund_record,
+)
+
+TAGS = ["purchases"]
+TAGS_CONFIG = ["configuration"]
+MAX_LINES = 500
+ZERO = Decimal("0")
+
+
+def _money_field(**kwargs) -> serializers.DecimalField:
+    """Money: a decimal string with at most 2 decimals ("12.50"); more decimals are refused."""
+    kwargs.setdefault("min_value", ZERO)
+    return serializers.DecimalField(max_digits=12, decimal_places=2, max_value=MAX_MONEY, **kwargs)
+
+
+def _api_error(error: LedgerError) -> ApiError:
+    fields = getattr(error, "fields", None) or None
+    return ApiError(error.code, error.detail or str(error), status_code=error.status_code, fields=fields)
+
+
+# -- the Purchase shape ----------------------------------------------------------------------------
+
+
+class PurchasePointsSerializer(serializers.Serializer):
+    base = serializers.IntegerField(help_text="Eligible amount x earn rate (with SKU/category rules), rounded once.")
+    bonus = serializers.IntegerField(help_text="Tier and promotion bonuses.")
+    total = serializers.IntegerField()
+
+
+class BreakdownLineSerializer(serializers.Serializer):
+    rule = serializers.CharField(help_text="`base`, `tier:<code>` or `promotion:<id>`.")
+    description = serializers.CharField(help_text="Readable by the member, in the request's language.")
+    points = serializers.IntegerField()
+
+
+class MemberBalanceSerializer(serializers.Serializer):
+    available = serializers.IntegerField()
+    pending = serializers.IntegerField()
+
+
+@extend_schema_field({"type": "string", "enum": ["pending", "available"]})
+class PurchaseStatusField(serializers.CharField):
+    pass
+
+
+class PurchaseSerializer(serializers.Serializer):
+    """A recorded purchase and the points it earned."""
+
+    order_id = serializers.CharField()
+    member = serializers.CharField(help_text="The member's loyalty ID.")
+    total = _money_field()
+    currency = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    eligible_amount = _money_field(help_text="The part of the total that earned points.")
+    points = PurchasePointsSerializer()
+    breakdown = BreakdownLineSerializer(many=True, help_text="The base line first, then each bonus.")
+    status = PurchaseStatusField(help_text="`pending` until `available_at` (the program's pending days).")
+    available_at = serializers.DateTimeField()
+    refunded_total = _money_field()
+    points_reversed = serializers.IntegerField()
+    member_points = MemberBalanceSerializer(help_text="The member's balances after this request.")
+
+
+def purchase_representation(purchase: Purchase) -> dict:
+    points = member_points_get(member=purchase.member)
+    return PurchaseSerializer(
+        {
+            "order_id": purchase.order_id,
+            "member": purchase.member.loyalty_id,
+            "total": purchase.total,
+            "currency": purchase.currency,
+            "occurred_at": purchase.occurred_at,
+            "eligible_amount": purchase.eligible_amount,
+            "points": {
+                "base": purchase.points_base,
+                "bonus": purchase.points_bonus,
+                "total": purchase.points_total,
+            },
+            "breakdown": breakdown_localize(purchase.breakdown),
+            "status": purchase_status(purchase),
+            "available_at": purchase.available_at or purchase.occurred_at,
+            "refunded_total": purchase.refunded_total,
+            "points_reversed": purchase.points_reversed,
+            "member_points": {"available": points["available"], "pending": points["pending"]},
+        }
+    ).data
+
+
+ORDER_ID_PARAMETER = OpenApiParameter(
+    "order_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The order id the purchase was recorded with."
+)
+ORDER_NOT_FOUND = OpenApiResponse(
+    ErrorSerializer, description=gettext_lazy("`not_found`: this store has no purchase with this order id.")
+)
+
+
+def _purchase_for(request, order_id: str) -> Purchase:
+    try:
+        return purchase_get(store=request.auth.store, order_id=order_id)
+    except LedgerError as error:
+        raise _api_error(error) from None
+
+
+# -- purchases -------------------------------------------------------------------------------------
+
+
+class PurchaseLineSerializer(serializers.Serializer):
+    """One order line."""
+
+    sku = serializers.CharField(max_length=100, allow_blank=True)
+    category = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    categories = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        max_length=20,
+        help_text="More categories of the product (the highest category rule wins).",
+    )
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    amount = _money_field(help_text="The line total after line discounts (not the unit price).")
+
+
+class PurchaseRecordApi(PosApi):
+    class InputSerializer(serializers.Serializer):
+        member = serializers.RegexField(LOYALTY_ID_PATTERN, help_text="The member's 16-digit loyalty ID.")
+        order_id = serializers.CharField(max_length=100, help_text="Unique per store; a retry is safe.")
+        total = _money_field(help_text='Order total, e.g. "59.90".')
+        currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217; must be the program's currency.")
+        occurred_at = serializers.DateTimeField(required=False, help_text="When the order was placed (default now).")
+        shipping = _money_field(required=False, default=ZERO)
+        tax = _money_field(required=False, default=ZERO)
+        lines = PurchaseLineSerializer(many=True, required=False, max_length=MAX_LINES)
+
+        def validate_occurred_at(self, value):
+            if value > timezone.now():
+                raise serializers.ValidationError(_("The purchase cannot be in the future."))
+            return value
+
+        def validate(self, data):
+            lines_sum = sum((line["amount"] for line in data.get("lines") or []), ZERO)
+            if lines_sum > data["total"]:
+                raise serializers.ValidationError({"lines": [_("The lines add up to more than the total.")]})
+            if data["shipping"] + data["tax"] > data["total"]:
+                raise serializers.ValidationError({"total": [_("The total is less than shipping plus tax.")]})
+            return data
+
+    @extend_schema(
+        operation_id="purchases_create",
+        tags=TAGS,
+        summary="Record a purchase and award its points",
+        request=InputSerializer,
+        responses={
+            201: PurchaseSerializer,
+            200: OpenApiResponse(
+                PurchaseSerializer,
+                description=gettext_lazy(
+                    "An identical replay of an order already recorded: the purchase as it is now."
+                ),
+            ),
+            404: OpenApiResponse(ErrorSerializer, description=gettext_lazy("`not_found`: unknown loyalty ID.")),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description=gettext_lazy(
+                    "`order_conflict`: this order id was recorded with other details; or `idempotency_conflict`."
+                ),
+            ),
+            422: OpenApiResponse(
+                ErrorSerializer,
+                description=gettext_lazy(
+                    "`invalid` (with `fields`: negative amounts, more than 2 decimals, quantity < 1, lines above the "
+                    "total, a future `occurred_at`), `member_inactive`, `currency_mismatch`."
+                ),
+            ),
+        },
+    )
+    def post(self, request):
+        """Earn points for an order: base points from the eligible amount (lines net of discounts, or
+        total - shipping - tax), SKU/category rules, then tier and promotion bonuses. Idempotent by
+        (store, order_id): the same order again answers 200 with the purchase; other details 409."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        member = member_by_loyalty_id(data["member"])
+        try:
+            purchase, created = purchase_record(
+                store=request.auth.store,
+                member=member,
+                order_id=data["order_id"],
+                total=data["total"],
+                currency=data["currency"],
+                occurred_at=data.get("occurred_at"),
+                shipping=data["shipping"],
+                tax=data["tax"],
+                lines=[dict(line) for line in data.get("lines") or []],
+            )
+        except PurchaseInvalid as error:
+            raise _api_error(error) from None
+        purchase = purchase_get(store=request.auth.store, order_id=purchase.order_id)
+        return Response(
+            purchase_representation(purchase), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class PurchaseDetailApi(PosApi):
+    @extend_schema(
+        operation_id="purchases_retrieve",
+        tags=TAGS,
+        summary="A purchase recorded by this store",
+        parameters=[ORDER_ID_PARAMETER],
+        responses={200: PurchaseSerializer, 404: ORDER_NOT_FOUND},
+    )
+    def get(self, request, order_id: str):
+        """The purchase with its points, status and refunds so far (only this key's store's orders)."""
+        return Response(purchase_representation(_purchase_for(request, order_id)))
+
+
+class PurchaseRefundCreateApi(PosApi):
+    class InputSerializer(serializers.Serializer):
+        refund_id = serializers.CharField(max_length=100, help_text="Unique per order; a retry is safe.")
+        amount = _money_field(min_value=Decimal("0.01"), help_text="The amount refunded by this refund.")
+
+    class OutputSerializer(serializers.Serializer):
+        refund_id = serializers.CharField()
+        amount = _money_field()
+        points_reversed = serializers.IntegerField(help_text="Points this refund took back.")
+        purchase = PurchaseSerializer()
+
+    @extend_schema(
+        operation_id="purchases_refunds_create",
+        tags=TAGS,
+        summary="Record a refund and take back its share of the points",
+        parameters=[ORDER_ID_PARAMETER],
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            200: OpenApiResponse(
+                OutputSerializer,
+                description=gettext_lazy("A replay of a refund already recorded (same refund_id and amount)."),
+            ),
+            404: ORDER_NOT_FOUND,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description=gettext_lazy(
+                    "`order_conflict`: this refund_id was recorded with another amount; or `idempotency_conflict`."
+                ),
+            ),
+            422: OpenApiResponse(
+                ErrorSerializer,
+                description=gettext_lazy(
+                    "`refund_exceeds_purchase`: refunds would add up to more than the purchase total; or `invalid`."
+                ),
+            ),
+        },
+    )
+    def post(self, request, order_id: str):
+        """Refunds reverse points in proportion, cumulatively: after refunds totalling R of a purchase
+        worth T that earned P points, exactly round(P x R / T) points are reversed in total (all P when
+        R = T). Points come from the purchase's own lot first; if spent already, the balance may go
+        negative. A full refund also cancels pay-with-points redemptions of the order."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        purchase = _purchase_for(request, order_id)
+        try:
+            refund, created = refund_record(
+                store=request.auth.store,
+                purchase=purchase,
+                refund_id=serializer.validated_data["refund_id"],
+                amount=serializer.validated_data["amount"],
+            )
+        except PurchaseInvalid as error:
+            raise _api_error(error) from None
+        body = self.OutputSerializer(
+            {
+                "refund_id": refund.refund_id,
+                "amount": refund.amount,
+                "points_reversed": refund.points_reversed,
+                "purchase": purchase_representation(_purchase_for(request, order_id)),
+            }
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+# -- earning rules (admin scope) -------------------------------------------------------------------
+
+
+class EarningRuleSerializer(serializers.Serializer):
+    """A SKU or category override of the earn rate: fixed points per unit, a multiplier, or excluded."""
+
+    id = serializers.IntegerField(read_only=True)
+    sku = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    category = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    points_per_unit = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        min_value=ZERO,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Fixed points per unit, whatever the price.",
+    )
+    multiplier = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        min_value=ZERO,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text='Times the earn rate, e.g. "2.00".',
+    )
+    excluded = serializers.BooleanField(required=False, default=False, help_text="The line earns nothing.")
+    active = serializers.BooleanField(required=False, default=True)
+
+
+RULE_ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+RULE_NOT_FOUND = OpenApiResponse(ErrorSerializer, description=gettext_lazy("`not_found`: no such earning rule."))
+RULE_INVALID = OpenApiResponse(
+    ErrorSerializer,
+    description=gettext_lazy(
+        "`invalid` with `fields`: both or neither of sku and category, both points_per_unit and multiplier, "
+        "or a second active rule for a SKU."
+    ),
+)
+
+
+def _rule_by_id(rule_id: str) -> EarningRule:
+    rule = EarningRule.objects.filter(pk=rule_id).first() if rule_id.isdigit() and len(rule_id) < 19 else None
+    if rule is None:
+        raise Http404
+    return rule
+
+
+class EarningRuleListCreateApi(AdminApi):
+    @extend_schema(
+        operation_id="earning_rules_list",
+        tags=TAGS_CONFIG,
+        summary="SKU and category earning rules",
+        parameters=NUMBERED_PAGE_PARAMETERS,
+        responses={
+            200: paginated(EarningRuleSerializer, name="PaginatedEarningRuleList", counted=True),
+            404: OpenApiResponse(ErrorSerializer, description=gettext_lazy("`not_found`: no such page.")),
+        },
+    )
+    def get(self, request):
+        return paginate(self, EarningRule.objects.order_by("id"), EarningRuleSerializer)
+
+    @extend_schema(
+        operation_id="earning_rules_create",
+        tags=TAGS_CONFIG,
+        summary="Add an earning rule",
+        request=EarningRuleSerializer,
+        responses={201: EarningRuleSerializer, 422: RULE_INVALID},
+    )
+    def post(self, request):
+        """A SKU rule wins over category rules; among category rules an exclusion wins, otherwise the
+        rule giving the most points."""
+        serializer = EarningRuleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            rule = earning_rule_create(**serializer.validated_data)
+        except EarningRuleInvalid as error:
+            raise _api_error(error) from None
+        return Response(EarningRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+
+class EarningRuleDetailApi(AdminApi):
+    @extend_schema(
+        operation_id="earning_rules_retrieve",
+        tags=TAGS_CONFIG,
+        summary="An earning rule",
+        parameters=[RULE_ID_PARAMETER],
+        responses={200: EarningRuleSerializer, 404: RULE_NOT_FOUND},
+    )
+    def get(self, request, id: str):
+        return Response(EarningRuleSerializer(_rule_by_id(id)).data)
+
+    @extend_schema(
+        operation_id="earning_rules_partial_update",
+        tags=TAGS_CONFIG,
+        summary="Change an earning rule",
+        parameters=[RULE_ID_PARAMETER],
+        request=EarningRuleSerializer,
+        responses={200: EarningRuleSerializer, 404: RULE_NOT_FOUND, 422: RULE_INVALID},
+    )
+    def patch(self, request, id: str):
+        rule = _rule_by_id(id)
+        serializer = EarningRuleSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = {name: value for name, value in serializer.validated_data.items() if name in request.data}
+        try:
+            rule = earning_rule_update(rule=rule, **changes)
+        except EarningRuleInvalid as error:
+            raise _api_error(error) from None
+        return Response(EarningRuleSerializer(rule).data)
+
+    @extend_schema(
+        operation_id="earning_rules_destroy",
+        tags=TAGS_CONFIG,
+        summary="Delete an earning rule",
+        parameters=[RULE_ID_PARAMETER],
+        responses={204: None, 404: RULE_NOT_FOUND},
+    )
+    def delete(self, request, id: str):
+        earning_rule_delete(rule=_rule_by_id(id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
