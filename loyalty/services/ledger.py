@@ -347,10 +347,25 @@ def points_reverse(
 def points_return(
     *, original: LedgerTransaction, audit: Audit, kind: str = TransactionKind.CANCEL_REDEMPTION
 ) -> LedgerTransaction:
-    """Give a debit's points back to exactly the lots it took them from (cancelling a redemption)."""
+    """Give a debit's points back to exactly the lots it took them from (cancelling a redemption).
+
+    Only a debit (available -> one system account, fully taken from lots) can be given back: returning an
+    earning, a release, an expiry or a reversal would break the balance = lots invariant.
+    """
     member = original.member
-    assert member is not None
-    counter = original.entries.exclude(account__member=member).select_related("account").get()
+    entries = list(original.entries.select_related("account"))
+    mine = [e for e in entries if e.account.member_id is not None]
+    counters = [e for e in entries if e.account.member_id is None]
+    if (
+        member is None
+        or original.kind in (TransactionKind.REVERSE, TransactionKind.EXPIRE)
+        or len(mine) != 1
+        or mine[0].account.kind != AccountKind.AVAILABLE
+        or mine[0].points >= 0
+        or len(counters) != 1
+    ):
+        raise LedgerError(_("Only spent points can be given back."))
+    counter = counters[0]
     locked = _lock(member, [counter.account.kind])
     audit.idempotency_key = audit.idempotency_key or f"return:{original.pk}"
     if (existing := _replay(audit, member=member, kind=kind)) is not None:
@@ -361,6 +376,8 @@ def points_return(
         original.allocations.values("lot").annotate(points=Sum("points")).filter(points__gt=0).order_by("lot")
     )
     points = counter.points
+    if sum(allocation["points"] for allocation in allocations) != points:
+        raise LedgerError(_("Only spent points can be given back."))
     audit.metadata = {**audit.metadata, "returns": original.pk}
     balance_before = locked.available.balance
     legs = [(locked.available, points), (locked.system(counter.account.kind), -points)]
@@ -378,6 +395,10 @@ def points_return(
 def points_release(*, member: Member, as_of: datetime, job: str = "release_pending_points") -> LedgerTransaction | None:
     """Move the member's pending lots whose `available_at` has passed to available. One transaction."""
     locked = _lock(member, [])
+    # Emptied pending lots (fully reversed) are marked released too, so they never come up again.
+    PointLot.objects.filter(member=member, released_at__isnull=True, available_at__lte=as_of, remaining=0).update(
+        released_at=as_of
+    )
     lots = list(
         PointLot.objects.filter(member=member, released_at__isnull=True, available_at__lte=as_of, remaining__gt=0)
         .order_by("available_at", "id")
@@ -394,10 +415,6 @@ def points_release(*, member: Member, as_of: datetime, job: str = "release_pendi
         legs=[(locked.pending, -points), (locked.available, points)],
     )
     PointLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(released_at=as_of)
-    # Emptied pending lots (fully reversed) are marked released too, so they never come up again.
-    PointLot.objects.filter(member=member, released_at__isnull=True, available_at__lte=as_of, remaining=0).update(
-        released_at=as_of
-    )
     _settle_debt(locked, balance_before, txn)
     return txn
 
@@ -406,20 +423,20 @@ def points_release(*, member: Member, as_of: datetime, job: str = "release_pendi
 def points_expire_member(*, member: Member, as_of: datetime, job: str = "expire_points") -> LedgerTransaction | None:
     """Expire the remaining points of the member's released lots with `expires_at <= as_of`."""
     locked = _lock(member, [AccountKind.EXPIRED])
-    lots = list(
-        PointLot.objects.filter(member=member, released_at__isnull=False, expires_at__lte=as_of, remaining__gt=0)
-        .order_by("expires_at", "id")
-    )
+    due = PointLot.objects.filter(member=member, released_at__isnull=False, expires_at__lte=as_of, remaining__gt=0)
+    lots = list(due.order_by("expires_at", "id").values_list("pk", "remaining"))
     if not lots:
         return None
-    points = sum(lot.remaining for lot in lots)
+    points = sum(remaining for _pk, remaining in lots)
     txn = _post(
         locked,
         kind=TransactionKind.EXPIRE,
         audit=Audit(reason=_("Points expired"), job=job, occurred_at=as_of),
         legs=[(locked.available, -points), (locked.system(AccountKind.EXPIRED), points)],
     )
-    _consume(lots, points, txn)
+    # Set-based: one INSERT of the allocations and one UPDATE of the lots, however many lots expire.
+    LotAllocation.objects.bulk_create([LotAllocation(transaction=txn, lot_id=pk, points=rem) for pk, rem in lots])
+    PointLot.objects.filter(pk__in=[pk for pk, _rem in lots]).update(remaining=0)
     return txn
 
 
