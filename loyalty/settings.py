@@ -172,6 +172,19 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # /api/docs/ and /api/redoc/ load their JavaScript from drf-spectacular-sidecar's static files (no CDN).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "ENUM_NAME_OVERRIDES": {
+        "MemberStatusEnum": "members.models.MemberStatus",
+        "TransactionKindEnum": "loyalty.models.ledger.TransactionKind",
+        "RoundingEnum": "loyalty.models.program.Rounding",
+        "ExpiryExtensionEnum": "loyalty.models.program.ExpiryExtension",
+        "TierMetricEnum": "loyalty.models.program.TierMetric",
+        "TierWindowEnum": "loyalty.models.program.TierWindow",
+    },
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

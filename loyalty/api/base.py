@@ -1,17 +1,22 @@
 """Base classes for the API views: pick one per view by who may call it."""
 
+import functools
 import hashlib
+import inspect
+import re
 
 from django.db import IntegrityError, transaction
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
-from rest_framework import pagination
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import pagination, serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
 from loyalty.api.auth import ApiKeyAuthentication, HasAdminScope, HasApiKey, IsMember
-from loyalty.api.errors import error_body
+from loyalty.api.errors import ErrorSerializer, error_body
 from loyalty.models import IdempotencyRecord
 from members.models import Member
 
@@ -71,16 +76,87 @@ class IdempotentMixin:
         return response
 
 
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular schema for our API views.
+
+    - Nested serializers (`MemberCreateApi.InputSerializer`) get components named after their view
+      (`MemberCreateInput`), so two views' `InputSerializer`s never collide.
+    - POSTs document the Idempotency-Key header.
+    - The errors every view of a kind can answer (400 unparsable JSON, 401, 403, 422) are documented
+      with the error shape unless the view declares them itself.
+    """
+
+    def _get_serializer_name(self, serializer, direction, bypass_extensions=False) -> str:
+        name = super()._get_serializer_name(serializer, direction, bypass_extensions)
+        cls = serializer if inspect.isclass(serializer) else serializer.__class__
+        parts = cls.__qualname__.split(".")
+        has_own_name = getattr(getattr(cls, "Meta", None), "ref_name", None) is not None
+        if len(parts) >= 2 and parts[-2].isidentifier() and not has_own_name:
+            prefix = parts[-2].removesuffix("Api")
+            patched = "Patched" if name.startswith("Patched") else ""
+            name = patched + prefix + name.removeprefix(patched)
+        return name
+
+    def get_description(self) -> str:  # type: ignore[override]
+        """The handler's docstring, else the view's own one: never a base class's (that is about us, not it)."""
+        handler = getattr(self.view, self.method.lower(), None)
+        own_doc = type(self.view).__dict__.get("__doc__")
+        return inspect.cleandoc(getattr(handler, "__doc__", None) or own_doc or "")
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if self.method == "POST" and isinstance(self.view, IdempotentMixin):
+            parameters.append(IDEMPOTENCY_PARAMETER)
+        return parameters
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        defaults: dict[str, str] = {}
+        has_body = self.method in ("POST", "PUT", "PATCH")
+        if has_body:
+            defaults["400"] = _("The body is not valid JSON.")
+            defaults["422"] = _("Validation failed (`invalid`, with `fields`).")
+        if self.method == "POST" and isinstance(self.view, IdempotentMixin):
+            defaults["409"] = _("`idempotency_conflict`: the Idempotency-Key was used with another request.")
+            defaults["422"] = _("Validation failed (`invalid`, with `fields`), also for a bad Idempotency-Key.")
+        authenticators = [type(a) for a in self.view.get_authenticators()]
+        if authenticators:
+            defaults["401"] = _("`unauthorized`: no, bad or revoked credentials.")
+        permissions = [type(p) for p in self.view.get_permissions()]
+        if any(issubclass(p, (HasAdminScope, IsMember)) for p in permissions) or (
+            has_body and SessionAuthentication in authenticators
+        ):
+            defaults["403"] = _("`forbidden`: the key lacks the admin scope, the CSRF token is missing, "
+                                "or the signed-in user is not a member.")
+        for code, description in defaults.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+                responses[code]["description"] = description
+        return dict(sorted(responses.items()))
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    OpenApiParameter.HEADER,
+    description="Makes a retry safe: the same key and body return the first response again.",
+)
+
+
 class PosApi(IdempotentMixin, APIView):
     """Callable with any live API key (scope pos or admin)."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKey]
+    schema = ApiAutoSchema()
 
 
 class AdminApi(IdempotentMixin, APIView):
+    """Callable with an admin-scope API key only (configuration, adjustments)."""
+
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasAdminScope]
+    schema = ApiAutoSchema()
 
 
 class MemberSessionApi(IdempotentMixin, APIView):
@@ -88,13 +164,29 @@ class MemberSessionApi(IdempotentMixin, APIView):
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsMember]
+    schema = ApiAutoSchema()
 
     def member(self) -> Member:
-        return self.request.user.member
+        return Member.objects.select_related("tier").get(pk=self.request.user.member.pk)
+
+
+LOYALTY_ID_PATTERN = r"^[0-9]{16}$"
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
+
+LOYALTY_ID_PARAMETER = OpenApiParameter(
+    "loyalty_id", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=LOYALTY_ID_PATTERN,
+    description="The member's 16-digit loyalty ID (card number).",
+)
 
 
 def member_by_loyalty_id(loyalty_id: str) -> Member:
-    return get_object_or_404(Member, loyalty_id=loyalty_id)
+    """The member with this loyalty ID or 404; malformed IDs never reach the database."""
+    if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
+        raise Http404
+    member = Member.objects.select_related("tier").filter(loyalty_id=loyalty_id).first()
+    if member is None:
+        raise Http404
+    return member
 
 
 class NewestFirstPagination(pagination.CursorPagination):
@@ -116,3 +208,34 @@ def paginate(view: APIView, queryset, serializer_class, paginator_class=PagePagi
     paginator = paginator_class()
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+# -- schema helpers for paginated lists ------------------------------------------------------------
+
+_PAGE_SIZE_PARAMETER = OpenApiParameter(
+    "page_size", {"type": "integer", "minimum": 1, "maximum": 200}, OpenApiParameter.QUERY,
+    description="Results per page (default 50, at most 200).",
+)
+CURSOR_PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY,
+                     description="Opaque position from a `next`/`previous` link."),
+    _PAGE_SIZE_PARAMETER,
+]
+NUMBERED_PAGE_PARAMETERS = [
+    OpenApiParameter("page", {"type": "integer", "minimum": 1}, OpenApiParameter.QUERY,
+                     description="Page number (from 1)."),
+    _PAGE_SIZE_PARAMETER,
+]
+
+
+@functools.cache
+def paginated(serializer_class, *, name: str, counted: bool = False):
+    """Schema of `{next, previous, results}` (plus `count` for numbered pages) around `serializer_class`."""
+    fields = {
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer_class(many=True),
+    }
+    if counted:
+        fields = {"count": serializers.IntegerField(), **fields}
+    return inline_serializer(name=name, fields=fields)

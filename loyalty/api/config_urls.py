@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from loyalty.api.config import ProgramDetailApi, StoreDetailApi, StoreListCreateApi
+
+urlpatterns = [
+    path("program/", ProgramDetailApi.as_view(), name="program"),
+    path("stores/", StoreListCreateApi.as_view(), name="stores"),
+    path("stores/<str:slug>/", StoreDetailApi.as_view(), name="store-detail"),
+]

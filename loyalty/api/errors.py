@@ -1,13 +1,18 @@
 """One exception handler: every API error is `{code, detail, fields?}` with a 4xx status."""
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from django.views import defaults
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from loyalty.services.ledger import LedgerError
+
+API_PATH_PREFIX = "/api/"
 
 
 class ApiError(exceptions.APIException):
@@ -20,6 +25,23 @@ class ApiError(exceptions.APIException):
         self.error_code = code
         self.extra = extra or {}
         self.fields = fields
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The shape of every 4xx answer (for the OpenAPI schema)."""
+
+    code = serializers.CharField(help_text="snake_case error code, e.g. `invalid`, `not_found`.")
+    detail = serializers.CharField(help_text="Human-readable explanation (translated).")
+    fields = serializers.DictField(
+        required=False,
+        help_text="Validation errors only: a list of messages per field (nested objects for nested fields).",
+    )
+
+
+class MemberExistsErrorSerializer(ErrorSerializer):
+    loyalty_id = serializers.CharField(
+        required=False, help_text="With `member_exists`: the loyalty ID of the member who has this email."
+    )
 
 
 def _flatten(detail) -> dict:
@@ -45,16 +67,22 @@ def error_body(code: str, detail: str, fields: dict | None = None, **extra) -> d
     return body
 
 
-def exception_handler(exc, context):
+def _invalid(fields: dict) -> Response:
+    return Response(error_body("invalid", _("The request is not valid."), fields),
+                    status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+
+
+def _response(exc, context) -> Response | None:
     if isinstance(exc, ApiError):
         return Response(error_body(exc.error_code, str(exc.detail), exc.fields, **exc.extra), status=exc.status_code)
     if isinstance(exc, LedgerError):
         return Response(error_body(exc.code, exc.detail or str(exc)), status=exc.status_code)
     if isinstance(exc, exceptions.ValidationError):
-        return Response(
-            error_body("invalid", _("The request is not valid."), _flatten(exc.detail)),
-            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-        )
+        return _invalid(_flatten(exc.detail))
+    if isinstance(exc, DjangoValidationError):
+        # A model or lookup refused a value (e.g. a malformed pagination cursor): bad input, not a crash.
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return _invalid(_flatten(detail))
     if isinstance(exc, (Http404, exceptions.NotFound)):
         return Response(error_body("not_found", _("Not found.")), status=404)
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
@@ -65,7 +93,10 @@ def exception_handler(exc, context):
         detail = getattr(exc, "detail", None) or _("You do not have permission to do this.")
         return Response(error_body("forbidden", str(detail)), status=403)
     if isinstance(exc, exceptions.Throttled):
-        return Response(error_body("rate_limited", str(exc.detail)), status=429)
+        response = Response(error_body("rate_limited", str(exc.detail)), status=429)
+        if exc.wait is not None:
+            response["Retry-After"] = str(int(exc.wait))
+        return response
     if isinstance(exc, exceptions.ParseError):
         return Response(error_body("invalid", str(exc.detail)), status=400)
     response = drf_exception_handler(exc, context)
@@ -73,3 +104,27 @@ def exception_handler(exc, context):
         code = getattr(exc, "default_code", "error")
         response.data = error_body(code, str(getattr(exc, "detail", exc)))
     return response
+
+
+def exception_handler(exc, context):
+    response = _response(exc, context)
+    if response is not None:
+        set_rollback()
+    return response
+
+
+# -- Django-level handlers (requests that never reach a DRF view) ----------------------------------
+
+
+def page_not_found(request, exception=None):
+    """handler404: JSON in the error shape under /api/, the site's 404 page elsewhere."""
+    if request.path.startswith(API_PATH_PREFIX):
+        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: JSON under /api/ (integrators parse it), the site's 500 page elsewhere."""
+    if request.path.startswith(API_PATH_PREFIX):
+        return JsonResponse(error_body("server_error", _("Something went wrong on our side.")), status=500)
+    return defaults.server_error(request)
