@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from campaigns.api import PromotionDetailApi, PromotionListCreateApi
+
+# Ids are matched as any segment and checked by the view, so unknown ones get the JSON 404.
+urlpatterns = [
+    path("promotions/", PromotionListCreateApi.as_view(), name="promotions"),
+    path("promotions/<str:id>/", PromotionDetailApi.as_view(), name="promotion-detail"),
+]

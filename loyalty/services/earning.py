@@ -352,7 +352,8 @@ class EarningRuleInvalid(LedgerError):
 _RULE_FIELDS = ("sku", "category", "points_per_unit", "multiplier", "excluded", "active")
 
 
-def _rule_check(rule: EarningRule) -> None:
+def earning_rule_validate(rule: EarningRule) -> None:
+    """Raise EarningRuleInvalid (with per-field messages) unless the rule is complete and consistent."""
     rule.sku = (rule.sku or "").strip()
     rule.category = (rule.category or "").strip()
     if bool(rule.sku) == bool(rule.category):
@@ -374,7 +375,7 @@ def _rule_check(rule: EarningRule) -> None:
 
 
 def _rule_save(rule: EarningRule) -> EarningRule:
-    _rule_check(rule)
+    earning_rule_validate(rule)
     try:
         with transaction.atomic():
             rule.save()

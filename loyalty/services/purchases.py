@@ -202,6 +202,7 @@ def purchase_record(
     tax: Decimal | str = ZERO,
     lines: list[dict[str, Any] | Line] | None = None,
     request_hash: str = "",
+    staff_user=None,
     now: datetime | None = None,
 ) -> tuple[Purchase, bool]:
     """Record a purchase and credit the points it earns. Idempotent by (store, order_id).
@@ -270,6 +271,7 @@ def purchase_record(
             lines=clean_lines,
             fingerprint=fingerprint,
             program=program,
+            staff_user=staff_user,
             now=now,
         )
     except _AlreadyRecorded:
@@ -279,7 +281,20 @@ def purchase_record(
 
 @transaction.atomic
 def _purchase_create(
-    *, store, member, order_id, total, currency, occurred_at, shipping, tax, lines, fingerprint, program, now
+    *,
+    store,
+    member,
+    order_id,
+    total,
+    currency,
+    occurred_at,
+    shipping,
+    tax,
+    lines,
+    fingerprint,
+    program,
+    staff_user,
+    now,
 ) -> Purchase:
     # The member row lock serialises one member's purchases (first-purchase bonus, tier checks);
     # the unique (store, order_id) constraint settles concurrent posts of the same order.
@@ -318,12 +333,14 @@ def _purchase_create(
     except IntegrityError:
         raise _AlreadyRecorded from None
     if earning.total > 0:
-        _purchase_credit(purchase, earning, available_at=available_at, now=now)
+        _purchase_credit(purchase, earning, available_at=available_at, staff_user=staff_user, now=now)
     transaction.on_commit(lambda: purchase_recorded.send(sender=Purchase, purchase=purchase, earning=earning))
     return purchase
 
 
-def _purchase_credit(purchase: Purchase, earning: Earning, *, available_at: datetime, now: datetime) -> None:
+def _purchase_credit(
+    purchase: Purchase, earning: Earning, *, available_at: datetime, staff_user=None, now: datetime
+) -> None:
     txn = points_credit(
         member=purchase.member,
         points=earning.total,
@@ -335,6 +352,7 @@ def _purchase_credit(purchase: Purchase, earning: Earning, *, available_at: date
             reference=purchase.order_id,
             idempotency_key=f"purchase:{purchase.pk}",
             store=purchase.store,
+            staff_user=staff_user,
             occurred_at=purchase.occurred_at,
             metadata={"purchase": purchase.pk, "base": earning.base, "bonus": earning.bonus},
         ),
@@ -357,7 +375,9 @@ def refund_target(*, points: int, total: Decimal, refunded_total: Decimal) -> in
     return int(exact.to_integral_value(rounding=ROUND_HALF_UP))
 
 
-def refund_record(*, store: Store, purchase: Purchase, refund_id: str, amount: Decimal | str) -> tuple[Refund, bool]:
+def refund_record(
+    *, store: Store, purchase: Purchase, refund_id: str, amount: Decimal | str, staff_user=None
+) -> tuple[Refund, bool]:
     """Record a refund and reverse its share of the purchase's points, cumulatively.
 
     After refunds totalling R of a purchase worth T that earned P points, exactly round_half_up(P x R / T)
@@ -399,6 +419,7 @@ def refund_record(*, store: Store, purchase: Purchase, refund_id: str, amount: D
                     reference=locked.order_id,
                     idempotency_key=f"refund:{locked.pk}:{refund_id}",
                     store=store,
+                    staff_user=staff_user,
                     metadata={"purchase": locked.pk, "refund_id": refund_id},
                 ),
             )
