@@ -346,7 +346,7 @@ def tiers_recalculate(
     as_of: datetime,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    batch_size: int = 2000,
+    batch_size: int = 5000,
 ) -> dict[str, int]:
     """Put every member (but closed ones) in the tier they are due at `as_of`.
 
@@ -413,31 +413,46 @@ def tiers_recalculate(
     return counts
 
 
+def _column(model, field: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(field).column)
+
+
 @transaction.atomic
 def _changes_apply(batch: list, *, tiers: dict[int, Tier], as_of: datetime) -> dict[str, int]:
-    """Apply one batch of decided changes; rows changed meanwhile (a live upgrade) are left for the next run."""
-    ids = [change[0] for change in batch]
-    current = {
-        row[0]: (row[1], row[2])
-        for row in Member.objects.select_for_update().filter(pk__in=ids).values_list("id", "tier_id", "tier_since")
-    }
-    by_target: dict[int | None, list[int]] = defaultdict(list)
-    history = []
+    """Apply one batch of decided changes with two statements per (from, to, kind) group.
+
+    UPDATE ... WHERE id IN (...) AND tier_id = <the tier we read>: a member changed meanwhile (a live
+    upgrade) is left for the next run. The UPDATE holds those rows' locks until the commit, so the
+    INSERT ... SELECT that follows writes history for exactly the rows it moved.
+    """
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for member_id, from_id, _since, to_id, kind in batch:
+        groups[(from_id, to_id, kind)].append(member_id)
+    members, history = _table(Member), _table(TierHistory)
+    pk, tier, since = _column(Member, "id"), _column(Member, "tier"), _column(Member, "tier_since")
+    history_columns = ", ".join(
+        _column(TierHistory, name) for name in ("member", "from_tier", "to_tier", "kind", "reason", "changed_at")
+    )
+    when = _when(as_of)
     applied = {"upgraded": 0, "downgraded": 0}
-    for member_id, from_id, since, to_id, kind in batch:
-        if current.get(member_id) != (from_id, since):
-            continue
-        by_target[to_id].append(member_id)
-        to_tier = tiers.get(to_id) if to_id else None
-        history.append(TierHistory(
-            member_id=member_id, from_tier_id=from_id, to_tier_id=to_id, kind=kind,
-            reason=_reason(kind, to_tier) if kind != TierChangeKind.FLOOR else _("Tier floor set by staff."),
-            changed_at=as_of,
-        ))
-        applied["downgraded" if kind == TierChangeKind.DOWNGRADE else "upgraded"] += 1
-    for to_id, member_ids in by_target.items():
-        Member.objects.filter(pk__in=member_ids).update(tier_id=to_id, tier_since=as_of)
-    TierHistory.objects.bulk_create(history, batch_size=1000)
+    with connection.cursor() as cursor:
+        for (from_id, to_id, kind), ids in groups.items():
+            in_ids = ", ".join(["%s"] * len(ids))
+            was = f"{tier} IS NULL" if from_id is None else f"{tier} = %s"
+            cursor.execute(
+                f"UPDATE {members} SET {tier} = %s, {since} = %s WHERE {pk} IN ({in_ids}) AND {was}",  # noqa: S608
+                [to_id, when, *ids, *([] if from_id is None else [from_id])],
+            )
+            if not cursor.rowcount:
+                continue
+            is_now = f"{tier} IS NULL" if to_id is None else f"{tier} = %s"
+            reason = _reason(kind, tiers.get(to_id)) if kind != TierChangeKind.FLOOR else _("Tier floor set by staff.")
+            cursor.execute(
+                f"INSERT INTO {history} ({history_columns}) SELECT {pk}, %s, %s, %s, %s, %s FROM {members} "  # noqa: S608
+                f"WHERE {pk} IN ({in_ids}) AND {is_now} AND {since} = %s",
+                [from_id, to_id, kind, reason[:255], when, *ids, *([] if to_id is None else [to_id]), when],
+            )
+            applied["downgraded" if kind == TierChangeKind.DOWNGRADE else "upgraded"] += cursor.rowcount
     return applied
 
 
