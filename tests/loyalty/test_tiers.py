@@ -289,6 +289,23 @@ def test_dry_run_counts_but_changes_nothing(member, tiers):
     assert calls[-1] == (1, 1)
 
 
+def test_recalculation_skips_a_member_changed_while_it_runs(tiers):
+    configure()
+    first, second = MemberFactory(), MemberFactory()
+    earn(first, 150, T0, key="e1")
+    earn(second, 150, T0, key="e2")
+
+    def live_upgrade_meanwhile(done, total):
+        # Between the decisions and the writes, the first member is lifted to Gold by someone else.
+        if done == total:
+            Member.objects.filter(pk=first.pk).update(tier=tiers["gold"])
+
+    counts = tiers_recalculate(as_of=T0, progress=live_upgrade_meanwhile, batch_size=1)
+    assert (counts["upgraded"], counts["skipped"]) == (1, 1)
+    assert (tier_code(first), tier_code(second)) == ("gold", "silver")
+    assert list(TierHistory.objects.values_list("member_id", flat=True)) == [second.pk]
+
+
 def test_recalculation_leaves_closed_members_alone(member, tiers):
     configure()
     earn(member, 150, T0, key="e1")
