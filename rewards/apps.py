@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class RewardsConfig(AppConfig):
     name = "rewards"
     verbose_name = _("Rewards")
+
+    def ready(self) -> None:
+        from loyalty.signals import purchase_refunded
+        from rewards.services import on_purchase_refunded
+
+        # A full refund cancels the pay-with-points redemptions recorded for that order (points back).
+        purchase_refunded.connect(on_purchase_refunded, dispatch_uid="rewards.cancel_pay_with_points_on_refund")

@@ -1,0 +1,89 @@
+"""Reads for the catalogue, the member's coupons and the merchant's charity totals."""
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from members.models import Member
+from rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
+
+CENT = Decimal("0.01")
+
+
+def reward_list(*, active_only: bool = True, now: datetime | None = None) -> QuerySet[Reward]:
+    """Rewards with `free_vouchers` (unassigned pool codes) annotated. Active ones: active and not past
+    their window (rewards that open later are listed, with their available_from)."""
+    rewards = Reward.objects.select_related("min_tier").annotate(
+        free_vouchers=Count("voucher_codes", filter=Q(voucher_codes__redemption__isnull=True))
+    )
+    if active_only:
+        now = now or timezone.now()
+        rewards = rewards.filter(active=True).filter(Q(available_until__isnull=True) | Q(available_until__gt=now))
+    return rewards.order_by("cost_points", "name", "id")
+
+
+def reward_stock_left(reward: Reward) -> int | None:
+    """Redemptions still possible: the stock, and for a partner voucher also the codes left in the pool.
+    None means unlimited."""
+    stock = reward.stock
+    if reward.kind == RewardKind.PARTNER_VOUCHER:
+        free = getattr(reward, "free_vouchers", None)
+        if free is None:
+            free = reward.voucher_codes.filter(redemption__isnull=True).count()
+        stock = free if stock is None else min(stock, free)
+    return stock
+
+
+def reward_catalogue_for_member(*, member: Member, available_points: int, now: datetime | None = None) -> list[dict]:
+    """The rewards a member can see now, each with whether they can redeem it and, if not, why."""
+    now = now or timezone.now()
+    rewards = list(reward_list(active_only=True, now=now))
+    limited = [r.pk for r in rewards if r.per_member_limit is not None]
+    taken = dict(
+        Redemption.objects.filter(member=member, reward_id__in=limited)
+        .exclude(status=RedemptionStatus.CANCELLED)
+        .values("reward_id")
+        .annotate(n=Count("id"))
+        .values_list("reward_id", "n")
+    )
+    member_rank = member.tier.rank if member.tier_id else None
+    items = []
+    for reward in rewards:
+        stock = reward_stock_left(reward)
+        if not reward.is_available(now):
+            blocker = "reward_unavailable"
+        elif reward.min_tier_id and (member_rank is None or member_rank < reward.min_tier.rank):
+            blocker = "tier_required"
+        elif reward.per_member_limit is not None and taken.get(reward.pk, 0) >= reward.per_member_limit:
+            blocker = "limit_reached"
+        elif stock is not None and stock < 1:
+            blocker = "out_of_stock"
+        elif available_points < reward.cost_points:
+            blocker = "insufficient_points"
+        else:
+            blocker = ""
+        items.append({"reward": reward, "stock": stock, "blocker": blocker})
+    return items
+
+
+def redemption_list_for_member(*, member: Member) -> QuerySet[Redemption]:
+    return Redemption.objects.filter(member=member).select_related("reward", "voucher").order_by("-issued_at", "-id")
+
+
+def charity_donation_totals(*, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+    """Per charity: donations, points and value of charity-donation redemptions not cancelled."""
+    donations = Redemption.objects.filter(kind=RewardKind.CHARITY_DONATION).exclude(status=RedemptionStatus.CANCELLED)
+    if since is not None:
+        donations = donations.filter(issued_at__gte=since)
+    if until is not None:
+        donations = donations.filter(issued_at__lt=until)
+    rows = list(
+        donations.values("charity_name", "currency")
+        .annotate(donations=Count("id"), points=Sum("points"), value=Sum("value"))
+        .order_by("charity_name", "currency")
+    )
+    for row in rows:  # SQLite sums decimals as floats: back to cents
+        row["value"] = Decimal(str(row["value"])).quantize(CENT, rounding=ROUND_HALF_UP)
+    return rows
