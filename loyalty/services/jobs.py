@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
@@ -24,6 +25,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
 from loyalty.models import ExpiryReminder, LedgerEntry, LedgerTransaction, PointLot, TransactionKind
@@ -45,16 +47,52 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
         progress(done, total)
 
 
+def as_of_parse(value: str | None) -> datetime:
+    """`--as-of` / a task's `as_of`: ISO 8601 date or datetime; naive means the current time zone.
+
+    None or "" means now. A date alone means its local midnight. Raises ValueError on anything else.
+    """
+    if not value:
+        return timezone.now()
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None and (day := parse_date(value)) is not None:
+            parsed = datetime(day.year, day.month, day.day)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValueError(_("%(value)r is not an ISO 8601 date or date-time.") % {"value": value})
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
+
+
+def log_progress(job: str, *, every_seconds: float = 15.0, log: logging.Logger = logger) -> Progress:
+    """A progress callback that logs `job: done/total` at most every `every_seconds`, and at the end."""
+    last = {"at": 0.0}
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - last["at"] >= every_seconds:
+            last["at"] = now
+            log.info("%s: %s/%s", job, done, total)
+
+    return report
+
+
 # -- pending points ----------------------------------------------------------------------------------
 
 
 def pending_points_release(*, as_of: datetime, dry_run: bool = False, progress: Progress | None = None) -> dict:
     """Release every pending lot whose `available_at` has passed: one ledger transaction per member."""
-    due = PointLot.objects.filter(released_at__isnull=True, available_at__lte=as_of, remaining__gt=0)
+    due = PointLot.objects.filter(released_at__isnull=True, available_at__lte=as_of)
     if dry_run:
-        totals = due.aggregate(members=Count("member", distinct=True), points=Sum("remaining"), lots=Count("id"))
+        totals = due.filter(remaining__gt=0).aggregate(
+            members=Count("member", distinct=True), points=Sum("remaining"), lots=Count("id")
+        )
         return {"members": totals["members"], "points": totals["points"] or 0, "lots": totals["lots"],
                 "failed": 0, "dry_run": True}
+    # Members whose due lots were all reversed are visited too: points_release marks those lots released.
     member_ids = list(due.order_by("member_id").values_list("member_id", flat=True).distinct())
     released = points = failed = 0
     for start in range(0, len(member_ids), _CHUNK):

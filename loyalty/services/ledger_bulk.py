@@ -36,8 +36,81 @@ from django.utils.translation import gettext as _
 from loyalty.models import AccountKind, TransactionKind
 from loyalty.services.ledger import LedgerError, _system_account_ids
 
-# The lots that expire: the same condition as points_expire_member, written once for every statement.
-_EXPIRABLE = "{lot}.released_at IS NOT NULL AND {lot}.expires_at <= %s AND {lot}.remaining > 0"
+# Statement templates. The {placeholders} are constant SQL fragments (see _sql); every value is a parameter.
+# {expirable_l}: the lots that expire, the same condition as points_expire_member.
+# {batch_l} / {batch_t} / {batch_a}: the row belongs to one of the batch's members (ONE parameter).
+# {batch_txns}: the transactions this batch inserted, found again by member, occurred_at and their keys.
+_LOCK = (
+    "SELECT id FROM loyalty_ledgeraccount a WHERE (a.kind = %s AND {batch_a}) OR a.id = %s ORDER BY a.id FOR UPDATE"
+)
+_CANDIDATES = (
+    "SELECT DISTINCT l.member_id FROM loyalty_pointlot l WHERE {expirable_l} AND l.member_id > %s"
+    " ORDER BY l.member_id LIMIT %s"
+)
+_TOTALS = (
+    "SELECT COUNT(DISTINCT l.member_id), COALESCE(SUM(l.remaining), 0), COUNT(*) FROM loyalty_pointlot l"
+    " WHERE {expirable_l}"
+)
+_INSERT_TRANSACTIONS = (
+    "INSERT INTO loyalty_ledgertransaction (kind, member_id, reason, reference, job, occurred_at, created_at,"
+    " idempotency_key, points, balance_after, metadata)"
+    " SELECT %s, s.member_id, %s, '', %s, %s, %s, CAST(%s AS VARCHAR(100)) || CAST(s.member_id AS VARCHAR(20)),"
+    " -s.points, available.balance - s.points + pending.balance, '{{}}'"
+    " FROM (SELECT l.member_id, SUM(l.remaining) AS points FROM loyalty_pointlot l"
+    "       WHERE {batch_l} AND {expirable_l} GROUP BY l.member_id) s"
+    " JOIN loyalty_ledgeraccount available ON available.member_id = s.member_id AND available.kind = %s"
+    " JOIN loyalty_ledgeraccount pending ON pending.member_id = s.member_id AND pending.kind = %s"
+    " ORDER BY s.member_id"
+)
+_BATCH_TOTALS = "SELECT COUNT(*), COALESCE(SUM(t.points), 0) FROM loyalty_ledgertransaction t WHERE {batch_txns}"
+# Both legs in one statement, so each transaction balances at the end of every statement.
+_INSERT_ENTRIES = (
+    "INSERT INTO loyalty_ledgerentry (transaction_id, account_id, points)"
+    " SELECT transaction_id, account_id, points FROM ("
+    "  SELECT t.id AS transaction_id, 0 AS leg, a.id AS account_id, t.points AS points"
+    "  FROM loyalty_ledgertransaction t JOIN loyalty_ledgeraccount a ON a.member_id = t.member_id AND a.kind = %s"
+    "  WHERE {batch_txns}"
+    "  UNION ALL"
+    "  SELECT t.id, 1, %s, -t.points FROM loyalty_ledgertransaction t WHERE {batch_txns}"
+    " ) legs ORDER BY transaction_id, leg"
+)
+_INSERT_ALLOCATIONS = (
+    "INSERT INTO loyalty_lotallocation (transaction_id, lot_id, points)"
+    " SELECT t.id, l.id, l.remaining FROM loyalty_pointlot l"
+    " JOIN loyalty_ledgertransaction t ON t.member_id = l.member_id AND {batch_txns}"
+    " WHERE {batch_l} AND {expirable_l} ORDER BY l.member_id, l.expires_at, l.id"
+)
+_EMPTY_LOTS = "UPDATE loyalty_pointlot SET remaining = 0 WHERE {batch_lot} AND {expirable_lot}"
+_MEMBER_BALANCES = (
+    "UPDATE loyalty_ledgeraccount SET balance = balance + t.points FROM loyalty_ledgertransaction t"
+    " WHERE loyalty_ledgeraccount.kind = %s AND loyalty_ledgeraccount.member_id = t.member_id AND {batch_txns}"
+)
+_SYSTEM_BALANCE = "UPDATE loyalty_ledgeraccount SET balance = balance + %s WHERE id = %s"
+
+
+def _in_batch(column: str) -> str:
+    """`column` is one of the batch's member ids, passed as ONE parameter (an array or a JSON list)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)"
+    return f"{column} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (a constant column name)
+
+
+def _expirable(lot: str) -> str:
+    return f"{lot}.released_at IS NOT NULL AND {lot}.expires_at <= %s AND {lot}.remaining > 0"
+
+
+def _sql(template: str) -> str:
+    """Fill a statement template with its constant fragments (no value is ever formatted into SQL)."""
+    fragments = {
+        "batch_a": _in_batch("a.member_id"),
+        "batch_l": _in_batch("l.member_id"),
+        "batch_lot": _in_batch("loyalty_pointlot.member_id"),
+        "batch_txns": "t.kind = %s AND t.occurred_at = %s AND " + _in_batch("t.member_id")
+        + " AND t.idempotency_key = CAST(%s AS VARCHAR(100)) || CAST(t.member_id AS VARCHAR(20))",
+        "expirable_l": _expirable("l"),
+        "expirable_lot": _expirable("loyalty_pointlot"),
+    }
+    return template.format(**fragments)
 
 
 @dataclass(frozen=True)
@@ -45,13 +118,6 @@ class ExpiryBatchResult:
     members: int
     points: int
     lots: int
-
-
-def _in_batch(column: str) -> str:
-    """`column` is one of the batch's member ids, passed as ONE parameter (an array or a JSON list)."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)"
-    return f"{column} IN (SELECT value FROM json_each(%s))"
 
 
 def _batch_param(member_ids: Sequence[int]):
@@ -71,23 +137,15 @@ def expired_account_id() -> int:
 
 def expirable_member_ids(*, as_of: datetime, after: int = 0, limit: int = 1000) -> list[int]:
     """The next `limit` member ids above `after` that own lots expiring by `as_of`, in pk order."""
-    sql = (
-        "SELECT DISTINCT l.member_id FROM loyalty_pointlot l WHERE " + _EXPIRABLE.format(lot="l")
-        + " AND l.member_id > %s ORDER BY l.member_id LIMIT %s"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_when(as_of), after, limit])
+        cursor.execute(_sql(_CANDIDATES), [_when(as_of), after, limit])
         return [row[0] for row in cursor.fetchall()]
 
 
 def expirable_totals(*, as_of: datetime) -> ExpiryBatchResult:
     """What an expiry run at `as_of` would do now (members, points, lots), without writing anything."""
-    sql = (
-        "SELECT COUNT(DISTINCT l.member_id), COALESCE(SUM(l.remaining), 0), COUNT(*) FROM loyalty_pointlot l WHERE "
-        + _EXPIRABLE.format(lot="l")
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_when(as_of)])
+        cursor.execute(_sql(_TOTALS), [_when(as_of)])
         members, points, lots = cursor.fetchone()
     return ExpiryBatchResult(members=members, points=int(points), lots=lots)
 
@@ -105,88 +163,31 @@ def points_expire_batch(
     expired_account = expired_account or expired_account_id()
     members = _batch_param(member_ids)
     key_prefix = f"expire:{as_of.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}:{uuid.uuid4().hex[:12]}:"
-    now = _when(timezone.now())
-    when = _when(as_of)
-    # The batch's new transactions, found again by their keys (member id + occurred_at use an index).
-    batch_txns = (
-        "t.kind = %s AND t.occurred_at = %s AND " + _in_batch("t.member_id")
-        + " AND t.idempotency_key = CAST(%s AS VARCHAR(100)) || CAST(t.member_id AS VARCHAR(20))"
-    )
-    batch_params = [TransactionKind.EXPIRE, when, members, key_prefix]
+    when, now = _when(as_of), _when(timezone.now())
+    batch_txns = [TransactionKind.EXPIRE, when, members, key_prefix]
 
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT id FROM loyalty_ledgeraccount WHERE (kind = %s AND " + _in_batch("member_id") + ")"
-                " OR id = %s ORDER BY id FOR UPDATE",
-                [AccountKind.AVAILABLE, members, expired_account],
-            )
-
+        if connection.vendor == "postgresql":  # SQLite: the IMMEDIATE transaction holds the write lock
+            cursor.execute(_sql(_LOCK), [AccountKind.AVAILABLE, members, expired_account])
         cursor.execute(
-            "INSERT INTO loyalty_ledgertransaction (kind, member_id, reason, reference, job, occurred_at,"
-            " created_at, idempotency_key, points, balance_after, metadata)"
-            " SELECT %s, s.member_id, %s, '', %s, %s, %s,"
-            " CAST(%s AS VARCHAR(100)) || CAST(s.member_id AS VARCHAR(20)),"
-            " -s.points, available.balance - s.points + pending.balance, '{}'"
-            " FROM (SELECT l.member_id, SUM(l.remaining) AS points FROM loyalty_pointlot l"
-            "       WHERE " + _in_batch("l.member_id") + " AND " + _EXPIRABLE.format(lot="l") + " GROUP BY l.member_id) s"
-            " JOIN loyalty_ledgeraccount available ON available.member_id = s.member_id AND available.kind = %s"
-            " JOIN loyalty_ledgeraccount pending ON pending.member_id = s.member_id AND pending.kind = %s"
-            " ORDER BY s.member_id",
+            _sql(_INSERT_TRANSACTIONS),
             [TransactionKind.EXPIRE, _("Points expired")[:255], job, when, now, key_prefix, members, when,
              AccountKind.AVAILABLE, AccountKind.PENDING],
         )
         if cursor.rowcount == 0:
             return ExpiryBatchResult(0, 0, 0)
-
-        cursor.execute(
-            "SELECT COUNT(*), COALESCE(SUM(t.points), 0) FROM loyalty_ledgertransaction t WHERE " + batch_txns,
-            batch_params,
-        )
+        cursor.execute(_sql(_BATCH_TOTALS), batch_txns)
         txn_count, member_delta = cursor.fetchone()
         points = -int(member_delta)
-
-        # Both legs in one statement, so each transaction balances at the end of every statement.
-        cursor.execute(
-            "INSERT INTO loyalty_ledgerentry (transaction_id, account_id, points)"
-            " SELECT transaction_id, account_id, points FROM ("
-            "  SELECT t.id AS transaction_id, 0 AS leg, a.id AS account_id, t.points AS points"
-            "  FROM loyalty_ledgertransaction t"
-            "  JOIN loyalty_ledgeraccount a ON a.member_id = t.member_id AND a.kind = %s"
-            "  WHERE " + batch_txns +
-            "  UNION ALL"
-            "  SELECT t.id, 1, %s, -t.points FROM loyalty_ledgertransaction t WHERE " + batch_txns +
-            " ) legs ORDER BY transaction_id, leg",
-            [AccountKind.AVAILABLE, *batch_params, expired_account, *batch_params],
-        )
-
-        cursor.execute(
-            "INSERT INTO loyalty_lotallocation (transaction_id, lot_id, points)"
-            " SELECT t.id, l.id, l.remaining FROM loyalty_pointlot l"
-            " JOIN loyalty_ledgertransaction t ON t.member_id = l.member_id AND " + batch_txns +
-            " WHERE " + _in_batch("l.member_id") + " AND " + _EXPIRABLE.format(lot="l") +
-            " ORDER BY l.member_id, l.expires_at, l.id",
-            [*batch_params, members, when],
-        )
+        cursor.execute(_sql(_INSERT_ENTRIES), [AccountKind.AVAILABLE, *batch_txns, expired_account, *batch_txns])
+        cursor.execute(_sql(_INSERT_ALLOCATIONS), [*batch_txns, members, when])
         allocations = cursor.rowcount
-
-        cursor.execute(
-            "UPDATE loyalty_pointlot SET remaining = 0 WHERE " + _in_batch("member_id") + " AND "
-            + _EXPIRABLE.format(lot="loyalty_pointlot"),
-            [members, when],
-        )
+        cursor.execute(_sql(_EMPTY_LOTS), [members, when])
         lots = cursor.rowcount
         if lots != allocations:  # a lot without its member's transaction: refuse rather than corrupt
             raise LedgerError(f"expiry batch mismatch: {lots} lots emptied, {allocations} allocations recorded")
-
-        cursor.execute(
-            "UPDATE loyalty_ledgeraccount SET balance = balance + t.points FROM loyalty_ledgertransaction t"
-            " WHERE loyalty_ledgeraccount.kind = %s AND loyalty_ledgeraccount.member_id = t.member_id AND "
-            + batch_txns,
-            [AccountKind.AVAILABLE, *batch_params],
-        )
+        cursor.execute(_sql(_MEMBER_BALANCES), [AccountKind.AVAILABLE, *batch_txns])
         if cursor.rowcount != txn_count:
             raise LedgerError(f"expiry batch mismatch: {txn_count} transactions, {cursor.rowcount} balances")
-        cursor.execute("UPDATE loyalty_ledgeraccount SET balance = balance + %s WHERE id = %s", [points, expired_account])
-
+        cursor.execute(_SYSTEM_BALANCE, [points, expired_account])
     return ExpiryBatchResult(members=txn_count, points=points, lots=lots)

@@ -360,7 +360,7 @@ def test_batch_and_per_member_writer_racing_expire_each_lot_once(program):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=run, args=("one", per_member)), threading.Thread(target=run, args=("bulk", bulk))]
+    threads = [threading.Thread(target=run, args=(name, fn)) for name, fn in (("one", per_member), ("bulk", bulk))]
     for thread in threads:
         thread.start()
     for thread in threads:
