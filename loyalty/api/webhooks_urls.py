@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from loyalty.api.webhooks import WooCommerceWebhookApi
+
+urlpatterns = [
+    path("webhooks/woocommerce/<str:store_slug>/", WooCommerceWebhookApi.as_view(), name="webhook-woocommerce"),
+]
