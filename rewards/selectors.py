@@ -69,7 +69,11 @@ def reward_catalogue_for_member(*, member: Member, available_points: int, now: d
 
 
 def redemption_list_for_member(*, member: Member) -> QuerySet[Redemption]:
-    return Redemption.objects.filter(member=member).select_related("reward", "voucher").order_by("-issued_at", "-id")
+    return (
+        Redemption.objects.filter(member=member)
+        .select_related("member", "reward", "voucher")
+        .order_by("-issued_at", "-id")
+    )
 
 
 def charity_donation_totals(*, since: datetime | None = None, until: datetime | None = None) -> list[dict]:

@@ -444,12 +444,19 @@ def redemptions_expire(*, as_of: datetime, dry_run: bool = False) -> int:
 
 
 def redemptions_cancel_for_order(*, member: Member, order_id: str, store: Store | None) -> list[Redemption]:
-    """A full refund: cancel the member's pay-with-points redemptions recorded for that order (used or not)."""
+    """A full refund: cancel the member's pay-with-points redemptions for that order, used or not.
+
+    "For that order": issued for it (`order_id`, through that store or with no store), or its coupon was
+    used on it at that store.
+    """
     if not order_id:
         return []
     due = (
-        Redemption.objects.filter(member=member, kind=PAY_WITH_POINTS, order_id=order_id)
-        .filter(Q(store=store) | Q(store__isnull=True))
+        Redemption.objects.filter(member=member, kind=PAY_WITH_POINTS)
+        .filter(
+            (Q(order_id=order_id) & (Q(store=store) | Q(store__isnull=True)))
+            | Q(used_order_id=order_id, used_store=store)
+        )
         .exclude(status=RedemptionStatus.CANCELLED)
         .order_by("pk")
     )

@@ -429,3 +429,40 @@ def test_points_never_move_on_refused_requests(pos_api_client, member):
     before = LedgerTransaction.objects.filter(kind=TransactionKind.REDEEM).count()
     pos_api_client.post("/api/v1/redemptions/", {"member": member.loyalty_id, "points": 101}, format="json")
     assert LedgerTransaction.objects.filter(kind=TransactionKind.REDEEM).count() == before
+
+
+def test_list_queries_do_not_grow_with_the_catalogue(pos_api_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert pos_api_client.get("/api/v1/rewards/").status_code == 200
+        return len(queries)
+
+    tier = Tier.objects.create(code="gold", name="Gold", rank=2, threshold=100)
+    for i in range(3):
+        RewardFactory(min_tier=tier, kind=RewardKind.PARTNER_VOUCHER if i % 2 else RewardKind.FIXED_DISCOUNT)
+    count()  # the first request of a key also records when it was last used
+    few = count()
+    for i in range(20):
+        RewardFactory(min_tier=tier, kind=RewardKind.PARTNER_VOUCHER if i % 2 else RewardKind.FIXED_DISCOUNT)
+    assert count() == few
+
+
+def test_my_redemptions_queries_do_not_grow(member_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    give(member_client.member, 10_000)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert member_client.get("/api/v1/me/redemptions/").status_code == 200
+        return len(queries)
+
+    points_redeem_for_discount(member=member_client.member, points=10)
+    few = count()
+    for _ in range(15):
+        points_redeem_for_discount(member=member_client.member, points=10)
+    assert count() == few

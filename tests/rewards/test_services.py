@@ -527,6 +527,40 @@ def test_full_refund_cancels_the_orders_pay_with_points_redemptions(program, mem
     assert ledger_verify() == []
 
 
+def test_full_refund_also_cancels_a_coupon_used_on_that_order(program, member, api_store):
+    give(member, 1000)
+    purchase = Purchase.objects.create(
+        store=api_store, member=member, order_id="ORD-9", total=Decimal("40.00"), currency="EUR",
+        occurred_at=timezone.now(),
+    )
+    redemption = points_redeem_for_discount(member=member, points=300, store=api_store)  # no order id yet
+    coupon_use(code=redemption.code, order_id="ORD-9", store=api_store)
+    _refund(purchase, Decimal("40.00"), "R-1", full=True)
+    assert Redemption.objects.get(pk=redemption.pk).status == RedemptionStatus.CANCELLED
+    assert available(member) == 1000
+
+
+def test_refund_service_end_to_end(program, member, api_store):
+    """With the real purchase and refund services: a full refund gives the discount's points back."""
+    from loyalty.services.purchases import purchase_record, refund_record
+
+    give(member, 500)
+    redemption = points_redeem_for_discount(
+        member=member, points=200, order_id="SHOP-1", subtotal=Decimal("30.00"), store=api_store
+    )
+    purchase, _created = purchase_record(
+        store=api_store, member=member, order_id="SHOP-1", total="28.00", currency="EUR"
+    )
+    earned = purchase.points_base + purchase.points_bonus
+    assert available(member) == 300 + earned
+    refund_record(store=api_store, purchase=purchase, refund_id="r1", amount="8.00")
+    assert Redemption.objects.get(pk=redemption.pk).status == RedemptionStatus.ISSUED
+    refund_record(store=api_store, purchase=purchase, refund_id="r2", amount="20.00")
+    assert Redemption.objects.get(pk=redemption.pk).status == RedemptionStatus.CANCELLED
+    assert available(member) == 500
+    assert ledger_verify() == []
+
+
 # -- voucher pools -----------------------------------------------------------------------------------
 
 
