@@ -38,7 +38,9 @@ class Tier(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(multiplier__gte=1), name="tier_multiplier_at_least_one"),
             models.CheckConstraint(
-                condition=Q(price__isnull=True) | (Q(price__gte=0) & Q(period_months__gte=1)),
+                # period_months IS NOT NULL spelled out: a CHECK passes when its condition is NULL.
+                condition=Q(price__isnull=True)
+                | (Q(price__gte=0) & Q(period_months__isnull=False) & Q(period_months__gte=1)),
                 name="tier_paid_needs_period",
             ),
         ]

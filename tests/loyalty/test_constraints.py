@@ -142,15 +142,8 @@ CASES = [
     # loyalty/models/tiers.py
     ("tier_multiplier_at_least_one", "multiplier below one",
      lambda w: Tier.objects.create(code="low", name="Low", rank=2, multiplier=Decimal("0.5"))),
-    pytest.param(
-        "tier_paid_needs_period", "price without period",
-        lambda w: Tier.objects.create(code="paid", name="Paid", rank=3, price=Decimal("9.99")),
-        marks=pytest.mark.xfail(
-            strict=True, raises=pytest.fail.Exception,
-            reason="known bug in loyalty/models/tiers.py: `period_months >= 1` is NULL when period_months is NULL, "
-            "and SQL CHECK accepts NULL; the condition needs Q(period_months__isnull=False)",
-        ),
-    ),
+    ("tier_paid_needs_period", "price without period",
+     lambda w: Tier.objects.create(code="paid", name="Paid", rank=3, price=Decimal("9.99"))),
     ("tier_paid_needs_period", "negative price",
      lambda w: Tier.objects.create(code="neg", name="Neg", rank=4, price=Decimal("-1"), period_months=12)),
     ("tier_membership_unique_order", "same store order twice",
