@@ -12,7 +12,6 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -37,7 +36,14 @@ from loyalty.api.base import (
 from loyalty.api.errors import ErrorSerializer
 from loyalty.models import ApiKey, ApiKeyScope, Tier
 from loyalty.selectors import member_points_get
-from rewards.models import PAY_WITH_POINTS, Redemption, RedemptionKind, RedemptionStatus, Reward, RewardKind
+from rewards.models import (
+    PAY_WITH_POINTS,
+    REDEMPTION_KIND_CHOICES,
+    Redemption,
+    RedemptionStatus,
+    Reward,
+    RewardKind,
+)
 from rewards.selectors import redemption_list_for_member, reward_list, reward_stock_left
 from rewards.services import (
     CouponNotFound,
@@ -50,7 +56,6 @@ from rewards.services import (
     reward_delete,
     reward_redeem,
     reward_update,
-    validation_messages,
 )
 
 REDEMPTION_TAGS = ["redemption"]
@@ -78,7 +83,7 @@ class RedemptionSerializer(serializers.Serializer):
     reward = serializers.CharField(
         source="reward.code", allow_null=True, help_text="The reward's code; null for pay with points."
     )
-    kind = serializers.ChoiceField(choices=RedemptionKind.choices)
+    kind = serializers.ChoiceField(choices=REDEMPTION_KIND_CHOICES)
     points = serializers.IntegerField()
     value = serializers.DecimalField(
         max_digits=12, decimal_places=2,
@@ -205,10 +210,6 @@ def _miss_record(api_key: ApiKey) -> None:
         cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=120)
-
-
-def _django_invalid(error: DjangoValidationError) -> exceptions.ValidationError:
-    return exceptions.ValidationError(validation_messages(error))
 
 
 # -- redemption -----------------------------------------------------------------------------------------
@@ -436,11 +437,10 @@ class RewardInputSerializer(serializers.Serializer):
 
 
 def _reward_save(action, **kwargs) -> Reward:
+    """Model validation errors (django ValidationError) become 422 `invalid` in the shared handler."""
     try:
         return action(**kwargs)
-    except DjangoValidationError as error:
-        raise _django_invalid(error) from None
-    except IntegrityError:
+    except IntegrityError:  # the same code taken by a concurrent request
         raise exceptions.ValidationError({"code": [_("Another reward has this code.")]}) from None
 
 

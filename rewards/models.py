@@ -176,16 +176,8 @@ class VoucherCode(models.Model):
 PAY_WITH_POINTS = "pay_with_points"
 
 
-class RedemptionKind(models.TextChoices):
-    PAY_WITH_POINTS = PAY_WITH_POINTS, _("Pay with points")
-    FIXED_DISCOUNT = RewardKind.FIXED_DISCOUNT.value, RewardKind.FIXED_DISCOUNT.label
-    PERCENTAGE_DISCOUNT = RewardKind.PERCENTAGE_DISCOUNT.value, RewardKind.PERCENTAGE_DISCOUNT.label
-    FREE_PRODUCT = RewardKind.FREE_PRODUCT.value, RewardKind.FREE_PRODUCT.label
-    FREE_SHIPPING = RewardKind.FREE_SHIPPING.value, RewardKind.FREE_SHIPPING.label
-    PARTNER_VOUCHER = RewardKind.PARTNER_VOUCHER.value, RewardKind.PARTNER_VOUCHER.label
-    CHARITY_DONATION = RewardKind.CHARITY_DONATION.value, RewardKind.CHARITY_DONATION.label
-    CASHBACK = RewardKind.CASHBACK.value, RewardKind.CASHBACK.label
-    EXPERIENCE = RewardKind.EXPERIENCE.value, RewardKind.EXPERIENCE.label
+# A redemption's kind: the reward's kind, or pay with points (a checkout discount, no reward).
+REDEMPTION_KIND_CHOICES = [(PAY_WITH_POINTS, _("Pay with points")), *RewardKind.choices]
 
 
 class RedemptionStatus(models.TextChoices):
@@ -204,7 +196,7 @@ class Redemption(models.Model):
     reward = models.ForeignKey(
         Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="redemptions", verbose_name=_("reward")
     )
-    kind = models.CharField(_("kind"), max_length=20, choices=RedemptionKind.choices)
+    kind = models.CharField(_("kind"), max_length=20, choices=REDEMPTION_KIND_CHOICES)
     points = models.PositiveIntegerField(_("points"))
     value = models.DecimalField(_("value"), max_digits=12, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3)

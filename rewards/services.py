@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -34,6 +33,7 @@ from loyalty.models import Program, Store
 from loyalty.selectors import member_points_get
 from loyalty.services.ledger import Audit, LedgerError, points_debit, points_return
 from loyalty.services.program import program_get
+from loyalty.services.purchases import CurrencyMismatch, MemberInactive
 from members.models import Member, MemberStatus
 from rewards.models import (
     PAY_WITH_POINTS,
@@ -46,20 +46,13 @@ from rewards.models import (
 
 CENT = Decimal("0.01")
 
-# -- errors: LedgerError subclasses, so the API's one exception handler maps them by code and status --
+# -- errors: LedgerError subclasses, so the API's one exception handler maps them by code and status.
+# member_inactive and currency_mismatch are the purchase service's (CurrencyMismatch, MemberInactive).
 
 
 class RedemptionError(LedgerError):
     code = "invalid"
     status_code = 422
-
-
-class MemberInactive(RedemptionError):
-    code = "member_inactive"
-
-
-class CurrencyMismatch(RedemptionError):
-    code = "currency_mismatch"
 
 
 class BelowMinimum(RedemptionError):
@@ -579,10 +572,3 @@ def voucher_codes_import(*, reward: Reward, codes: Iterable[str], now: datetime 
             result.duplicates += len(existing)
             result.created += len(new)
     return result
-
-
-def validation_messages(error: ValidationError) -> dict[str, list[str]]:
-    """A django ValidationError as {field: [messages]} for API and form error bodies."""
-    if hasattr(error, "error_dict"):
-        return {field: [str(m) for m in messages] for field, messages in error.message_dict.items()}
-    return {"non_field_errors": [str(m) for m in error.messages]}
