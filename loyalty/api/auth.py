@@ -16,7 +16,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
-        if len(parts) != 2 or parts[0] != self.keyword:
+        if len(parts) != 2 or parts[0].lower() != self.keyword.lower():  # auth schemes are case-insensitive
             raise exceptions.AuthenticationFailed(_("Use the header 'Authorization: Api-Key <key>'."))
         api_key = api_key_authenticate(raw=parts[1])
         if api_key is None:

@@ -87,6 +87,11 @@ def test_pos_key_on_admin_endpoints_is_403(pos_api_client, member, method, url):
     assert_error(response, 403, "forbidden")
 
 
+def test_the_scheme_name_is_case_insensitive(pos_api_client, member):
+    response = client_with(f"api-key {pos_api_client.raw_key}").get(f"/api/v1/members/{member.loyalty_id}/")
+    assert response.status_code == 200
+
+
 def test_admin_key_may_call_pos_endpoints(admin_api_client, member):
     assert admin_api_client.get(f"/api/v1/members/{member.loyalty_id}/").status_code == 200
 
