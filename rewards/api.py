@@ -24,6 +24,7 @@ from rest_framework.response import Response
 
 from loyalty.api.auth import HasAdminScope
 from loyalty.api.base import (
+    LOYALTY_ID_PATTERN,
     NUMBERED_PAGE_PARAMETERS,
     MemberSessionApi,
     NewestFirstPagination,
@@ -217,9 +218,9 @@ def _miss_record(api_key: ApiKey) -> None:
 
 class RedemptionQuoteApi(PosApi):
     class InputSerializer(serializers.Serializer):
-        member = serializers.CharField(max_length=16, help_text="Loyalty ID.")
+        member = serializers.RegexField(LOYALTY_ID_PATTERN, help_text="The member's 16-digit loyalty ID.")
         subtotal = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
-        currency = serializers.CharField(min_length=3, max_length=3)
+        currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217 code, e.g. EUR.")
 
     class OutputSerializer(serializers.Serializer):
         available_points = serializers.IntegerField()
@@ -255,7 +256,7 @@ class RedemptionQuoteApi(PosApi):
 
 class RedemptionCreateApi(PosApi):
     class InputSerializer(serializers.Serializer):
-        member = serializers.CharField(max_length=16, help_text="Loyalty ID.")
+        member = serializers.RegexField(LOYALTY_ID_PATTERN, help_text="The member's 16-digit loyalty ID.")
         reward = serializers.SlugField(
             max_length=50, required=False, help_text="Catalogue: the reward's code. Either this or `points`."
         )

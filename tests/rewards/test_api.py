@@ -157,7 +157,8 @@ def test_redeem_errors(pos_api_client, member, program):
     error(pos_api_client.post(url, {"member": who, "reward": "once", "points": 10}, format="json"), 422, "invalid")
     error(pos_api_client.post(url, {"member": who}, format="json"), 422, "invalid")
     error(pos_api_client.post(url, {"member": who, "points": "lots"}, format="json"), 422, "invalid")
-    error(pos_api_client.post(url, {"member": "1234", "points": 60}, format="json"), 404, "not_found")
+    error(pos_api_client.post(url, {"member": "1234", "points": 60}, format="json"), 422, "invalid")
+    error(pos_api_client.post(url, {"member": "0" * 16, "points": 60}, format="json"), 404, "not_found")
     member.status = MemberStatus.SUSPENDED
     member.save()
     error(pos_api_client.post(url, {"member": who, "points": 60}, format="json"), 422, "member_inactive")
