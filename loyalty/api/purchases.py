@@ -233,7 +233,8 @@ class PurchaseRecordApi(PosApi):
             )
         except PurchaseInvalid as error:
             raise _api_error(error) from None
-        purchase = purchase_get(store=request.auth.store, order_id=purchase.order_id)
+        if not created:  # the recorded purchase as it is now (refunds, release since)
+            purchase = purchase_get(store=request.auth.store, order_id=purchase.order_id)
         return Response(
             purchase_representation(purchase), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -131,7 +132,14 @@ class EarningContext:
     eligible_amount: Decimal
     base_exact: Decimal
     base: int
-    first_purchase: bool
+    known_first_purchase: bool | None = None
+
+    @cached_property
+    def first_purchase(self) -> bool:
+        """The member has no earlier purchase (fully refunded ones do not count). Queried when first asked."""
+        if self.known_first_purchase is not None:
+            return self.known_first_purchase
+        return member_first_purchase(member=self.member)
 
     def round(self, points: Decimal) -> int:
         return points_round(points, self.program.rounding)
@@ -294,8 +302,6 @@ def earning_calculate(
         params={"rate": _number(rate), "currency": program.currency, "amount": f"{eligible:.2f}"},
         points=base,
     )
-    if first_purchase is None:
-        first_purchase = member_first_purchase(member=member)
     context = EarningContext(
         member=member,
         program=program,
@@ -307,7 +313,7 @@ def earning_calculate(
         eligible_amount=eligible,
         base_exact=base_exact,
         base=base,
-        first_purchase=first_purchase,
+        known_first_purchase=first_purchase,
     )
     bonuses: list[Bonus] = []
     tier = getattr(member, "tier", None)

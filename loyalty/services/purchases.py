@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from loyalty.models import PointLot, Purchase, Refund, Store, TransactionKind
 from loyalty.services.earning import Earning, Line, earning_calculate
 from loyalty.services.ledger import Audit, LedgerError, points_credit, points_reverse
-from loyalty.services.program import program_get
+from loyalty.services.program import lot_expiry, program_get
 from loyalty.signals import purchase_recorded, purchase_refunded
 from members.models import Member
 
@@ -249,11 +249,11 @@ def purchase_record(
         lines=clean_lines,
     )
 
-    existing = Purchase.objects.filter(store=store, order_id=order_id).first()
-    if existing is not None:
-        return _replay(existing, fingerprint)
+    # New orders are the common case: no look-up first, the insert's unique constraint finds replays.
     program = program_get()
     if currency != program.currency:
+        if (existing := Purchase.objects.filter(store=store, order_id=order_id).first()) is not None:
+            return _replay(existing, fingerprint)
         raise CurrencyMismatch(
             _("This program runs in %(program)s, not %(currency)s.")
             % {"program": program.currency, "currency": currency}
@@ -300,6 +300,8 @@ def _purchase_create(
     # the unique (store, order_id) constraint settles concurrent posts of the same order.
     member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member.pk)
     if not member.is_active_member:
+        if Purchase.objects.filter(store=store, order_id=order_id).exists():
+            raise _AlreadyRecorded  # a replay of an order recorded while the member was active
         raise MemberInactive(_("This member is %(status)s.") % {"status": member.get_status_display().lower()})
     earning = earning_calculate(
         member=member,
@@ -311,41 +313,56 @@ def _purchase_create(
         program=program,
     )
     available_at = occurred_at + timedelta(days=program.pending_days) if program.pending_days else occurred_at
+    # No savepoint of its own: a duplicate order fails this insert and rolls back this whole atomic block
+    # (purchase_record then answers with the recorded purchase).
     try:
-        with transaction.atomic():
-            purchase = Purchase.objects.create(
-                store=store,
-                member=member,
-                order_id=order_id,
-                total=total,
-                currency=currency,
-                shipping=shipping,
-                tax=tax,
-                lines=[_line_json(line) for line in lines],
-                occurred_at=occurred_at,
-                eligible_amount=earning.eligible_amount,
-                points_base=earning.base,
-                points_bonus=earning.bonus,
-                breakdown=earning.breakdown,
-                available_at=available_at,
-                request_hash=fingerprint,
-            )
+        purchase = Purchase.objects.create(
+            store=store,
+            member=member,
+            order_id=order_id,
+            total=total,
+            currency=currency,
+            shipping=shipping,
+            tax=tax,
+            lines=[_line_json(line) for line in lines],
+            occurred_at=occurred_at,
+            eligible_amount=earning.eligible_amount,
+            points_base=earning.base,
+            points_bonus=earning.bonus,
+            breakdown=earning.breakdown,
+            available_at=available_at,
+            request_hash=fingerprint,
+        )
     except IntegrityError:
         raise _AlreadyRecorded from None
     if earning.total > 0:
-        _purchase_credit(purchase, earning, available_at=available_at, staff_user=staff_user, now=now)
+        _purchase_credit(
+            purchase,
+            earning,
+            available_at=available_at,
+            expires_at=lot_expiry(program, occurred_at),
+            staff_user=staff_user,
+            now=now,
+        )
     transaction.on_commit(lambda: purchase_recorded.send(sender=Purchase, purchase=purchase, earning=earning))
     return purchase
 
 
 def _purchase_credit(
-    purchase: Purchase, earning: Earning, *, available_at: datetime, staff_user=None, now: datetime
+    purchase: Purchase,
+    earning: Earning,
+    *,
+    available_at: datetime,
+    expires_at: datetime | None,
+    staff_user=None,
+    now: datetime,
 ) -> None:
     txn = points_credit(
         member=purchase.member,
         points=earning.total,
         kind=TransactionKind.EARN,
         available_at=available_at,
+        expires_at=expires_at,
         now=now,
         audit=Audit(
             reason=_("Purchase %(order)s") % {"order": purchase.order_id},

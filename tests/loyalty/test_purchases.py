@@ -105,6 +105,16 @@ def test_inactive_member_cannot_earn(store, member, status):
     assert not Purchase.objects.exists()
 
 
+def test_replay_after_the_member_was_suspended_returns_the_purchase(store, member):
+    first, _ = record(store, member)
+    member.status = MemberStatus.SUSPENDED
+    member.save()
+    again, created = record(store, member)
+    assert (again.pk, created) == (first.pk, False)
+    with pytest.raises(MemberInactive):
+        record(store, member, order_id="A2")
+
+
 def test_currency_must_be_the_programs(store, member):
     with pytest.raises(CurrencyMismatch) as error:
         record(store, member, currency="USD")

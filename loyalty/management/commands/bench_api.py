@@ -1,0 +1,298 @@
+"""Benchmark the API in-process: purchases/s and balance reads/s next to a trivial endpoint.
+
+    python manage.py bench_api [--n 300] [--history 100000] [--rounds 5] [--check] [--noinput]
+
+Every request goes through the whole stack (URL routing, middleware, API-key authentication, DRF,
+serializers, services, the database) with Django's test Client in this process, one at a time; the
+network and the WSGI server are left out on purpose so the figures compare the application's own work.
+Next to the real endpoints the command measures a trivial DRF endpoint with the same authentication
+(`{"ok": true}`, GET and POST, mounted only for the benchmark through a temporary URLconf) and prints the
+ratios. Rounds interleave the kinds of request so a busy machine slows them alike; each figure is the
+median over the rounds.
+
+It WRITES to the configured database (a store, API key, members, purchases and a bulk-built history of
+`--history` ledger entries): run it on a throwaway database, e.g.
+    DATABASE_URL=sqlite:////tmp/bench.sqlite3 python manage.py migrate && ... bench_api
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import statistics
+import time
+import types
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.db.models import F
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from django.urls import include, path
+from django.utils import timezone
+from rest_framework.response import Response
+
+from loyalty.api.base import PosApi
+from loyalty.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, LotAllocation, PointLot, Store
+from loyalty.services.api_keys import api_key_create
+from loyalty.services.ledger import Audit, points_credit
+from loyalty.services.program import program_get
+from loyalty.services.verify import ledger_verify
+from members.models import Member
+from members.services import member_create
+
+TARGET_PURCHASES = 0.40
+TARGET_READS = 0.80
+TARGET_HISTORY = 0.10
+BATCH = 5_000
+
+
+class BenchTrivialApi(PosApi):
+    """The floor: the same authentication and base class as the real endpoints, and no work."""
+
+    def get(self, request):
+        return Response({"ok": True})
+
+    def post(self, request):
+        request.data  # noqa: B018 - parse the JSON body like the real endpoint does
+        return Response({"ok": True})
+
+
+def bench_urlconf() -> types.ModuleType:
+    module = types.ModuleType("bench_api_urls")
+    module.urlpatterns = [  # type: ignore[attr-defined]
+        path("bench/ok/", BenchTrivialApi.as_view()),
+        path("", include(settings.ROOT_URLCONF)),
+    ]
+    return module
+
+
+def history_build(*, member: Member, entries: int, points: int = 10) -> None:
+    """Give `member` a consistent history of `entries` ledger entries on their account, by bulk inserts.
+
+    Pairs of transactions: an earn of `points` into a new lot, then a redemption taking that whole lot
+    (with its LotAllocation), spread over the past year. Each transaction has two entries summing to zero
+    (member available vs system issued/redeemed); balances and lifetime_earned are updated by the totals,
+    so `verify_ledger` stays clean. This is what the posting service would have written, without posting
+    100,000 transactions one by one.
+    """
+    pairs = entries // 2
+    if pairs == 0:
+        return
+    now = timezone.now()
+    step = timedelta(days=365) / (pairs + 1)
+    tag = secrets.token_hex(4)
+    available = LedgerAccount.objects.get(member=member, kind=AccountKind.AVAILABLE)
+    issued, _ = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.ISSUED)
+    redeemed, _ = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.REDEEMED)
+    with transaction.atomic():
+        for start in range(0, pairs, BATCH):
+            count = min(BATCH, pairs - start)
+            transactions = []
+            for i in range(start, start + count):
+                at = now - timedelta(days=365) + step * (i + 1)
+                common = {"member": member, "occurred_at": at, "metadata": {"bench": True}}
+                transactions.append(
+                    LedgerTransaction(
+                        kind="earn",
+                        reason="Bench purchase",
+                        reference=f"bench-{i}",
+                        points=points,
+                        balance_after=points,
+                        idempotency_key=f"bench:{tag}:{member.pk}:earn:{i}",
+                        **common,
+                    )
+                )
+                transactions.append(
+                    LedgerTransaction(
+                        kind="redeem",
+                        reason="Bench reward",
+                        reference=f"bench-{i}",
+                        points=-points,
+                        balance_after=0,
+                        idempotency_key=f"bench:{tag}:{member.pk}:redeem:{i}",
+                        **common,
+                    )
+                )
+            transactions = LedgerTransaction.objects.bulk_create(transactions)
+            if any(txn.pk is None for txn in transactions):  # databases that cannot return ids
+                keys = [txn.idempotency_key for txn in transactions]
+                by_key = dict(
+                    LedgerTransaction.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "pk")
+                )
+                for txn in transactions:
+                    txn.pk = by_key[txn.idempotency_key]
+            earns, redeems = transactions[0::2], transactions[1::2]
+            LedgerEntry.objects.bulk_create(
+                [LedgerEntry(transaction=t, account=available, points=points) for t in earns]
+                + [LedgerEntry(transaction=t, account=issued, points=-points) for t in earns]
+                + [LedgerEntry(transaction=t, account=available, points=-points) for t in redeems]
+                + [LedgerEntry(transaction=t, account=redeemed, points=points) for t in redeems]
+            )
+            lots = PointLot.objects.bulk_create(
+                [
+                    PointLot(
+                        member=member,
+                        transaction=t,
+                        points=points,
+                        remaining=0,
+                        earned_at=t.occurred_at,
+                        available_at=t.occurred_at,
+                        released_at=t.occurred_at,
+                        expires_at=None,
+                    )
+                    for t in earns
+                ]
+            )
+            if any(lot.pk is None for lot in lots):
+                lots = list(PointLot.objects.filter(transaction__in=earns).order_by("transaction_id"))
+            LotAllocation.objects.bulk_create(
+                [LotAllocation(transaction=t, lot=lot, points=points) for t, lot in zip(redeems, lots, strict=True)]
+            )
+        total = pairs * points
+        LedgerAccount.objects.filter(pk=issued.pk).update(balance=F("balance") - total)
+        LedgerAccount.objects.filter(pk=redeemed.pk).update(balance=F("balance") + total)
+        Member.objects.filter(pk=member.pk).update(lifetime_earned=F("lifetime_earned") + total)
+
+
+class Command(BaseCommand):
+    help = "Measure purchases/s and balance reads/s through the API next to a trivial endpoint (writes data)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--n", type=int, default=300, help="Requests per kind (split over the rounds).")
+        parser.add_argument("--history", type=int, default=100_000, help="Ledger entries of the long-history member.")
+        parser.add_argument("--rounds", type=int, default=5, help="Interleaved rounds; figures are medians.")
+        parser.add_argument("--check", action="store_true", help="Exit non-zero when a target is missed.")
+        parser.add_argument("--noinput", "--no-input", action="store_true", help="Do not ask for confirmation.")
+        parser.add_argument("--no-verify", action="store_true", help="Skip verify_ledger at the end.")
+
+    def handle(self, *args, n: int, history: int, rounds: int, check: bool, noinput: bool, no_verify: bool, **options):
+        if n < rounds or rounds < 1 or history < 10:
+            raise CommandError("Use --n >= --rounds >= 1 and --history >= 10.")
+        database = f"{connection.vendor} ({connection.settings_dict['NAME']})"
+        if not noinput:
+            answer = input(f"This writes benchmark data into {database}. Use a throwaway database. Go on? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                raise CommandError("Cancelled.")
+        program = program_get()
+        tag = secrets.token_hex(3)
+        store = Store.objects.create(slug=f"bench-{tag}", name=f"Benchmark {tag}")
+        _key, raw_key = api_key_create(store=store, scope="pos", name="bench_api")
+        buyers = [member_create(email=f"bench-{tag}-buyer{i}@example.invalid") for i in range(10)]
+        short = member_create(email=f"bench-{tag}-short@example.invalid")
+        long = member_create(email=f"bench-{tag}-long@example.invalid")
+        started = time.perf_counter()
+        history_build(member=short, entries=10)
+        history_build(member=long, entries=history)
+        built = time.perf_counter() - started
+        for member in (short, long):  # the same current balance and open lot for both readers
+            points_credit(
+                member=member,
+                points=500,
+                audit=Audit(reason="Bench balance", idempotency_key=f"bench:{tag}:{member.pk}:open"),
+            )
+        entries = {m.pk: LedgerEntry.objects.filter(account__member=m).count() for m in (short, long)}
+        self.stdout.write(
+            f"Database: {database}; history of {entries[long.pk]} entries built in {built:.1f} s "
+            f"(short member: {entries[short.pk]} entries)"
+        )
+
+        client = Client(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+        body = {
+            "total": "59.90",
+            "currency": program.currency,
+            "lines": [
+                {"sku": "MUG-01", "quantity": 2, "amount": "12.00"},
+                {"sku": "TEE-L", "quantity": 1, "amount": "35.90"},
+            ],
+        }
+        counter = iter(range(10**9))
+
+        def trivial_get():
+            return client.get("/bench/ok/", secure=True)
+
+        def trivial_post():
+            return client.post(
+                "/bench/ok/",
+                {**body, "member": short.loyalty_id, "order_id": "x"},
+                content_type="application/json",
+                secure=True,
+            )
+
+        def purchase():
+            i = next(counter)
+            data = {**body, "member": buyers[i % len(buyers)].loyalty_id, "order_id": f"bench-{tag}-{i}"}
+            return client.post("/api/v1/purchases/", json.dumps(data), content_type="application/json", secure=True)
+
+        def read_short():
+            return client.get(f"/api/v1/members/{short.loyalty_id}/", secure=True)
+
+        def read_long():
+            return client.get(f"/api/v1/members/{long.loyalty_id}/", secure=True)
+
+        kinds = {
+            "trivial GET": (trivial_get, 200),
+            "trivial POST": (trivial_post, 200),
+            "POST /purchases/": (purchase, 201),
+            f"GET /members/{{id}}/ ({entries[short.pk]} entries)": (read_short, 200),
+            f"GET /members/{{id}}/ ({entries[long.pk]} entries)": (read_long, 200),
+        }
+        rates: dict[str, list[float]] = {name: [] for name in kinds}
+        per_round = max(n // rounds, 1)
+        with override_settings(ROOT_URLCONF=bench_urlconf(), ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+            queries = {}
+            for name, (request, expected) in kinds.items():  # warm up caches, connections, imports
+                for _ in range(3):
+                    self._expect(request(), expected)
+                with CaptureQueriesContext(connection) as captured:
+                    self._expect(request(), expected)
+                queries[name] = len(captured)
+            for _round in range(rounds):
+                for name, (request, expected) in kinds.items():
+                    started = time.perf_counter()
+                    for _ in range(per_round):
+                        self._expect(request(), expected)
+                    rates[name].append(per_round / (time.perf_counter() - started))
+
+        median = {name: statistics.median(values) for name, values in rates.items()}
+        names = list(kinds)
+        self.stdout.write(
+            f"\n{'endpoint':<40} {'req/s':>9} {'ms/req':>8} {'SQL/req':>8}   ({rounds} rounds x {per_round}, median)"
+        )
+        for name in names:
+            self.stdout.write(f"{name:<40} {median[name]:>9.1f} {1000 / median[name]:>8.2f} {queries[name]:>8}")
+        purchases = median[names[2]] / median[names[1]]
+        reads = median[names[3]] / median[names[0]]
+        long_reads = median[names[4]] / median[names[0]]
+        history_ratio = median[names[4]] / median[names[3]]
+        results = [
+            ("purchases / trivial POST", purchases, purchases >= TARGET_PURCHASES, f">= {TARGET_PURCHASES:.0%}"),
+            ("balance read / trivial GET", reads, reads >= TARGET_READS, f">= {TARGET_READS:.0%}"),
+            ("long-history read / trivial GET", long_reads, long_reads >= TARGET_READS, f">= {TARGET_READS:.0%}"),
+            (
+                f"read with {entries[long.pk]} vs {entries[short.pk]} entries",
+                history_ratio,
+                abs(1 - history_ratio) <= TARGET_HISTORY,
+                f"within {TARGET_HISTORY:.0%}",
+            ),
+        ]
+        self.stdout.write("")
+        for label, value, ok, target in results:
+            self.stdout.write(f"{label:<40} {value:>8.0%}   target {target:<11} {'OK' if ok else 'MISSED'}")
+        if not no_verify:
+            started = time.perf_counter()
+            problems = ledger_verify()
+            self.stdout.write(
+                f"\nverify_ledger: {problems or 'sound'} ({time.perf_counter() - started:.1f} s)"
+            )
+            if problems:
+                raise CommandError("The ledger does not verify after the benchmark.")
+        if check and not all(ok for *_rest, ok, _target in results):
+            raise CommandError("A target was missed.")
+
+    @staticmethod
+    def _expect(response, status: int) -> None:
+        if response.status_code != status:
+            raise CommandError(f"{response.status_code} instead of {status}: {response.content[:300]!r}")
