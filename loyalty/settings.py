@@ -183,6 +183,10 @@ SPECTACULAR_SETTINGS = {
         "ExpiryExtensionEnum": "loyalty.models.program.ExpiryExtension",
         "TierMetricEnum": "loyalty.models.program.TierMetric",
         "TierWindowEnum": "loyalty.models.program.TierWindow",
+        "RewardKindEnum": "rewards.models.RewardKind",
+        "RedemptionStatusEnum": "rewards.models.RedemptionStatus",
+        "RedemptionKindEnum": "rewards.models.REDEMPTION_KIND_CHOICES",
+        "PromotionKindEnum": "campaigns.models.PromotionKind",
     },
 }
 
