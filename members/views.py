@@ -1,5 +1,6 @@
 """The member portal. Every view reads only `request.user.member`: no view takes a member id."""
 
+from datetime import timedelta
 from functools import wraps
 
 import qrcode
@@ -8,13 +9,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from loyalty.models import LedgerTransaction
+from loyalty.models import AccountKind, LedgerEntry, LedgerTransaction
 from loyalty.selectors import member_expiring_get, member_points_get
 from members.forms import ProfileForm
 from members.models import Member
@@ -44,7 +46,24 @@ def member_required(view):
 
 
 def _history(member: Member):
-    return LedgerTransaction.objects.filter(member=member).order_by("-occurred_at", "-id")
+    # A release moves points from pending to available: the total stays the same, so the page shows
+    # how many points became available instead.
+    released = LedgerEntry.objects.filter(
+        transaction=OuterRef("pk"), account__kind=AccountKind.AVAILABLE, points__gt=0
+    ).values("points")[:1]
+    return (
+        LedgerTransaction.objects.filter(member=member)
+        .annotate(released=Subquery(released))
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def _expiring(member: Member) -> list[dict]:
+    """Expiry as the last day the points can be used (a lot expiring at midnight is valid the day before)."""
+    return [
+        {"points": row["points"], "valid_until": timezone.localdate(row["expires_at"] - timedelta(microseconds=1))}
+        for row in member_expiring_get(member=member)
+    ]
 
 
 def _grouped(loyalty_id: str) -> str:
@@ -62,7 +81,7 @@ def dashboard(request):
         "member": member,
         "loyalty_id_grouped": _grouped(member.loyalty_id),
         "points": member_points_get(member=member),
-        "expiring": member_expiring_get(member=member),
+        "expiring": _expiring(member),
         "recent": list(_history(member)[:RECENT_ON_DASHBOARD]),
     }
     return render(request, "portal/dashboard.html", context)

@@ -1,0 +1,567 @@
+"""`python manage.py demo`: migrate, load a demo program with members and history, print logins, serve.
+
+The history is replayed day by day through the real services, with past dates: members enrol
+(member_create), buy (purchase_record), spend points (points_debit); every night the pending points
+due are released (points_release) and the lots due expire (points_expire_member), and every week the
+tiers are recalculated (tiers_recalculate), each as of that night. Refunds and staff adjustments,
+which the services date "now", happen on the last day.
+
+Each part is one function taking the `Demo` context, listed in STEPS (and NIGHTLY for the jobs of
+each replayed night), so rewards, campaigns and other features add their own function to a list.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from loyalty.models import (
+    AccountKind,
+    ApiKey,
+    ApiKeyScope,
+    LedgerAccount,
+    PointLot,
+    Purchase,
+    Store,
+    Tier,
+)
+from loyalty.services.api_keys import api_key_create, api_key_revoke
+from loyalty.services.ledger import Audit, points_adjust, points_debit, points_expire_member, points_release
+from loyalty.services.program import program_get
+from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.services.tiers import tier_create, tier_signals_connect, tiers_recalculate
+from loyalty.signals import points_posted
+from members.models import Member, User
+from members.services import member_create
+
+DEMO_DOMAIN = "demo.example.com"
+ADMIN_EMAIL = "admin@example.com"
+PORTAL_EMAIL = f"member@{DEMO_DOMAIN}"
+
+FIRST_NAMES = [
+    "Emma", "Noah", "Julia", "Liam", "Mila", "Lucas", "Sophie", "Sem", "Tess", "Daan", "Zoë", "Finn", "Sara",
+    "Levi", "Anna", "Luuk", "Evi", "Milan", "Nora", "Jesse", "Lotte", "Bram", "Fleur", "Thijs", "Yara", "Ruben",
+    "Amira", "Mohammed", "Fatima", "Yusuf", "Olivia", "James", "Chloé", "Mateo", "Ines", "Jonas", "Hanna",
+    "Kofi", "Priya", "Wei",
+]
+LAST_NAMES = [
+    "de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker", "Janssen", "Visser", "Smit", "Meijer",
+    "de Boer", "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks", "van Leeuwen", "Dekker", "Brouwer",
+    "de Wit", "Dijkstra", "Smits", "de Graaf", "van der Meer", "Kok", "Jacobs", "Haan", "Vermeulen", "Schouten",
+    "El Amrani", "Yilmaz", "Santos", "Nguyen", "Kowalski", "Müller", "Dubois", "Rossi", "Okafor", "Chen",
+]
+CATEGORIES = ["coffee", "tea", "bakery", "kitchen", "gifts"]
+
+# What members spend their points on (points, readable reason); the rewards catalogue can replace this.
+REWARDS = [
+    (250, "Reward: free coffee"),
+    (500, "Reward: €5 discount"),
+    (1000, "Reward: €10 discount"),
+    (2500, "Reward: €25 discount"),
+]
+
+
+@dataclass(frozen=True)
+class Persona:
+    """How a kind of member behaves: share of members, days between visits, spend per visit."""
+
+    name: str
+    share: float
+    gap_days: tuple[int, int]
+    spend: tuple[int, int]
+    join_window: tuple[float, float]  # as fractions of the history (0 = first day, 1 = today)
+    active_days: int | None = None  # stops buying this many days after joining (lapsed members)
+    redeem_chance: float = 0.4
+
+
+# About six purchases per member on average: enough for every screen to have something to show,
+# few enough that 200 members load in seconds.
+PERSONAS = [
+    Persona("regular", 0.50, (35, 80), (15, 110), (0.0, 0.75)),
+    Persona("frequent", 0.12, (14, 30), (20, 140), (0.0, 0.6)),
+    Persona("big_spender", 0.04, (12, 20), (80, 380), (0.0, 0.4), redeem_chance=0.25),
+    Persona("lapsed", 0.20, (15, 40), (10, 90), (0.0, 0.2), active_days=90, redeem_chance=0.2),
+    Persona("new", 0.14, (6, 20), (10, 80), (0.9, 0.99)),
+]
+
+PROGRAM_SETTINGS = {
+    "name": "Demo Rewards Club",
+    "currency": "EUR",
+    "earn_rate": Decimal("1.00"),
+    "rounding": "round",
+    "include_tax": False,
+    "point_value": Decimal("0.01"),
+    "min_redeem_points": 250,
+    "max_discount_percent": 50,
+    "pending_days": 14,
+    "points_valid_days": 365,
+    "expiry_extends_to": "month_end",
+    "expiry_warning_days": 30,
+    "tier_metric": "points",
+    "tier_window": "rolling",
+    "tier_window_months": 12,
+    "tier_hold_months": 3,
+    "coupon_valid_days": 90,
+}
+# Bonuses switch on once the history is loaded, so live sign-ups in the demo earn them; the
+# replayed history itself has no bonus postings dated "now".
+PROGRAM_BONUSES = {"signup_bonus": 100, "birthday_bonus": 250, "referral_referrer_bonus": 200,
+                   "referral_referee_bonus": 100}
+
+TIERS = [
+    {"code": "bronze", "name": "Bronze", "rank": 1, "threshold": 0, "multiplier": Decimal("1.00"),
+     "colour": "#a97142", "benefits": "Earn 1 point per euro."},
+    {"code": "silver", "name": "Silver", "rank": 2, "threshold": 400, "multiplier": Decimal("1.25"),
+     "colour": "#a8a9ad", "benefits": "25% more points on every purchase."},
+    {"code": "gold", "name": "Gold", "rank": 3, "threshold": 1200, "multiplier": Decimal("1.50"),
+     "colour": "#d4af37", "benefits": "50% more points and free shipping."},
+    {"code": "platinum", "name": "Platinum", "rank": 4, "threshold": 4000, "multiplier": Decimal("2.00"),
+     "colour": "#5b6770", "benefits": "Double points, free shipping and early access to sales."},
+]
+
+
+@dataclass
+class PlannedMember:
+    number: int
+    persona: Persona
+    email: str
+    first_name: str
+    last_name: str
+    birthday: date | None
+    language: str
+    marketing_consent: bool
+    joined_at: datetime
+    visits: list[datetime]
+    member: Member | None = None
+
+
+@dataclass
+class Demo:
+    """Everything the steps share."""
+
+    rng: random.Random
+    now: datetime
+    days: int
+    member_count: int
+    log: Callable[[str], None]
+    stores: dict[str, Store] = field(default_factory=dict)
+    planned: list[PlannedMember] = field(default_factory=list)
+    admin: User | None = None
+    admin_password: str = ""
+    portal_password: str = ""
+    api_key_raw: str = ""
+    counts: Counter = field(default_factory=Counter)
+    seconds: Counter = field(default_factory=Counter)
+
+    @contextmanager
+    def timed(self, name: str):
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.monotonic() - started
+
+    @property
+    def start(self) -> datetime:
+        return self.now - timedelta(days=self.days)
+
+    def at(self, day: date, hour: int, minute: int = 0) -> datetime:
+        return timezone.make_aware(datetime(day.year, day.month, day.day, hour, minute))
+
+
+# -- steps -------------------------------------------------------------------------------------------
+
+
+def demo_admin(demo: Demo) -> None:
+    """A superuser with a fresh random password (reset on every run)."""
+    demo.admin_password = secrets.token_urlsafe(12)
+    admin = User.objects.filter(email__iexact=ADMIN_EMAIL).first()
+    if admin is None:
+        admin = User.objects.create_superuser(email=ADMIN_EMAIL, password=demo.admin_password)
+    else:
+        admin.is_staff = admin.is_superuser = admin.is_active = True
+        admin.set_password(demo.admin_password)
+        admin.save()
+    demo.admin = admin
+
+
+def demo_program(demo: Demo) -> None:
+    program = program_get()
+    for name, value in PROGRAM_SETTINGS.items():
+        setattr(program, name, value)
+    for name in PROGRAM_BONUSES:
+        setattr(program, name, 0)
+    program.full_clean()
+    program.save()
+
+
+def demo_stores(demo: Demo) -> None:
+    till, _created = Store.objects.get_or_create(slug="main-street", defaults={"name": "Main Street shop"})
+    web, _created = Store.objects.get_or_create(
+        slug="webshop", defaults={"name": "Web shop", "auto_enroll": True, "woocommerce_secret": secrets.token_hex(16)}
+    )
+    demo.stores = {"till": till, "web": web}
+
+
+def demo_tiers(demo: Demo) -> None:
+    for fields in TIERS:
+        if not Tier.objects.filter(code=fields["code"]).exists():
+            tier_create(**fields)
+
+
+def _visits(rng: random.Random, first: datetime, stop: datetime, gap_days: tuple[int, int]) -> list[datetime]:
+    """Shopping trips from `first` until `stop`, during opening hours."""
+    visits = []
+    moment = first
+    while moment < stop:
+        visits.append(moment)
+        day = timezone.localtime(moment + timedelta(days=rng.randint(*gap_days)))
+        moment = day.replace(hour=rng.randint(9, 20), minute=rng.randint(0, 59))
+    return visits
+
+
+def demo_plan_members(demo: Demo) -> None:
+    """Decide who joins when and visits how often (no database writes; deterministic per seed)."""
+    rng = demo.rng
+    weights = [persona.share for persona in PERSONAS]
+    for number in range(1, demo.member_count + 1):
+        # The first member gets the portal demo login: a frequent shopper from the start.
+        persona = PERSONAS[1] if number == 1 else rng.choices(PERSONAS, weights)[0]
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        local = "".join(c for c in f"{first}.{last}".lower() if c.isascii() and (c.isalnum() or c == "."))
+        join_window = (0.0, 0.01) if number == 1 else persona.join_window
+        joined_at = demo.start + timedelta(days=rng.uniform(*join_window) * demo.days)
+        joined_at = timezone.localtime(joined_at).replace(hour=rng.randint(9, 19), minute=rng.randint(0, 59))
+        if joined_at >= demo.now:
+            joined_at = demo.now - timedelta(hours=2)
+        stop = joined_at + timedelta(days=persona.active_days) if persona.active_days else demo.now
+        # Most members enrol at the till during their first purchase.
+        visits = _visits(rng, joined_at + timedelta(minutes=rng.randint(1, 20)), min(stop, demo.now),
+                         persona.gap_days)
+        demo.planned.append(
+            PlannedMember(
+                number=number,
+                persona=persona,
+                email=PORTAL_EMAIL if number == 1 else f"{local}.{number}@{DEMO_DOMAIN}",
+                first_name=first,
+                last_name=last,
+                birthday=date(rng.randint(1950, 2005), rng.randint(1, 12), rng.randint(1, 28))
+                if rng.random() < 0.6 else None,
+                language=rng.choice(["en", "nl"]),
+                marketing_consent=rng.random() < 0.55,
+                joined_at=joined_at,
+                visits=visits,
+            )
+        )
+
+
+def _visit(demo: Demo, planned: PlannedMember, when: datetime) -> None:
+    """One shopping trip: maybe spend points on a reward, then record the purchase (earning points)."""
+    rng = demo.rng
+    member = planned.member
+    assert member is not None
+    if rng.random() < planned.persona.redeem_chance:
+        available = LedgerAccount.objects.get(member=member, kind=AccountKind.AVAILABLE).balance
+        affordable = [reward for reward in REWARDS if reward[0] <= available]
+        if affordable:
+            points, reason = rng.choice(affordable[-2:])
+            demo.counts["redemptions"] += 1
+            points_debit(
+                member=member, points=points,
+                audit=Audit(reason=reason, reference=f"DEMO-R{demo.counts['redemptions']:05d}", occurred_at=when,
+                            idempotency_key=f"demo-redeem:{planned.number}:{when.isoformat()}"),
+            )
+    channel = "web" if rng.random() < 0.4 else "till"
+    store = demo.stores[channel]
+    amount = Decimal(rng.uniform(*planned.persona.spend)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    demo.counts["purchases"] += 1
+    order_id = f"{'W' if channel == 'web' else 'T'}-{demo.counts['purchases']:06d}"
+    lines = None
+    shipping = tax = Decimal("0")
+    if channel == "web":
+        shipping = Decimal("4.95") if amount < 50 else Decimal("0")
+        tax = (amount * Decimal("21") / Decimal("121")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        category = rng.choice(CATEGORIES)
+        lines = [{"sku": f"{category[:3].upper()}-{rng.randint(100, 999)}", "category": category, "quantity": 1,
+                  "amount": str(amount - tax)}]
+    purchase_record(
+        store=store, member=member, order_id=order_id, total=amount + shipping, currency="EUR",
+        occurred_at=when, shipping=shipping, tax=tax, lines=lines, now=when,
+    )
+
+
+def _nightly_release(demo: Demo, as_of: datetime) -> None:
+    due = (
+        PointLot.objects.filter(released_at__isnull=True, available_at__lte=as_of, remaining__gt=0)
+        .order_by("member_id").values_list("member_id", flat=True).distinct()
+    )
+    for member in Member.objects.filter(pk__in=list(due)).order_by("pk"):
+        if points_release(member=member, as_of=as_of) is not None:
+            demo.counts["releases"] += 1
+
+
+def _nightly_expire(demo: Demo, as_of: datetime) -> None:
+    due = (
+        PointLot.objects.filter(released_at__isnull=False, expires_at__lte=as_of, remaining__gt=0)
+        .order_by("member_id").values_list("member_id", flat=True).distinct()
+    )
+    for member in Member.objects.filter(pk__in=list(due)).order_by("pk"):
+        if points_expire_member(member=member, as_of=as_of) is not None:
+            demo.counts["expiries"] += 1
+
+
+def _weekly_tiers(demo: Demo, as_of: datetime) -> None:
+    if timezone.localtime(as_of).weekday() == 0:
+        result = tiers_recalculate(as_of=as_of)
+        demo.counts["tier_changes"] += result["upgraded"] + result["downgraded"]
+
+
+# The jobs of every replayed night, in order, each called with the night's as_of.
+NIGHTLY: list[Callable[[Demo, datetime], None]] = [_nightly_release, _nightly_expire, _weekly_tiers]
+
+
+@contextmanager
+def _live_tier_checks_paused():
+    """The live upgrade check dates its change "now"; while the past is replayed the weekly
+    recalculation, run as of each replayed Monday, moves members instead."""
+    paused = points_posted.disconnect(dispatch_uid="tiers_upgrade_on_points_posted")
+    try:
+        yield
+    finally:
+        if paused:
+            tier_signals_connect()
+
+
+def demo_history(demo: Demo) -> None:
+    """Replay the plan day by day: nightly jobs at 03:00, then the day's enrolments and visits."""
+    events: dict[date, list[tuple[datetime, int, str, PlannedMember]]] = {}
+    for planned in demo.planned:
+        items = [(planned.joined_at, 0, "join", planned)] + [(when, 1, "visit", planned) for when in planned.visits]
+        for when, order, kind, who in items:
+            events.setdefault(timezone.localdate(when), []).append((when, order, kind, who))
+    day = timezone.localdate(demo.start)
+    today = timezone.localdate(demo.now)
+    started = time.monotonic()
+    with _live_tier_checks_paused():
+        while day <= today:
+            # One database transaction per replayed month: a commit per day costs more than the work.
+            with transaction.atomic():
+                month = day.month
+                while day <= today and day.month == month:
+                    _replay_day(demo, day, events.get(day, []))
+                    day += timedelta(days=1)
+            demo.log(f"  {day - timedelta(days=1):%Y-%m}: {demo.counts['purchases']} purchases so far "
+                     f"({time.monotonic() - started:.1f}s)")
+
+
+def _replay_day(demo: Demo, day: date, events: list[tuple[datetime, int, str, PlannedMember]]) -> None:
+    night = demo.at(day, 3)
+    if night <= demo.now:
+        for job in NIGHTLY:
+            with demo.timed(job.__name__):
+                job(demo, night)
+    for when, _order, kind, planned in sorted(events, key=lambda event: (event[0], event[1], event[3].number)):
+        if kind == "join":
+            with demo.timed("member_create"):
+                planned.member = member_create(
+                email=planned.email, first_name=planned.first_name, last_name=planned.last_name,
+                    birthday=planned.birthday, language=planned.language,
+                    marketing_consent=planned.marketing_consent, joined_at=when, store=demo.stores["till"],
+                )
+        else:
+            with demo.timed("visits"):
+                _visit(demo, planned, when)
+
+
+def demo_today(demo: Demo) -> None:
+    """What the services date "now": refunds of recent (still pending) orders and staff adjustments."""
+    rng = demo.rng
+    recent = list(
+        Purchase.objects.filter(occurred_at__gte=demo.now - timedelta(days=14)).select_related("store")
+        .order_by("occurred_at", "id")
+    )
+    for purchase in recent:
+        if rng.random() < 0.08:
+            full = rng.random() < 0.5
+            amount = purchase.total if full else (purchase.total * Decimal(rng.uniform(0.2, 0.7))).quantize(
+                Decimal("0.01"), ROUND_HALF_UP
+            )
+            if amount > 0:
+                refund_record(store=purchase.store, purchase=purchase, refund_id=f"RF-{purchase.order_id}",
+                              amount=amount)
+                demo.counts["refunds"] += 1
+    members = [planned.member for planned in demo.planned if planned.member is not None]
+    for member, points, reason in [
+        (members[len(members) // 3], 100, "Goodwill: your parcel arrived late"),
+        (members[len(members) // 2], 50, "Points for a receipt scanned by hand"),
+        (members[0], -25, "Correction: duplicate till receipt"),
+    ]:
+        available = LedgerAccount.objects.get(member=member, kind=AccountKind.AVAILABLE).balance
+        if points > 0 or available >= -points:
+            points_adjust(member=member, points=points, reason=reason, staff_user=demo.admin)
+            demo.counts["adjustments"] += 1
+    tiers_recalculate(as_of=demo.now)
+
+
+def demo_program_bonuses(demo: Demo) -> None:
+    program = program_get()
+    for name, value in PROGRAM_BONUSES.items():
+        setattr(program, name, value)
+    program.full_clean()
+    program.save()
+
+
+def demo_portal_login(demo: Demo) -> None:
+    """A verified login for the first demo member, to try the member portal (reset on every run)."""
+    from allauth.account.models import EmailAddress
+
+    member = Member.objects.filter(email__iexact=PORTAL_EMAIL).first()
+    if member is None:
+        return
+    demo.portal_password = secrets.token_urlsafe(9)
+    user = member.user or User.objects.filter(email__iexact=PORTAL_EMAIL).first()
+    if user is None:
+        user = User.objects.create_user(email=PORTAL_EMAIL, first_name=member.first_name, last_name=member.last_name)
+    user.set_password(demo.portal_password)
+    user.save()
+    if member.user_id != user.pk:
+        member.user = user
+        member.save(update_fields=["user"])
+    EmailAddress.objects.update_or_create(
+        user=user, email=PORTAL_EMAIL, defaults={"verified": True, "primary": True}
+    )
+
+
+def demo_api_key(demo: Demo) -> None:
+    """A fresh till/webshop key for the web shop; the previous demo keys are revoked."""
+    store = demo.stores.get("web") or Store.objects.get(slug="webshop")
+    for old in ApiKey.objects.filter(store=store, name="demo", revoked_at__isnull=True):
+        api_key_revoke(api_key=old)
+    _api_key, demo.api_key_raw = api_key_create(store=store, scope=ApiKeyScope.POS, name="demo")
+
+
+# The data, in order. Later features append their own step (e.g. rewards, promotions, challenges).
+STEPS: list[Callable[[Demo], None]] = [
+    demo_program, demo_stores, demo_tiers, demo_plan_members, demo_history, demo_today, demo_program_bonuses,
+]
+# Run on every invocation, also when the data is already there.
+ALWAYS: list[Callable[[Demo], None]] = [demo_admin, demo_portal_login, demo_api_key]
+
+
+@contextmanager
+def _sql_log_off():
+    """With DEBUG on, Django keeps every SQL statement (on SQLite with an extra query per statement to
+    quote its parameters); loading the history without that is about 15% faster."""
+    debug = settings.DEBUG
+    settings.DEBUG = False
+    try:
+        yield
+    finally:
+        settings.DEBUG = debug
+
+
+def demo_data_exists() -> bool:
+    return Member.objects.filter(email__iendswith=f"@{DEMO_DOMAIN}").exists()
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+
+class Command(BaseCommand):
+    help = (
+        "Migrate, load a demo program (stores, tiers, members, a year of history through the real services), "
+        "print an admin login and serve on 127.0.0.1:8000. Safe to re-run: existing demo data is kept "
+        "unless --reset."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--members", type=int, default=200, help="Number of demo members (default 200).")
+        parser.add_argument("--days", type=int, default=450,
+                            help="Days of history (default 450: a year plus enough for the first points to expire).")
+        parser.add_argument("--seed", type=int, default=2024, help="Random seed: the same seed, the same data.")
+        parser.add_argument("--reset", action="store_true", help="Wipe the WHOLE database first (flush).")
+        parser.add_argument("--no-serve", action="store_true", help="Load the data only; do not start a server.")
+        parser.add_argument("--addrport", default="127.0.0.1:8000", help="Where to serve (default 127.0.0.1:8000).")
+        parser.add_argument("--force", action="store_true", help="Run even though DEBUG is off.")
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError("The demo is for development: run it with DEBUG=true (make demo does), or --force.")
+        if options["members"] < 1 or options["days"] < 30:
+            raise CommandError("--members must be at least 1 and --days at least 30.")
+        demo = Demo(
+            rng=random.Random(options["seed"]),
+            now=timezone.now().replace(microsecond=0),
+            days=options["days"],
+            member_count=options["members"],
+            log=lambda line: self.stdout.write(line) if options["verbosity"] >= 1 else None,
+        )
+        started = time.monotonic()
+        with demo.timed("migrate"):
+            call_command("migrate", interactive=False, verbosity=0)
+        if options["reset"]:
+            self.stdout.write("Wiping the database (--reset)...")
+            call_command("flush", interactive=False, verbosity=0)
+        demo.now = timezone.now().replace(microsecond=0)
+        if demo_data_exists():
+            self.stdout.write(
+                "Demo data is already loaded; keeping it (use --reset to wipe the database and load it again)."
+            )
+        else:
+            self.stdout.write(f"Loading {demo.member_count} members with {demo.days} days of history...")
+            with _sql_log_off():
+                for step in STEPS:
+                    with demo.timed(step.__name__):
+                        step(demo)
+        for step in ALWAYS:
+            with demo.timed(step.__name__):
+                step(demo)
+        self._report(demo, options, time.monotonic() - started)
+        if options["verbosity"] >= 2:
+            for name, seconds in demo.seconds.most_common():
+                self.stdout.write(f"  {name}: {seconds:.1f}s")
+        if not options["no_serve"]:
+            call_command("runserver", options["addrport"], use_reloader=False)
+
+    def _report(self, demo: Demo, options, seconds: float) -> None:
+        base = f"http://{options['addrport']}"
+        if demo.counts:
+            counts = ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in sorted(demo.counts.items()))
+            self.stdout.write(f"Loaded in {seconds:.1f}s: {Member.objects.count()} members, {counts}.")
+        lines = [
+            "",
+            self.style.SUCCESS("Demo ready."),
+            f"  Admin:        {base}{reverse('admin:index')}",
+            f"                login {ADMIN_EMAIL}  password {demo.admin_password}",
+        ]
+        if demo.portal_password:
+            lines += [
+                f"  Member portal: {base}{reverse('portal:dashboard')}",
+                f"                login {PORTAL_EMAIL}  password {demo.portal_password}",
+            ]
+        for label, name in [("API schema", "schema"), ("API docs", "swagger-ui"), ("API docs", "api-docs")]:
+            try:
+                lines.append(f"  {label + ':':<14}{base}{reverse(name)}")
+            except NoReverseMatch:
+                continue
+        lines += [
+            "  API key (store 'webshop', scope pos; header 'Authorization: Api-Key <key>'):",
+            f"                {demo.api_key_raw}",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+

@@ -1,0 +1,89 @@
+"""The `demo` command: loads a sound ledger through the real services, re-runs safely, is deterministic."""
+
+import io
+import re
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from loyalty.models import ApiKey, LedgerTransaction, Purchase, Store, Tier, TierHistory
+from loyalty.services.api_keys import api_key_authenticate
+from loyalty.services.program import program_get
+from loyalty.services.verify import ledger_verify
+from members.models import Member, User
+
+# transaction=True: the demo commits as it goes, like a real run (on_commit hooks fire, flush works on PG).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_demo(*args):
+    out = io.StringIO()
+    call_command("demo", "--no-serve", "--force", *args, stdout=out)
+    return out.getvalue()
+
+
+def printed_password(output, email):
+    return re.search(rf"login {re.escape(email)}\s+password (\S+)", output).group(1)
+
+
+def test_demo_loads_a_sound_ledger_and_prints_working_logins():
+    output = run_demo("--members", "20")
+    assert ledger_verify() == []
+    assert Member.objects.count() == 20
+    kinds = set(LedgerTransaction.objects.values_list("kind", flat=True))
+    assert {"earn", "release", "redeem", "expire"} <= kinds
+    assert Purchase.objects.count() > 20
+    assert Store.objects.filter(slug__in=["main-street", "webshop"]).count() == 2
+    assert list(Tier.objects.values_list("code", flat=True)) == ["bronze", "silver", "gold", "platinum"]
+    assert TierHistory.objects.exists()
+    # History is in the past, spread over the year, not stamped "now".
+    first, last = (LedgerTransaction.objects.filter(kind="earn").order_by(f).values_list("occurred_at", flat=True)[0]
+                   for f in ["occurred_at", "-occurred_at"])
+    assert (last - first).days > 300
+    program = program_get()
+    assert (program.pending_days, program.points_valid_days) == (14, 365)
+
+    admin = authenticate(email="admin@example.com", password=printed_password(output, "admin@example.com"))
+    assert admin is not None and admin.is_superuser
+    portal = User.objects.get(email="member@demo.example.com")
+    assert portal.check_password(printed_password(output, "member@demo.example.com"))
+    assert portal.member.ledger_transactions.exists()
+    raw_key = output.strip().splitlines()[-1].strip()
+    assert api_key_authenticate(raw=raw_key).store.slug == "webshop"
+    assert "http://127.0.0.1:8000/admin/" in output
+
+
+def test_demo_runs_again_without_loading_twice_and_resets_logins():
+    first = run_demo("--members", "5", "--days", "60")
+    purchases = Purchase.objects.count()
+    second = run_demo("--members", "5", "--days", "60")
+    assert "already loaded" in second
+    assert Purchase.objects.count() == purchases and Member.objects.count() == 5
+    old_password = printed_password(first, "admin@example.com")
+    new_password = printed_password(second, "admin@example.com")
+    assert authenticate(email="admin@example.com", password=old_password) is None
+    assert authenticate(email="admin@example.com", password=new_password) is not None
+    # Only the latest demo key works.
+    assert ApiKey.objects.filter(name="demo", revoked_at__isnull=True).count() == 1
+    assert ledger_verify() == []
+
+
+def test_demo_is_deterministic_per_seed_and_reset_reloads():
+    run_demo("--members", "8", "--days", "90", "--seed", "7")
+    first = sorted(Purchase.objects.values_list("order_id", "total", "occurred_at"))
+    run_demo("--members", "8", "--days", "90", "--seed", "7", "--reset")
+    assert ledger_verify() == []
+    second = sorted(Purchase.objects.values_list("order_id", "total", "occurred_at"))
+    assert [row[:2] for row in first] == [row[:2] for row in second]
+    run_demo("--members", "8", "--days", "90", "--seed", "8", "--reset")
+    assert sorted(Purchase.objects.values_list("order_id", "total")) != [row[:2] for row in first]
+
+
+def test_demo_refuses_bad_options_and_production_settings(settings):
+    with pytest.raises(CommandError):
+        call_command("demo", "--no-serve", "--force", "--members", "0", stdout=io.StringIO())
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("demo", "--no-serve", stdout=io.StringIO())
+    assert not Member.objects.exists()
