@@ -71,6 +71,7 @@ def test_member_change_page_shows_balances_lots_and_history(staff_client, rich_m
     content = response.content.decode()
     assert "Order 1001" in content
     assert adjust_url(rich_member) in content
+    assert reverse("admin:loyalty_tier_set_floor") + f"?member={rich_member.pk}" in content
 
 
 def test_member_change_page_does_not_allow_editing_points_or_loyalty_id(staff_client, rich_member):
