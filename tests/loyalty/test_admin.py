@@ -209,3 +209,12 @@ def test_api_key_revoke_action(staff_client):
     assert api_key_authenticate(raw=raw) is None
     assert api_key_authenticate(raw=keep_raw) == keep
     assert staff_client.post(reverse("admin:loyalty_apikey_delete", args=[keep.pk]), {"post": "yes"}).status_code == 403
+
+
+def test_ledger_filter_by_who_posted(staff_client, superuser, member, credited):
+    from loyalty.services.ledger import points_adjust
+
+    adjusted = points_adjust(member=member, points=5, reason="Goodwill", staff_user=superuser)
+    url = reverse("admin:loyalty_ledgertransaction_changelist")
+    assert list(staff_client.get(url, {"posted_by": "staff"}).context["cl"].result_list) == [adjusted]
+    assert list(staff_client.get(url, {"kind__exact": "earn"}).context["cl"].result_list) == [credited]
