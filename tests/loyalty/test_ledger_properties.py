@@ -9,6 +9,7 @@ Each example runs inside its own savepoint that the teardown rolls back, so exam
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -338,9 +339,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_ledger_state_machine():
+    # 40 examples keep every CI run quick; LEDGER_PROPERTY_EXAMPLES=2000 makes a deep run before a release.
+    examples = int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "40"))
     run_state_machine_as_test(
         LedgerMachine,
         settings=settings(
-            max_examples=40, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+            max_examples=examples, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
         ),
     )
