@@ -7,8 +7,8 @@ serializers, services, the database) with Django's test Client in this process, 
 network and the WSGI server are left out on purpose so the figures compare the application's own work.
 Next to the real endpoints the command measures a trivial DRF endpoint with the same authentication
 (`{"ok": true}`, GET and POST, mounted only for the benchmark through a temporary URLconf) and prints the
-ratios. Requests of the different kinds take turns, one each, so a busy machine slows them alike; each
-figure is the median over the rounds.
+ratios. Requests of the different kinds take turns, one each in a shuffled order, so a busy machine
+slows them alike; each figure is the median over the rounds.
 
 It WRITES to the configured database (a store, API key, members, purchases and a bulk-built history of
 `--history` ledger entries): run it on a throwaway database, e.g.
@@ -18,6 +18,7 @@ It WRITES to the configured database (a store, API key, members, purchases and a
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import statistics
 import time
@@ -267,6 +268,7 @@ class Command(BaseCommand):
         }
         rates: dict[str, list[float]] = {name: [] for name in kinds}
         per_round = max(n // rounds, 1)
+        shuffle = random.Random(0)  # noqa: S311 - ordering requests, not security
         with override_settings(ROOT_URLCONF=bench_urlconf(), ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
             queries = {}
             for name, (request, expected) in kinds.items():  # warm up caches, connections, imports
@@ -277,8 +279,10 @@ class Command(BaseCommand):
                 queries[name] = len(captured)
             for _round in range(rounds):
                 spent = dict.fromkeys(kinds, 0.0)
-                for _ in range(per_round):  # one request of each kind in turn: load changes hit all alike
-                    for name, (request, expected) in kinds.items():
+                for _ in range(per_round):  # one request of each kind in turn: load changes hit all alike,
+                    order = list(kinds.items())
+                    shuffle.shuffle(order)  # in a new order each time, so no kind always follows a write
+                    for name, (request, expected) in order:
                         started = time.perf_counter()
                         response = request()
                         spent[name] += time.perf_counter() - started
