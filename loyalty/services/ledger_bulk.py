@@ -39,7 +39,7 @@ from loyalty.services.ledger import LedgerError, _system_account_ids
 # Statement templates. The {placeholders} are constant SQL fragments (see _sql); every value is a parameter.
 # {expirable_l}: the lots that expire, the same condition as points_expire_member.
 # {batch_l} / {batch_t} / {batch_a}: the row belongs to one of the batch's members (ONE parameter).
-# {batch_txns}: the transactions this batch inserted, found again by member, occurred_at and their keys.
+# {batch_txns}: the transactions this batch inserted, found again by their keys.
 _LOCK = (
     "SELECT id FROM loyalty_ledgeraccount a WHERE (a.kind = %s AND {batch_a}) OR a.id = %s ORDER BY a.id FOR UPDATE"
 )
@@ -78,8 +78,8 @@ _INSERT_ALLOCATIONS = (
     "INSERT INTO loyalty_lotallocation (transaction_id, lot_id, points)"
     " SELECT t.id, l.id, l.remaining FROM loyalty_pointlot l"
     " JOIN loyalty_ledgertransaction t ON t.member_id = l.member_id AND {batch_txns}"
-    " WHERE {batch_l} AND {expirable_l} ORDER BY l.member_id, l.expires_at, l.id"
-)
+    " WHERE {expirable_l} ORDER BY l.member_id, l.expires_at, l.id"
+)  # (the join restricts the lots to the batch: repeating the batch list here makes PostgreSQL quadratic)
 _EMPTY_LOTS = "UPDATE loyalty_pointlot SET remaining = 0 WHERE {batch_lot} AND {expirable_lot}"
 _MEMBER_BALANCES = (
     "UPDATE loyalty_ledgeraccount SET balance = balance + t.points FROM loyalty_ledgertransaction t"
@@ -89,7 +89,7 @@ _SYSTEM_BALANCE = "UPDATE loyalty_ledgeraccount SET balance = balance + %s WHERE
 
 
 def _in_batch(column: str) -> str:
-    """`column` is one of the batch's member ids, passed as ONE parameter (an array or a JSON list)."""
+    """`column` is one of the batch's values, passed as ONE parameter (an array or a JSON list)."""
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%s)"
     return f"{column} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (a constant column name)
@@ -105,8 +105,8 @@ def _sql(template: str) -> str:
         "batch_a": _in_batch("a.member_id"),
         "batch_l": _in_batch("l.member_id"),
         "batch_lot": _in_batch("loyalty_pointlot.member_id"),
-        "batch_txns": "t.kind = %s AND t.occurred_at = %s AND " + _in_batch("t.member_id")
-        + " AND t.idempotency_key = CAST(%s AS VARCHAR(100)) || CAST(t.member_id AS VARCHAR(20))",
+        # by their unique keys (an index lookup, whatever the length of the members' history)
+        "batch_txns": "t.kind = %s AND " + _in_batch("t.idempotency_key"),
         "expirable_l": _expirable("l"),
         "expirable_lot": _expirable("loyalty_pointlot"),
     }
@@ -120,9 +120,8 @@ class ExpiryBatchResult:
     lots: int
 
 
-def _batch_param(member_ids: Sequence[int]):
-    ids = [int(pk) for pk in member_ids]
-    return ids if connection.vendor == "postgresql" else json.dumps(ids)
+def _batch_param(values: Sequence[int | str]):
+    return list(values) if connection.vendor == "postgresql" else json.dumps(list(values))
 
 
 def _when(value: datetime):
@@ -161,10 +160,12 @@ def points_expire_batch(
     if not member_ids:
         return ExpiryBatchResult(0, 0, 0)
     expired_account = expired_account or expired_account_id()
+    member_ids = [int(pk) for pk in member_ids]
     members = _batch_param(member_ids)
+    # One key per member; the INSERT builds the same string in SQL (prefix || member id).
     key_prefix = f"expire:{as_of.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}:{uuid.uuid4().hex[:12]}:"
+    batch_txns = [TransactionKind.EXPIRE, _batch_param([f"{key_prefix}{pk}" for pk in member_ids])]
     when, now = _when(as_of), _when(timezone.now())
-    batch_txns = [TransactionKind.EXPIRE, when, members, key_prefix]
 
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":  # SQLite: the IMMEDIATE transaction holds the write lock
@@ -180,7 +181,7 @@ def points_expire_batch(
         txn_count, member_delta = cursor.fetchone()
         points = -int(member_delta)
         cursor.execute(_sql(_INSERT_ENTRIES), [AccountKind.AVAILABLE, *batch_txns, expired_account, *batch_txns])
-        cursor.execute(_sql(_INSERT_ALLOCATIONS), [*batch_txns, members, when])
+        cursor.execute(_sql(_INSERT_ALLOCATIONS), [*batch_txns, when])
         allocations = cursor.rowcount
         cursor.execute(_sql(_EMPTY_LOTS), [members, when])
         lots = cursor.rowcount
