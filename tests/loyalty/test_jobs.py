@@ -315,3 +315,23 @@ def test_recalculate_tiers_command_wraps_the_tiers_service(program, monkeypatch)
 def test_recalculate_tiers_command_runs_for_real(program):
     MemberFactory()
     assert "members" in run("recalculate_tiers", "--as-of", day(1).isoformat())
+
+
+class _Terminal(StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.django_db
+def test_progress_bar_on_a_terminal_and_log_lines_otherwise(program, caplog):
+    for i in range(3):
+        earn(MemberFactory(), 10, day(0), f"t{i}")
+    out, err = _Terminal(), StringIO()
+    call_command("expire_points", "--as-of", day(31).isoformat(), "--batch-size", "1", stdout=out, stderr=err)
+    assert "expire_points: 100%" in err.getvalue() and "3/3" in err.getvalue()  # tqdm drew the bar
+    assert "30 points expired" in out.getvalue()
+
+    earn(MemberFactory(), 10, day(40), "t9")
+    with caplog.at_level("INFO", logger="loyalty.jobs"):
+        run("expire_points", "--as-of", day(71).isoformat())
+    assert "expire_points: 1/1" in caplog.text

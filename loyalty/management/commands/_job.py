@@ -35,11 +35,13 @@ class JobCommand(BaseCommand):
 
     def _progress(self):
         if self.stdout.isatty():
-            bar = tqdm(desc=self.job, unit="member", leave=False, dynamic_ncols=True)
+            bar = tqdm(desc=self.job, unit="member", leave=False, dynamic_ncols=True, file=self.stderr._out)
 
             def advance(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
+                if done >= total:
+                    bar.refresh()  # show the end even when updates came faster than tqdm redraws
 
             return advance, bar.close
         return jobs.log_progress(self.job, log=logger), lambda: None
