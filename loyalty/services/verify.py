@@ -79,4 +79,11 @@ def ledger_verify(limit: int = 50) -> list[str]:
         f"member {m.pk} lifetime_earned {m.lifetime_earned} != earned minus reversed {m.earned}"
         for m in earned_drift[:limit]
     ]
+    foreign = LotAllocation.objects.exclude(lot__member=F("transaction__member")).values_list(
+        "pk", "transaction_id", "lot_id"
+    )
+    problems += [
+        f"allocation {pk}: transaction {txn_id} took points from lot {lot_id} of another member"
+        for pk, txn_id, lot_id in foreign[:limit]
+    ]
     return problems

@@ -150,6 +150,14 @@ def test_released_lot_points_while_in_debt_is_reported(busy_member):
     assert_reported(f"member {debtor.member_id} owes 15 points yet released lots hold 1")
 
 
+def test_allocation_from_another_members_lot_is_reported(busy_member):
+    other = MemberFactory()
+    points_credit(member=other, points=10, audit=Audit(reason="other", idempotency_key="verify-other"))
+    allocation = LotAllocation.objects.filter(lot__member=busy_member).first()
+    LotAllocation.objects.filter(pk=allocation.pk).update(lot=PointLot.objects.get(member=other))
+    assert any("of another member" in problem for problem in ledger_verify())
+
+
 def test_every_problem_is_listed_by_the_command(busy_member, capsys):
     LedgerAccount.objects.filter(pk=available(busy_member).pk).update(balance=F("balance") + 5)
     Member.objects.filter(pk=busy_member.pk).update(lifetime_earned=0)
