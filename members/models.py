@@ -88,6 +88,13 @@ class Member(models.Model):
         verbose_name=_("tier floor"),
     )
     tier_floor_reason = models.CharField(_("tier floor reason"), max_length=255, blank=True)
+    # The tier qualification metric (points, or spend in the program currency) as last computed by the tier
+    # code: exact after each posting (the upgrade check), refreshed nightly by the recalculation for points
+    # that age out of the window. Read by the tier progress so a member read is O(1) in the history.
+    tier_metric_value = models.DecimalField(
+        _("tier qualification metric"), max_digits=14, decimal_places=2, default=0, editable=False
+    )
+    tier_metric_at = models.DateTimeField(_("tier metric computed at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("member")

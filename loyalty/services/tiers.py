@@ -176,6 +176,11 @@ def _earnable(tier: Tier) -> bool:
     return not (tier.is_paid and tier.threshold == 0)
 
 
+def tiers_list_get() -> list[Tier]:
+    """Every tier ordered by rank (the earning and progress code read this on every request)."""
+    return list(Tier.objects.order_by("rank"))
+
+
 def tiers_by_metric(tiers: list[Tier], metric) -> Tier | None:
     """The highest-ranked earnable tier whose threshold the metric reaches."""
     best = None
@@ -185,20 +190,38 @@ def tiers_by_metric(tiers: list[Tier], metric) -> Tier | None:
     return best
 
 
+def member_tier_metric_stored_get(*, member: Member, program: Program | None = None) -> int | Decimal:
+    """The metric as last stored on the member row (no history query), typed like `tier_metrics_get`.
+
+    Exact after each posting (the upgrade check stores it), refreshed nightly by `tiers_recalculate` for
+    points ageing out of the window. A member whose metric was never stored gets it computed now.
+    """
+    program = program or program_get()
+    if member.tier_metric_at is None:
+        return member_tier_metric_get(member=member, program=program)
+    value = member.tier_metric_value
+    if program.tier_metric == TierMetric.SPEND:
+        return Decimal(value).quantize(Decimal("0.01"))
+    return int(value)
+
+
 def member_tier_progress_get(*, member: Member, as_of: datetime | None = None) -> dict | None:
     """The next earnable tier above the member's current one and how much is still needed.
 
     `remaining` is points (int) for the points metric, a currency amount (Decimal) for spend.
-    None at the top, or when no tiers exist.
+    None at the top, or when no tiers exist. Reads the metric stored on the member row (see
+    `member_tier_metric_stored_get`) unless `as_of` asks for another moment, then computes it.
     """
-    as_of = as_of or timezone.now()
     current_rank = member.tier.rank if member.tier_id else -1
-    next_tier = (
-        Tier.objects.filter(rank__gt=current_rank).exclude(price__isnull=False, threshold=0).order_by("rank").first()
+    next_tier = next(
+        (tier for tier in tiers_list_get() if tier.rank > current_rank and _earnable(tier)), None
     )
     if next_tier is None:
         return None
-    metric = member_tier_metric_get(member=member, as_of=as_of)
+    if as_of is None:
+        metric = member_tier_metric_stored_get(member=member)
+    else:
+        metric = member_tier_metric_get(member=member, as_of=as_of)
     remaining = max(next_tier.threshold - metric, 0)
     return {"code": next_tier.code, "name": next_tier.name, "remaining": remaining}
 
@@ -235,14 +258,15 @@ def _reason(kind: str, to_tier: Tier | None) -> str:
 
 
 def _member_tier_change(
-    *, member: Member, to_tier: Tier | None, kind: str, reason: str, changed_at: datetime, staff_user=None
+    *, member: Member, to_tier: Tier | None, kind: str, reason: str, changed_at: datetime, staff_user=None,
+    extra: dict | None = None,
 ) -> TierHistory:
-    """Move a locked member to `to_tier` now and keep the change in the history."""
+    """Move a locked member to `to_tier` now and keep the change in the history (`extra`: more columns)."""
     history = TierHistory.objects.create(
         member=member, from_tier_id=member.tier_id, to_tier=to_tier, kind=kind, reason=reason[:255],
         changed_at=changed_at, staff_user=staff_user,
     )
-    Member.objects.filter(pk=member.pk).update(tier=to_tier, tier_since=changed_at)
+    Member.objects.filter(pk=member.pk).update(tier=to_tier, tier_since=changed_at, **(extra or {}))
     member.tier, member.tier_since = to_tier, changed_at
     return history
 
@@ -253,25 +277,34 @@ def _locked_member(member: Member) -> Member:
 
 @transaction.atomic
 def member_tier_upgrade_check(*, member: Member, as_of: datetime | None = None) -> TierHistory | None:
-    """Upgrade the member at once when the metric now reaches a higher tier. Never downgrades."""
+    """Upgrade the member at once when the metric now reaches a higher tier. Never downgrades.
+
+    Stores the metric it computed on the member row (`tier_metric_value`, `tier_metric_at`), so the
+    tier progress shown on a member read is exact after each posting without querying the history.
+    """
     as_of = as_of or timezone.now()
-    tiers = list(Tier.objects.all())
+    tiers = tiers_list_get()
     if not tiers:
         return None
     locked = _locked_member(member)
-    reached = tiers_by_metric(tiers, member_tier_metric_get(member=locked, as_of=as_of))
+    metric = member_tier_metric_get(member=locked, as_of=as_of)
+    stored = {"tier_metric_value": Decimal(metric).quantize(Decimal("0.01")), "tier_metric_at": as_of}
+    member.tier_metric_value, member.tier_metric_at = stored["tier_metric_value"], as_of
+    reached = tiers_by_metric(tiers, metric)
     if reached is None or reached.rank <= _rank(locked.tier):
+        Member.objects.filter(pk=locked.pk).update(**stored)
         return None
     history = _member_tier_change(
         member=locked, to_tier=reached, kind=TierChangeKind.UPGRADE,
-        reason=_reason(TierChangeKind.UPGRADE, reached), changed_at=as_of,
+        reason=_reason(TierChangeKind.UPGRADE, reached), changed_at=as_of, extra=stored,
     )
     member.tier, member.tier_since = locked.tier, locked.tier_since
     return history
 
 
-# The postings after which more points may count: credits straight to available, and releases.
-_UPGRADE_KINDS = (TransactionKind.EARN, TransactionKind.BONUS, TransactionKind.RELEASE)
+# The postings after which the metric may change: credits straight to available and releases (more
+# points count: maybe an upgrade), reversals (fewer count: the stored metric is refreshed; never a downgrade).
+_UPGRADE_KINDS = (TransactionKind.EARN, TransactionKind.BONUS, TransactionKind.RELEASE, TransactionKind.REVERSE)
 
 
 def _on_points_posted(sender, transaction: LedgerTransaction, **kwargs) -> None:
@@ -366,7 +399,8 @@ def tiers_recalculate(
     paid_ended = _paid_ended_members_get(as_of=as_of) if tiers else set()
     members = list(
         Member.objects.exclude(status=MemberStatus.CLOSED)
-        .values_list("id", "tier_id", "tier_since", "tier_floor_id").order_by("id")
+        .values_list("id", "tier_id", "tier_since", "tier_floor_id", "tier_metric_value", "tier_metric_at")
+        .order_by("id")
     )
     total = len(members)
     counts = {"members": total, "upgraded": 0, "downgraded": 0, "held": 0, "unchanged": 0, "skipped": 0}
@@ -374,8 +408,12 @@ def tiers_recalculate(
     by_metric: dict = {}
     # (member_id, from_tier_id, tier_since, to_tier_id, kind)
     changes: list[tuple[int, int | None, datetime | None, int | None, str]] = []
-    for done, (member_id, tier_id, tier_since, floor_id, ) in enumerate(members, start=1):
+    # (member_id, metric) whose stored metric differs or was never stored
+    stored_changes: list[tuple[int, Decimal]] = []
+    for done, (member_id, tier_id, tier_since, floor_id, stored, stored_at) in enumerate(members, start=1):
         metric = metrics.get(member_id, 0)
+        if tiers and (stored_at is None or stored != metric):
+            stored_changes.append((member_id, Decimal(metric).quantize(Decimal("0.01"))))
         if metric not in by_metric:
             by_metric[metric] = tiers_by_metric(tiers_list, metric)
         reached = by_metric[metric]
@@ -408,6 +446,9 @@ def tiers_recalculate(
         counts["upgraded"] += applied["upgraded"]
         counts["downgraded"] += applied["downgraded"]
         counts["skipped"] += len(batch) - applied["upgraded"] - applied["downgraded"]
+    if not dry_run:
+        for batch in _batches(stored_changes, batch_size):
+            _metrics_store(batch, as_of=as_of)
     if progress is not None:
         progress(total, total)
     return counts
@@ -415,6 +456,27 @@ def tiers_recalculate(
 
 def _column(model, field: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(field).column)
+
+
+def _metrics_store(batch: list[tuple[int, Decimal]], *, as_of: datetime) -> None:
+    """Store one batch of computed metrics on the member rows in one UPDATE ... FROM (VALUES ...).
+
+    A row whose metric was stored later than `as_of` (a live upgrade check meanwhile) is left alone.
+    """
+    members = _table(Member)
+    pk, value, at = (_column(Member, name) for name in ("id", "tier_metric_value", "tier_metric_at"))
+    rows = ", ".join(["(%s, %s)"] * len(batch))
+    params: list = []
+    for member_id, metric in batch:
+        params += [member_id, connection.ops.adapt_decimalfield_value(metric, 14, 2)]
+    when = _when(as_of)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH d(member_id, metric) AS (VALUES {rows}) "  # noqa: S608 - names from _meta, values are params
+            f"UPDATE {members} SET {value} = d.metric, {at} = %s FROM d "
+            f"WHERE {members}.{pk} = d.member_id AND ({members}.{at} IS NULL OR {members}.{at} <= %s)",
+            [*params, when, when],
+        )
 
 
 @transaction.atomic

@@ -178,6 +178,35 @@ def test_member_read_is_constant_in_history_length(pos_api_client):
     assert counts[0] == counts[1]
 
 
+def test_member_read_with_tiers_does_not_query_the_history(pos_api_client):
+    """The same queries for 10 and 1,000 transactions while tiers exist: next_tier reads the stored metric."""
+    from loyalty.management.commands.bench_api import history_build
+    from loyalty.services.tiers import member_tier_upgrade_check
+
+    Tier.objects.create(code="silver", name="Silver", rank=1, threshold=40)
+    Tier.objects.create(code="gold", name="Gold", rank=2, threshold=10**9)
+    short, long = MemberFactory(), MemberFactory()
+    history_build(member=short, entries=10)  # earn 10 + redeem 10, pairwise
+    history_build(member=long, entries=1000)
+    assert LedgerTransaction.objects.filter(member=long).count() == 1000
+    for member in (short, long):
+        member_tier_upgrade_check(member=member)
+    pos_api_client.get(detail_url(short))  # the key's last_used_at is written on first use only
+    counts, bodies = [], []
+    for member in (short, long):
+        with CaptureQueriesContext(connection) as queries:
+            response = pos_api_client.get(detail_url(member))
+        assert response.status_code == 200
+        bodies.append(response.json()["next_tier"])
+        counts.append(len(queries))
+        history = LedgerTransaction._meta.db_table
+        assert not [query["sql"] for query in queries.captured_queries if history in query["sql"]]
+    assert counts[0] == counts[1]
+    assert bodies[0]["code"] == bodies[1]["code"] == "gold"  # both reached Silver by the upgrade check
+    assert bodies[0]["remaining"] == 10**9 - 10 * 5
+    assert bodies[1]["remaining"] == 10**9 - 10 * 500
+
+
 def test_tier_and_next_tier_on_the_points_metric(pos_api_client, member):
     silver = Tier.objects.create(code="silver", name="Silver", rank=1, threshold=100)
     Tier.objects.create(code="gold", name="Gold", rank=2, threshold=500)

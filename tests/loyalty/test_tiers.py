@@ -470,6 +470,59 @@ def test_progress_remaining_never_negative_and_in_money_for_spend(member, tiers)
     }
 
 
+def test_progress_reads_the_metric_stored_on_the_member_row(member, tiers):
+    configure()
+    earn(member, 70, T0, key="e1")
+    Member.objects.filter(pk=member.pk).update(tier_metric_value=80, tier_metric_at=T0)
+    # The stored value wins over the history (70): the progress does not query the ledger.
+    assert member_tier_progress_get(member=reload(member)) == {"code": "bronze", "name": "Bronze", "remaining": 0}
+    Member.objects.filter(pk=member.pk).update(tier_metric_value=20, tier_metric_at=T0)
+    assert member_tier_progress_get(member=reload(member))["remaining"] == 30
+
+
+def test_the_stored_metric_is_exact_after_each_posting(member, tiers, django_capture_on_commit_callbacks):
+    configure()
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        earn(member, 30, now - timedelta(minutes=2), key="e1")
+    member = reload(member)
+    assert (member.tier_metric_value, member.tier_metric_at is not None) == (Decimal("30.00"), True)
+    assert member_tier_progress_get(member=member) == {"code": "bronze", "name": "Bronze", "remaining": 20}
+    with django_capture_on_commit_callbacks(execute=True):
+        earn(member, 80, now - timedelta(minutes=1), key="e2")
+    member = reload(member)
+    assert (member.tier.code, member.tier_metric_value) == ("silver", Decimal("110.00"))
+    assert member_tier_progress_get(member=member) == {"code": "gold", "name": "Gold", "remaining": 390}
+    with django_capture_on_commit_callbacks(execute=True):  # a refund lowers the stored metric at once
+        points_reverse(member=member, points=40, audit=Audit(reason="refund", idempotency_key="r1"))
+    member = reload(member)
+    assert (member.tier.code, member.tier_metric_value) == ("silver", Decimal("70.00"))
+    assert member_tier_progress_get(member=member)["remaining"] == 430
+
+
+def test_the_recalculation_refreshes_the_stored_metric_as_points_age_out(member, tiers):
+    configure(window="rolling", months=12)
+    other = MemberFactory()
+    earn(member, 120, T0 - timedelta(days=400), key="old")
+    earn(member, 30, T0 - timedelta(days=10), key="new")
+    member_tier_upgrade_check(member=member, as_of=T0 - timedelta(days=300))
+    assert reload(member).tier_metric_value == Decimal("120.00")
+    tiers_recalculate(as_of=T0)
+    member, other = reload(member), reload(other)
+    assert (member.tier_metric_value, member.tier_metric_at) == (Decimal("30.00"), T0)
+    assert (other.tier_metric_value, other.tier_metric_at) == (Decimal("0.00"), T0)  # stored for everyone
+    assert member_tier_progress_get(member=member) == {"code": "bronze", "name": "Bronze", "remaining": 20}
+    later = T0 + timedelta(days=1)
+    tiers_recalculate(as_of=later)  # unchanged values are not rewritten
+    assert reload(member).tier_metric_at == T0
+    # A live check stored after the job's moment is not overwritten by it.
+    Member.objects.filter(pk=other.pk).update(tier_metric_value=5, tier_metric_at=later + timedelta(hours=1))
+    tiers_recalculate(as_of=later)
+    assert reload(other).tier_metric_value == Decimal("5.00")
+    tiers_recalculate(as_of=later, dry_run=True)
+    assert reload(member).tier_metric_at == T0
+
+
 # -- configuration ---------------------------------------------------------------------------------
 
 
