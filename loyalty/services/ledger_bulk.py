@@ -38,7 +38,7 @@ from loyalty.services.ledger import LedgerError, _system_account_ids
 
 # Statement templates. The {placeholders} are constant SQL fragments (see _sql); every value is a parameter.
 # {expirable_l}: the lots that expire, the same condition as points_expire_member.
-# {batch_l} / {batch_t} / {batch_a}: the row belongs to one of the batch's members (ONE parameter).
+# {batch_a} / {batch_l} / {batch_lot}: the row belongs to one of the batch's members (ONE parameter).
 # {batch_txns}: the transactions this batch inserted, found again by their keys.
 _LOCK = (
     "SELECT id FROM loyalty_ledgeraccount a WHERE (a.kind = %s AND {batch_a}) OR a.id = %s ORDER BY a.id FOR UPDATE"
