@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from loyalty.management.commands.bench_api import history_build
-from loyalty.models import LedgerEntry
+from loyalty.models import IdempotencyRecord, LedgerEntry
 from loyalty.selectors import member_points_get
 from loyalty.services.verify import ledger_verify
 
@@ -24,3 +24,6 @@ def test_tiny_benchmark_run(capsys):
     out = capsys.readouterr().out
     assert "POST /purchases/" in out and "trivial GET" in out
     assert "purchases / trivial POST" in out and "verify_ledger: sound" in out
+    assert "trivial write (1 INSERT + commit)" in out and "purchases / trivial write (commits)" in out
+    assert "2 tiers configured" in out
+    assert IdempotencyRecord.objects.filter(scope="bench_api").exists()  # the write baseline really inserts
