@@ -274,6 +274,7 @@ def test_api_validation_errors_are_dutch(admin_api_client):
     body = response.json()
     assert body["code"] == "invalid"
     assert body["detail"] == "Het verzoek is niet geldig."
+    assert body["fields"]["email"] == ["Dit veld is vereist."]  # DRF's own Dutch catalogue
 
     response = admin_api_client.get("/api/v1/members/0000000000000000/", HTTP_ACCEPT_LANGUAGE="nl")
     assert response.status_code == 404
