@@ -1,11 +1,10 @@
 """The Celery tasks (run eagerly here) and their default beat schedules."""
 
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError
-from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from loyalty import celery_app, tasks
@@ -13,9 +12,8 @@ from loyalty.models import LedgerTransaction, TransactionKind
 from loyalty.selectors import member_points_get
 from loyalty.services import jobs
 from loyalty.services.ledger import Audit, points_credit
-from loyalty.services.program import program_get
+from tests.loyalty.jobs_support import T0, program_configure
 
-T0 = timezone.make_aware(datetime(2025, 3, 3, 12, 0))
 JOB_TASKS = {
     "loyalty.tasks.release_pending_points": ("0", "*"),
     "loyalty.tasks.expire_points": ("0", "2"),
@@ -28,10 +26,7 @@ JOB_TASKS = {
 
 @pytest.fixture
 def program(db):
-    program = program_get()
-    program.points_valid_days = 30
-    program.save()
-    return program
+    return program_configure()
 
 
 def test_tests_run_tasks_eagerly_unless_told_otherwise():

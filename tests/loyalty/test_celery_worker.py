@@ -10,27 +10,23 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from loyalty import celery_app, tasks
 from loyalty.models import LedgerTransaction, Tier, TransactionKind
 from loyalty.selectors import member_points_get
 from loyalty.services.ledger import Audit, points_credit
-from loyalty.services.program import program_get
 from members.models import Member
 from tests.factories import MemberFactory
+from tests.loyalty.jobs_support import T0, program_configure
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-T0 = timezone.make_aware(datetime(2025, 3, 3, 12, 0))
-
 
 def _database_url() -> str:
     db = connection.settings_dict
@@ -87,9 +83,7 @@ def _wait_for(condition, worker, timeout=120.0):
 
 
 def test_worker_runs_expiry_and_tier_tasks_from_the_broker(worker):
-    program = program_get()
-    program.points_valid_days = 30
-    program.save()
+    program_configure()
     silver = Tier.objects.create(code="silver", name="Silver", rank=1, threshold=50)
     member = MemberFactory()
     points_credit(member=member, points=80, audit=Audit(reason="earn", idempotency_key="w1", occurred_at=T0))

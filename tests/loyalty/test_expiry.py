@@ -21,29 +21,15 @@ from loyalty.models import (
 )
 from loyalty.selectors import member_points_get
 from loyalty.services import jobs, ledger_bulk
-from loyalty.services.ledger import Audit, points_credit, points_debit, points_expire_member, points_return
-from loyalty.services.program import program_get
+from loyalty.services.ledger import Audit, points_debit, points_expire_member, points_return
 from loyalty.services.verify import ledger_verify
 from tests.factories import MemberFactory
-
-T0 = timezone.make_aware(datetime(2025, 3, 3, 12, 0))
-
-
-def day(n: float) -> datetime:
-    return T0 + timedelta(days=n)
+from tests.loyalty.jobs_support import day, earn, program_configure
 
 
 @pytest.fixture
 def program(db):
-    program = program_get()
-    program.points_valid_days = 30
-    program.save()
-    return program
-
-
-def earn(member, points, at, key, **kwargs):
-    return points_credit(member=member, points=points, audit=Audit(reason="earn", idempotency_key=key, occurred_at=at),
-                         **kwargs)
+    return program_configure()
 
 
 def available(member) -> int:

@@ -12,32 +12,15 @@ from django.utils import timezone
 from loyalty.models import ExpiryReminder, LedgerTransaction, PointLot, TransactionKind
 from loyalty.selectors import member_points_get
 from loyalty.services import jobs
-from loyalty.services.ledger import Audit, points_credit
-from loyalty.services.program import program_get
 from loyalty.services.verify import ledger_verify
 from members.models import MemberStatus
 from tests.factories import MemberFactory
-
-T0 = timezone.make_aware(datetime(2025, 3, 3, 12, 0))
-
-
-def day(n: float) -> datetime:
-    return T0 + timedelta(days=n)
+from tests.loyalty.jobs_support import T0, day, earn, program_configure
 
 
 @pytest.fixture
 def program(db):
-    program = program_get()
-    program.points_valid_days = 30
-    program.expiry_warning_days = 7
-    program.birthday_bonus = 25
-    program.save()
-    return program
-
-
-def earn(member, points, at, key, **kwargs):
-    return points_credit(member=member, points=points, audit=Audit(reason="earn", idempotency_key=key, occurred_at=at),
-                         **kwargs)
+    return program_configure(expiry_warning_days=7, birthday_bonus=25)
 
 
 # -- release ----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ exit status on failure. The work itself is a service in loyalty.services.jobs (o
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
@@ -18,7 +19,12 @@ logger = logging.getLogger("loyalty.jobs")
 
 
 class JobCommand(BaseCommand):
-    job: str = ""
+    """A subclass names its `job`, its `service` (a staticmethod taking as_of, dry_run, progress and
+    returning counts) and a `summary` format over those counts."""
+
+    job: str
+    service: Callable[..., dict]
+    summary: str
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -28,10 +34,10 @@ class JobCommand(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Report what would be done; change nothing.")
 
     def run(self, *, as_of: datetime, dry_run: bool, progress: Progress, options: dict) -> dict:
-        raise NotImplementedError
+        return self.service(as_of=as_of, dry_run=dry_run, progress=progress)
 
-    def summary(self, result: dict) -> str:
-        raise NotImplementedError
+    def describe(self, result: dict) -> str:
+        return str(self.summary) % result
 
     def _progress(self):
         if self.stdout.isatty():
@@ -62,7 +68,7 @@ class JobCommand(BaseCommand):
         finally:
             close()
         prefix = _("DRY RUN, nothing changed: ") if options["dry_run"] else ""
-        self.stdout.write(f"{prefix}{self.job} as of {as_of.isoformat()}: {self.summary(result)}")
+        self.stdout.write(f"{prefix}{self.job} as of {as_of.isoformat()}: {self.describe(result)}")
         if result.get("failed"):
             raise CommandError(
                 _("%(job)s: %(failed)s item(s) failed; see the log, then run it again.")

@@ -1,5 +1,6 @@
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from loyalty.management.commands._job import JobCommand
 from loyalty.services.jobs import EXPIRE_BATCH_SIZE, points_expire
@@ -8,6 +9,7 @@ from loyalty.services.jobs import EXPIRE_BATCH_SIZE, points_expire
 class Command(JobCommand):
     help = "Expire the remaining points of every released lot whose expiry date has passed."
     job = "expire_points"
+    summary = gettext_lazy("%(points)s points expired from %(lots)s lots of %(members)s members")
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -20,6 +22,3 @@ class Command(JobCommand):
         if options["batch_size"] < 1:
             raise CommandError(_("--batch-size must be at least 1."))
         return points_expire(as_of=as_of, dry_run=dry_run, batch_size=options["batch_size"], progress=progress)
-
-    def summary(self, result):
-        return _("%(points)s points expired from %(lots)s lots of %(members)s members") % result

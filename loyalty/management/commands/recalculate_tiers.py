@@ -9,5 +9,5 @@ class Command(JobCommand):
     def run(self, *, as_of, dry_run, progress, options):
         return tiers_recalculate(as_of=as_of, dry_run=dry_run, progress=progress)
 
-    def summary(self, result):
+    def describe(self, result):
         return ", ".join(f"{key} {value}" for key, value in result.items())
