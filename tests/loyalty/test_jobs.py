@@ -123,7 +123,8 @@ def test_reminder_is_in_the_members_language(program):
     nl, en = by_address[dutch.email], by_address[english.email]
     assert "1 februari 2025" in nl.subject and "1 februari 2025" in nl.body  # Django's own Dutch date formats
     assert "Feb. 1, 2025" in en.subject and "Feb. 1, 2025" in en.body
-    assert nl.subject != en.subject
+    assert nl.subject == "10 punten vervallen op 1 februari 2025"  # locale/nl
+    assert en.subject == "10 points expire on Feb. 1, 2025"
     assert '<html lang="nl">' in nl.alternatives[0][0] and '<html lang="en">' in en.alternatives[0][0]
 
 
