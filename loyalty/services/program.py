@@ -1,14 +1,70 @@
+import zlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from loyalty.models import ExpiryExtension, Program
+from loyalty.models import ExpiryExtension, Program, Tier
+
+# The program row and the tier list are read on every purchase and member read: they live in the Django
+# cache (Redis when REDIS_URL is set, shared by every process), dropped on every save/delete of a Program
+# or Tier (post_save/post_delete receivers below, at once and again after the commit). A change made by
+# the admin, the API or any service is seen at once. The timeout bounds the staleness in the one case no
+# receiver covers: a bulk queryset.update() or a change straight in SQL (and, without Redis, a change
+# made by another process: the locmem cache is per process).
+# The key carries a version and the models' columns, so a deploy that changes them never unpickles old rows.
+CACHE_VERSION = 1
+CACHE_TIMEOUT = 300
+_COLUMNS = zlib.crc32(
+    ",".join(f.attname for model in (Program, Tier) for f in model._meta.concrete_fields).encode()
+)
+PROGRAM_KEY = f"loyalty:program:v{CACHE_VERSION}:{_COLUMNS:x}"
+TIERS_KEY = f"loyalty:tiers:v{CACHE_VERSION}:{_COLUMNS:x}"
+
+
+def _cached(key: str, load: Callable[[], Any]) -> Any:
+    """Cache-aside. A value read inside a transaction is cached only once that transaction commits, so
+    a rolled-back change never reaches the cache."""
+    value = cache.get(key)
+    if value is not None:
+        return value
+    value = load()
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: cache.set(key, value, CACHE_TIMEOUT))
+    else:
+        cache.set(key, value, CACHE_TIMEOUT)
+    return value
 
 
 def program_get() -> Program:
-    """The program's settings row, created with the defaults on first use."""
-    program, _created = Program.objects.get_or_create(pk=1)
-    return program
+    """The program's settings row, created with the defaults on first use (cached; see above).
+
+    Each call returns its own copy: changing it and calling save() is how the settings are changed.
+    """
+    return _cached(PROGRAM_KEY, lambda: Program.objects.get_or_create(pk=1)[0])
+
+
+def tiers_cached_get() -> list[Tier]:
+    """Every tier ordered by rank (cached like the program; each call returns its own copies)."""
+    return _cached(TIERS_KEY, lambda: list(Tier.objects.order_by("rank")))
+
+
+def config_cache_clear(**kwargs) -> None:
+    """Drop the cached program and tiers now and after the surrounding transaction commits."""
+    cache.delete_many([PROGRAM_KEY, TIERS_KEY])
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: cache.delete_many([PROGRAM_KEY, TIERS_KEY]))
+
+
+for _model in (Program, Tier):
+    post_save.connect(config_cache_clear, sender=_model, dispatch_uid=f"config_cache_clear_save_{_model.__name__}")
+    post_delete.connect(
+        config_cache_clear, sender=_model, dispatch_uid=f"config_cache_clear_delete_{_model.__name__}"
+    )
 
 
 def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:

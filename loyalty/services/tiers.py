@@ -31,7 +31,7 @@ from loyalty.models import (
     TransactionKind,
 )
 from loyalty.services.ledger import LedgerError
-from loyalty.services.program import program_get
+from loyalty.services.program import program_get, tiers_cached_get
 from loyalty.signals import points_posted
 from members.models import Member, MemberStatus
 
@@ -177,8 +177,8 @@ def _earnable(tier: Tier) -> bool:
 
 
 def tiers_list_get() -> list[Tier]:
-    """Every tier ordered by rank (the earning and progress code read this on every request)."""
-    return list(Tier.objects.order_by("rank"))
+    """Every tier ordered by rank, from the cache (the progress and upgrade code read it on every request)."""
+    return tiers_cached_get()
 
 
 def tiers_by_metric(tiers: list[Tier], metric) -> Tier | None:

@@ -1,0 +1,88 @@
+"""The program row and the tier list are cached; every change through the admin, the API or a service
+is seen at once, and a rolled-back change never reaches the cache."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.urls import reverse
+
+from loyalty.models import Program, Tier
+from loyalty.services.program import program_get, tiers_cached_get
+from loyalty.services.tiers import tier_delete, tier_update
+
+pytestmark = pytest.mark.django_db
+
+
+def fill(capture):
+    """Read both once and run the on-commit callbacks that store them (tests run inside a transaction)."""
+    with capture(execute=True):
+        program_get()
+        tiers_cached_get()
+
+
+def test_program_and_tiers_are_served_from_the_cache(django_capture_on_commit_callbacks, django_assert_num_queries):
+    Tier.objects.create(code="gold", name="Gold", rank=2, threshold=500)
+    Tier.objects.create(code="silver", name="Silver", rank=1, threshold=100)
+    fill(django_capture_on_commit_callbacks)
+    with django_assert_num_queries(0):
+        program = program_get()
+        tiers = tiers_cached_get()
+    assert program.pk == 1
+    assert [tier.code for tier in tiers] == ["silver", "gold"]
+    program.currency = "USD"  # each call returns its own copy: an unsaved change stays local
+    assert program_get().currency != "USD"
+
+
+def test_a_program_change_through_the_api_is_seen_at_once(admin_api_client, django_capture_on_commit_callbacks):
+    fill(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_api_client.patch("/api/v1/program/", {"point_value": "0.0125"}, format="json")
+    assert response.status_code == 200, response.content
+    assert program_get().point_value == Decimal("0.0125")
+    assert admin_api_client.get("/api/v1/program/").json()["point_value"] == "0.0125"
+
+
+def test_a_tier_change_through_the_api_and_the_services_is_seen_at_once(
+    admin_api_client, pos_api_client, member, django_capture_on_commit_callbacks
+):
+    Tier.objects.create(code="silver", name="Silver", rank=1, threshold=100)
+    fill(django_capture_on_commit_callbacks)
+    url = f"/api/v1/members/{member.loyalty_id}/"
+    assert pos_api_client.get(url).json()["next_tier"]["remaining"] == 100
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_api_client.patch("/api/v1/tiers/silver/", {"threshold": 250}, format="json")
+    assert response.status_code == 200, response.content
+    assert pos_api_client.get(url).json()["next_tier"]["remaining"] == 250
+    tier_update(tier=Tier.objects.get(code="silver"), threshold=300)
+    assert pos_api_client.get(url).json()["next_tier"]["remaining"] == 300
+    tier_delete(tier=Tier.objects.get(code="silver"))
+    assert tiers_cached_get() == []
+    assert pos_api_client.get(url).json()["next_tier"] is None
+
+
+def test_a_tier_added_in_the_admin_is_seen_at_once(client, django_capture_on_commit_callbacks):
+    client.force_login(get_user_model().objects.create_superuser(email="boss@example.com", password="pw"))
+    fill(django_capture_on_commit_callbacks)
+    fields = {"code": "bronze", "name": "Bronze", "rank": 1, "threshold": 10, "multiplier": "1.00", "benefits": "",
+              "colour": "#8c6d3f", "price": "", "period_months": ""}
+    response = client.post(reverse("admin:loyalty_tier_add"), fields)
+    assert response.status_code == 302, response.content[:500]
+    assert [tier.code for tier in tiers_cached_get()] == ["bronze"]
+
+
+def test_a_rolled_back_change_never_reaches_the_cache(django_capture_on_commit_callbacks):
+    fill(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        try:
+            with transaction.atomic():
+                program = program_get()
+                program.currency = "USD"
+                program.save()
+                assert program_get().currency == "USD"  # read inside the transaction: its own change
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+    assert Program.objects.get(pk=1).currency != "USD"
+    assert program_get().currency == Program.objects.get(pk=1).currency
