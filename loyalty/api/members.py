@@ -1,11 +1,13 @@
 """Members: enrol, look up, history, and manual adjustments (admin scope)."""
 
 import hashlib
+import re
 from datetime import date
 
 from django.conf import settings
 from django.db.models import Value
 from django.db.models.functions import Lower
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -17,6 +19,7 @@ from loyalty.api.base import (
     CURSOR_PAGE_PARAMETERS,
     IDEMPOTENCY_HEADER,
     LOYALTY_ID_PARAMETER,
+    LOYALTY_ID_PATTERN,
     NUMBERED_PAGE_PARAMETERS,
     AdminApi,
     NewestFirstPagination,
@@ -28,6 +31,7 @@ from loyalty.api.base import (
 from loyalty.api.errors import ApiError, ErrorSerializer, MemberExistsErrorSerializer
 from loyalty.api.serializers import MemberSerializer, TransactionSerializer
 from loyalty.models import LedgerTransaction
+from loyalty.selectors import members_with_balances
 from loyalty.services.ledger import points_adjust
 from members.models import Member
 from members.services import MemberExists, member_create
@@ -40,7 +44,7 @@ NOT_FOUND = OpenApiResponse(ErrorSerializer, description=gettext_lazy("`not_foun
 
 def member_representation(member: Member) -> dict:
     """Re-read the member so balances and tier written during this request are current."""
-    fresh = Member.objects.select_related("tier").get(pk=member.pk)
+    fresh = members_with_balances().get(pk=member.pk)
     return MemberSerializer(fresh).data
 
 
@@ -95,11 +99,8 @@ class MemberListCreateApi(PosApi):
         filters.is_valid(raise_exception=True)
         email = filters.validated_data["email"].strip()
         # Lower() on both sides matches the member_email_unique_ci index, on every database.
-        members = (
-            Member.objects.alias(email_lower=Lower("email"))
-            .filter(email_lower=Lower(Value(email)))
-            .select_related("tier")
-            .order_by("id")
+        members = members_with_balances(
+            Member.objects.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email))).order_by("id")
         )
         return paginate(self, members, MemberSerializer)
 
@@ -143,7 +144,12 @@ class MemberDetailApi(PosApi):
     def get(self, request, loyalty_id: str):
         """Profile, status, tier, balances (available, pending, lifetime earned, next expiries) and
         progress to the next tier."""
-        member = member_by_loyalty_id(loyalty_id)
+        # One query for the member, its tier and both balances (plus the expiring lots): O(1) in history.
+        if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):  # as member_by_loyalty_id: 404
+            raise Http404
+        member = members_with_balances().filter(loyalty_id=loyalty_id).first()
+        if member is None:
+            raise Http404
         return Response(MemberSerializer(member).data)
 
 

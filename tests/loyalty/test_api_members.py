@@ -207,6 +207,24 @@ def test_member_read_with_tiers_does_not_query_the_history(pos_api_client):
     assert bodies[1]["remaining"] == 10**9 - 10 * 500
 
 
+def test_member_read_is_three_queries(pos_api_client, member, django_capture_on_commit_callbacks):
+    """The API key, the member with its tier and both balances, the expiring lots (program and tiers cached)."""
+    silver = Tier.objects.create(code="silver", name="Silver", rank=1, threshold=100)
+    Tier.objects.create(code="gold", name="Gold", rank=2, threshold=500)
+    with django_capture_on_commit_callbacks(execute=True):
+        credit(member, 180, "e1")
+        credit(member, 20, "e2", available_at=timezone.now() + timedelta(days=3))
+    Member.objects.filter(pk=member.pk).update(tier=silver)
+    with django_capture_on_commit_callbacks(execute=True):  # warm: the key's last use, the cached config
+        pos_api_client.get(detail_url(member))
+    with CaptureQueriesContext(connection) as queries:
+        body = pos_api_client.get(detail_url(member)).json()
+    assert len(queries) == 3, [query["sql"][:80] for query in queries.captured_queries]
+    assert body["tier"] == {"code": "silver", "name": "Silver"}
+    assert (body["points"]["available"], body["points"]["pending"], body["points"]["lifetime_earned"]) == (180, 20, 200)
+    assert body["next_tier"] == {"code": "gold", "name": "Gold", "remaining": 320, "metric": "points"}
+
+
 def test_tier_and_next_tier_on_the_points_metric(pos_api_client, member):
     silver = Tier.objects.create(code="silver", name="Silver", rank=1, threshold=100)
     Tier.objects.create(code="gold", name="Gold", rank=2, threshold=500)
