@@ -7,7 +7,8 @@ database transaction per batch:
 
 1. lock the batch's available accounts and the system `expired` account, in pk order
    (`SELECT ... ORDER BY id FOR UPDATE`; on SQLite the IMMEDIATE transaction already holds the write lock);
-2. INSERT one `expire` LedgerTransaction per member with expirable lots (points and balance_after set);
+2. INSERT one `expire` LedgerTransaction per member with expirable lots (points and balance_after set),
+   RETURNING their ids, which the following statements use;
 3. INSERT their two entries each (member available -x, system expired +x) in one statement;
 4. INSERT the LotAllocations (INSERT ... SELECT) and UPDATE those lots to remaining = 0;
 5. UPDATE the member balances and the system account's balance.
@@ -18,7 +19,7 @@ so the sums, allocations and updates agree and a lot expires at most once: a sec
 waiting on the locks finds `remaining = 0` and writes nothing.
 
 Unlike the per-member writer, this path does not send `points_posted` per transaction (it would be a
-Python loop over rows after every batch); nothing that listens to it cares about expiry.
+Python loop over rows after every batch); its one listener today, the tier upgrade check, ignores expiries.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from loyalty.services.ledger import LedgerError, _system_account_ids
 # Statement templates. The {placeholders} are constant SQL fragments (see _sql); every value is a parameter.
 # {expirable_l}: the lots that expire, the same condition as points_expire_member.
 # {batch_a} / {batch_l} / {batch_lot}: the row belongs to one of the batch's members (ONE parameter).
-# {batch_txns}: the transactions this batch inserted, found again by their keys.
+# {batch_txns}: the transactions this batch inserted (their ids, from INSERT ... RETURNING).
 _LOCK = (
     "SELECT id FROM loyalty_ledgeraccount a WHERE (a.kind = %s AND {batch_a}) OR a.id = %s ORDER BY a.id FOR UPDATE"
 )
@@ -60,9 +61,8 @@ _INSERT_TRANSACTIONS = (
     "       WHERE {batch_l} AND {expirable_l} GROUP BY l.member_id) s"
     " JOIN loyalty_ledgeraccount available ON available.member_id = s.member_id AND available.kind = %s"
     " JOIN loyalty_ledgeraccount pending ON pending.member_id = s.member_id AND pending.kind = %s"
-    " ORDER BY s.member_id"
+    " ORDER BY s.member_id RETURNING id, points"
 )
-_BATCH_TOTALS = "SELECT COUNT(*), COALESCE(SUM(t.points), 0) FROM loyalty_ledgertransaction t WHERE {batch_txns}"
 # Both legs in one statement, so each transaction balances at the end of every statement.
 _INSERT_ENTRIES = (
     "INSERT INTO loyalty_ledgerentry (transaction_id, account_id, points)"
@@ -105,8 +105,7 @@ def _sql(template: str) -> str:
         "batch_a": _in_batch("a.member_id"),
         "batch_l": _in_batch("l.member_id"),
         "batch_lot": _in_batch("loyalty_pointlot.member_id"),
-        # by their unique keys (an index lookup, whatever the length of the members' history)
-        "batch_txns": "t.kind = %s AND " + _in_batch("t.idempotency_key"),
+        "batch_txns": _in_batch("t.id"),
         "expirable_l": _expirable("l"),
         "expirable_lot": _expirable("loyalty_pointlot"),
     }
@@ -160,11 +159,9 @@ def points_expire_batch(
     if not member_ids:
         return ExpiryBatchResult(0, 0, 0)
     expired_account = expired_account or expired_account_id()
-    member_ids = [int(pk) for pk in member_ids]
-    members = _batch_param(member_ids)
-    # One key per member; the INSERT builds the same string in SQL (prefix || member id).
+    members = _batch_param([int(pk) for pk in member_ids])
+    # Unique per member and run: "expire:<as_of>:<run>:<member id>", built in SQL.
     key_prefix = f"expire:{as_of.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}:{uuid.uuid4().hex[:12]}:"
-    batch_txns = [TransactionKind.EXPIRE, _batch_param([f"{key_prefix}{pk}" for pk in member_ids])]
     when, now = _when(as_of), _when(timezone.now())
 
     with transaction.atomic(), connection.cursor() as cursor:
@@ -175,11 +172,11 @@ def points_expire_batch(
             [TransactionKind.EXPIRE, _("Points expired")[:255], job, when, now, key_prefix, members, when,
              AccountKind.AVAILABLE, AccountKind.PENDING],
         )
-        if cursor.rowcount == 0:
+        inserted = cursor.fetchall()  # (id, points) of one transaction per member, not per lot
+        if not inserted:
             return ExpiryBatchResult(0, 0, 0)
-        cursor.execute(_sql(_BATCH_TOTALS), batch_txns)
-        txn_count, member_delta = cursor.fetchone()
-        points = -int(member_delta)
+        txn_count, points = len(inserted), -sum(row[1] for row in inserted)
+        batch_txns = [_batch_param([row[0] for row in inserted])]
         cursor.execute(_sql(_INSERT_ENTRIES), [AccountKind.AVAILABLE, *batch_txns, expired_account, *batch_txns])
         cursor.execute(_sql(_INSERT_ALLOCATIONS), [*batch_txns, when])
         allocations = cursor.rowcount
