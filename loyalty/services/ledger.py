@@ -11,14 +11,15 @@ Nothing else writes LedgerEntry, LedgerAccount.balance, PointLot.remaining or Me
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import BigIntegerField, Case, F, Q, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -113,13 +114,28 @@ class _Locked:
         return self.by_kind[kind]
 
 
+# kind -> pk of the system accounts, per process (they are created once and never deleted). Self-healing:
+# _lock checks that the rows it locked are those system accounts and refetches them once if not.
+_system_ids_cache: dict[str, int] = {}
+
+
 def _lock(member: Member, system_kinds: Iterable[str]) -> _Locked:
-    system_ids = _system_account_ids(system_kinds)
-    accounts = list(
-        LedgerAccount.objects.select_for_update(of=("self",))
-        .filter(Q(member=member) | Q(pk__in=system_ids))
-        .order_by("pk")
-    )
+    system_kinds = list(system_kinds)
+    for attempt in (1, 2):
+        if attempt == 2 or any(kind not in _system_ids_cache for kind in system_kinds):
+            _system_ids_cache.update(zip(system_kinds, _system_account_ids(system_kinds), strict=True))
+        system_ids = {_system_ids_cache[kind]: kind for kind in system_kinds}
+        accounts = list(
+            LedgerAccount.objects.select_for_update(of=("self",))
+            .filter(Q(member=member) | Q(pk__in=list(system_ids)))
+            .order_by("pk")
+        )
+        system = [a for a in accounts if a.pk in system_ids]
+        if len(system) == len(system_ids) and all(
+            a.member_id is None and a.kind == system_ids[a.pk] for a in system
+        ):
+            break
+    accounts = [a for a in accounts if a.pk in system_ids or a.member_id == member.pk]
     locked = _Locked(member, accounts)
     if AccountKind.AVAILABLE not in locked.by_kind:
         raise LedgerError(_("This member has no ledger accounts."))
@@ -155,30 +171,31 @@ def _post(
         account.balance += points
     if locked.pending.balance < 0:
         raise ValueError("pending balance would go negative")
-    try:
-        with transaction.atomic():
-            txn = LedgerTransaction.objects.create(
-                kind=kind,
-                member=member,
-                reason=audit.reason[:255],
-                reference=audit.reference[:255],
-                store=audit.store,
-                staff_user=audit.staff_user,
-                job=audit.job,
-                occurred_at=audit.occurred_at or timezone.now(),
-                idempotency_key=audit.idempotency_key or f"{kind}:{uuid.uuid4()}",
-                points=member_delta,
-                balance_after=locked.available.balance + locked.pending.balance,
-                metadata=audit.metadata,
-            )
-    except IntegrityError:
-        # Same key posted concurrently for another member (same member is serialised by the lock).
-        for account, points in legs:
-            account.balance -= points
-        raise IdempotencyConflict(_("This idempotency key was already used for another posting.")) from None
+    # No savepoint: the key was checked under the member's lock (_replay); the same key posted concurrently
+    # for another member fails this insert, and the service's _atomic turns that into IdempotencyConflict.
+    txn = LedgerTransaction.objects.create(
+        kind=kind,
+        member=member,
+        reason=audit.reason[:255],
+        reference=audit.reference[:255],
+        store=audit.store,
+        staff_user=audit.staff_user,
+        job=audit.job,
+        occurred_at=audit.occurred_at or timezone.now(),
+        idempotency_key=audit.idempotency_key or f"{kind}:{uuid.uuid4()}",
+        points=member_delta,
+        balance_after=locked.available.balance + locked.pending.balance,
+        metadata=audit.metadata,
+    )
     LedgerEntry.objects.bulk_create([LedgerEntry(transaction=txn, account=a, points=p) for a, p in legs])
+    # All balances in one UPDATE.
+    deltas: dict[int, int] = {}
     for account, points in legs:
-        LedgerAccount.objects.filter(pk=account.pk).update(balance=F("balance") + points)
+        deltas[account.pk] = deltas.get(account.pk, 0) + points
+    LedgerAccount.objects.filter(pk__in=list(deltas)).update(
+        balance=F("balance")
+        + Case(*(When(pk=pk, then=Value(delta)) for pk, delta in deltas.items()), output_field=BigIntegerField())
+    )
     if earned_delta:
         Member.objects.filter(pk=member.pk).update(lifetime_earned=F("lifetime_earned") + earned_delta)
     transaction.on_commit(lambda: points_posted.send(sender=LedgerTransaction, transaction=txn))
@@ -224,10 +241,27 @@ def _settle_debt(locked: _Locked, balance_before: int, txn: LedgerTransaction) -
 
 # -- public services -------------------------------------------------------------------------------
 
+
+def _atomic(func: Callable) -> Callable:
+    """transaction.atomic, and a duplicate idempotency key (a concurrent posting of the same key for
+    another member, which the unique index refuses) becomes IdempotencyConflict once rolled back."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            with transaction.atomic():
+                return func(*args, **kwargs)
+        except IntegrityError as error:
+            if "idempotency_key" not in str(error):
+                raise
+            raise IdempotencyConflict(_("This idempotency key was already used for another posting.")) from None
+
+    return wrapper
+
 _UNSET: Any = object()
 
 
-@transaction.atomic
+@_atomic
 def points_credit(
     *,
     member: Member,
@@ -260,7 +294,8 @@ def points_credit(
         legs=[(target, points), (locked.system(source), -points)],
         earned_delta=points if kind in (TransactionKind.EARN, TransactionKind.BONUS) else 0,
     )
-    PointLot.objects.create(
+    # The new lot rides on the transaction (`txn.lot`) so callers need not read it back.
+    txn.lot = PointLot.objects.create(
         member=member,
         transaction=txn,
         points=points,
@@ -275,7 +310,7 @@ def points_credit(
     return txn
 
 
-@transaction.atomic
+@_atomic
 def points_debit(
     *,
     member: Member,
@@ -302,7 +337,7 @@ def points_debit(
     return txn
 
 
-@transaction.atomic
+@_atomic
 def points_reverse(
     *, member: Member, points: int, audit: Audit, lot: PointLot | None = None
 ) -> LedgerTransaction:
@@ -343,7 +378,7 @@ def points_reverse(
     return txn
 
 
-@transaction.atomic
+@_atomic
 def points_return(
     *, original: LedgerTransaction, audit: Audit, kind: str = TransactionKind.CANCEL_REDEMPTION
 ) -> LedgerTransaction:
@@ -391,7 +426,7 @@ def points_return(
     return txn
 
 
-@transaction.atomic
+@_atomic
 def points_release(*, member: Member, as_of: datetime, job: str = "release_pending_points") -> LedgerTransaction | None:
     """Move the member's pending lots whose `available_at` has passed to available. One transaction."""
     locked = _lock(member, [])
@@ -419,7 +454,7 @@ def points_release(*, member: Member, as_of: datetime, job: str = "release_pendi
     return txn
 
 
-@transaction.atomic
+@_atomic
 def points_expire_member(*, member: Member, as_of: datetime, job: str = "expire_points") -> LedgerTransaction | None:
     """Expire the remaining points of the member's released lots with `expires_at <= as_of`."""
     locked = _lock(member, [AccountKind.EXPIRED])
