@@ -31,6 +31,13 @@ MO_PATH = LOCALE_DIR / "nl" / "LC_MESSAGES" / "django.mo"
 PLACEHOLDER = re.compile(r"%\(\w+\)[-+ #0-9.]*[a-zA-Z]|%[sdif]|\{\w*\}|</?[a-zA-Z][^>]*>|`[^`]*`")
 
 
+@pytest.fixture(autouse=True)
+def _back_to_the_default_language():
+    """Requests with Accept-Language or the language cookie activate Dutch in this thread; do not leak it."""
+    yield
+    translation.deactivate()
+
+
 # -- a tiny .po parser ------------------------------------------------------------------------------
 
 
