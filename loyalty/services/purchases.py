@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -22,8 +23,11 @@ from loyalty.models import PointLot, Purchase, Refund, Store, TransactionKind
 from loyalty.services.earning import Earning, Line, earning_calculate
 from loyalty.services.ledger import Audit, LedgerError, points_credit, points_reverse
 from loyalty.services.program import lot_expiry, program_get
+from loyalty.services.tiers import member_tier_upgrade_check_locked
 from loyalty.signals import purchase_recorded, purchase_refunded
 from members.models import Member
+
+logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -335,8 +339,9 @@ def _purchase_create(
         )
     except IntegrityError:
         raise _AlreadyRecorded from None
+    txn = None
     if earning.total > 0:
-        _purchase_credit(
+        txn = _purchase_credit(
             purchase,
             earning,
             available_at=available_at,
@@ -344,8 +349,26 @@ def _purchase_create(
             staff_user=staff_user,
             now=now,
         )
+    _purchase_tier_check(member, purchase, txn, available_at=available_at, now=now)
     transaction.on_commit(lambda: purchase_recorded.send(sender=Purchase, purchase=purchase, earning=earning))
     return purchase
+
+
+def _purchase_tier_check(member: Member, purchase: Purchase, txn, *, available_at: datetime, now: datetime) -> None:
+    """The tier upgrade check, in the purchase's own transaction (one commit, and the member row is
+    locked already) instead of after the commit. A pending purchase changes no metric until released
+    (the release checks). The check runs in a savepoint: if it fails, the purchase still stands (the
+    nightly recalculation catches up)."""
+    purchase.tier_checked = True  # read by the tier signal receivers: nothing left to check after the commit
+    if txn is not None:
+        txn.tier_checked = True
+    if available_at > now:
+        return
+    try:
+        with transaction.atomic():
+            member_tier_upgrade_check_locked(member=member, as_of=max(now, purchase.occurred_at))
+    except Exception:
+        logger.exception("tier upgrade check failed for member %s", member.pk)
 
 
 def _purchase_credit(
@@ -356,7 +379,7 @@ def _purchase_credit(
     expires_at: datetime | None,
     staff_user=None,
     now: datetime,
-) -> None:
+):
     txn = points_credit(
         member=purchase.member,
         points=earning.total,
@@ -375,8 +398,9 @@ def _purchase_credit(
         ),
     )
     purchase.transaction = txn
-    purchase.lot = PointLot.objects.get(transaction=txn)
+    purchase.lot = getattr(txn, "lot", None) or PointLot.objects.get(transaction=txn)
     Purchase.objects.filter(pk=purchase.pk).update(transaction=txn, lot=purchase.lot)
+    return txn
 
 
 # -- refunds ---------------------------------------------------------------------------------------

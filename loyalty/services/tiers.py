@@ -283,23 +283,33 @@ def member_tier_upgrade_check(*, member: Member, as_of: datetime | None = None) 
     tier progress shown on a member read is exact after each posting without querying the history.
     """
     as_of = as_of or timezone.now()
-    tiers = tiers_list_get()
-    if not tiers:
+    if not tiers_list_get():
         return None
     locked = _locked_member(member)
-    metric = member_tier_metric_get(member=locked, as_of=as_of)
+    history = member_tier_upgrade_check_locked(member=locked, as_of=as_of)
+    member.tier, member.tier_since = locked.tier, locked.tier_since
+    member.tier_metric_value, member.tier_metric_at = locked.tier_metric_value, locked.tier_metric_at
+    return history
+
+
+def member_tier_upgrade_check_locked(*, member: Member, as_of: datetime) -> TierHistory | None:
+    """member_tier_upgrade_check for a member row the caller has locked (select_for_update, in its
+    transaction) and read with its tier. Nothing to do when no earnable tier is above the member's: the
+    stored metric of a member at the top is then refreshed by the recalculation only (it is not shown)."""
+    tiers = tiers_list_get()
+    if not any(_earnable(tier) and tier.rank > _rank(member.tier) for tier in tiers):
+        return None
+    metric = member_tier_metric_get(member=member, as_of=as_of)
     stored = {"tier_metric_value": Decimal(metric).quantize(Decimal("0.01")), "tier_metric_at": as_of}
     member.tier_metric_value, member.tier_metric_at = stored["tier_metric_value"], as_of
     reached = tiers_by_metric(tiers, metric)
-    if reached is None or reached.rank <= _rank(locked.tier):
-        Member.objects.filter(pk=locked.pk).update(**stored)
+    if reached is None or reached.rank <= _rank(member.tier):
+        Member.objects.filter(pk=member.pk).update(**stored)
         return None
-    history = _member_tier_change(
-        member=locked, to_tier=reached, kind=TierChangeKind.UPGRADE,
+    return _member_tier_change(
+        member=member, to_tier=reached, kind=TierChangeKind.UPGRADE,
         reason=_reason(TierChangeKind.UPGRADE, reached), changed_at=as_of, extra=stored,
     )
-    member.tier, member.tier_since = locked.tier, locked.tier_since
-    return history
 
 
 # The postings after which the metric may change: credits straight to available and releases (more
@@ -308,12 +318,23 @@ _UPGRADE_KINDS = (TransactionKind.EARN, TransactionKind.BONUS, TransactionKind.R
 
 
 def _on_points_posted(sender, transaction: LedgerTransaction, **kwargs) -> None:
-    """After a ledger commit: points that now count may lift the member to a higher tier."""
+    """After a ledger commit: points that now count may lift the member to a higher tier.
+
+    Skipped when the posting's own transaction checked already (`tier_checked`, the purchase path) and
+    for a credit into a pending lot (it counts only once released; the release checks again).
+    """
     if transaction.member_id is None or transaction.kind not in _UPGRADE_KINDS:
         return
+    if getattr(transaction, "tier_checked", False):
+        return
+    lot = getattr(transaction, "lot", None)
+    if lot is not None and lot.released_at is None:
+        return
     try:
-        member = Member.objects.get(pk=transaction.member_id)
-        member_tier_upgrade_check(member=member, as_of=max(timezone.now(), transaction.occurred_at))
+        # No read first: the check locks and reads the member row itself.
+        member_tier_upgrade_check(
+            member=Member(pk=transaction.member_id), as_of=max(timezone.now(), transaction.occurred_at)
+        )
     except Exception:  # the points are committed already; a failed check is caught up by the recalculation
         logger.exception("tier upgrade check failed for member %s", transaction.member_id)
 
@@ -325,6 +346,8 @@ def _on_purchase_saved(sender, instance: Purchase, created: bool, **kwargs) -> N
     member_id = instance.member_id
 
     def check() -> None:
+        if getattr(instance, "tier_checked", False):  # checked in the purchase's own transaction
+            return
         try:
             if program_get().tier_metric != TierMetric.SPEND:
                 return
