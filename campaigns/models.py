@@ -52,6 +52,7 @@ class Promotion(models.Model):
 
     class Meta:
         verbose_name = _("promotion")
+        verbose_name_plural = _("promotions")
         ordering = ["-starts_at", "-id"]
         constraints = [
             models.CheckConstraint(

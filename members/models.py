@@ -42,6 +42,7 @@ class User(AbstractUser):
 
     class Meta:
         verbose_name = _("user")
+        verbose_name_plural = _("users")
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_unique_ci")]
 
     def __str__(self) -> str:
@@ -98,6 +99,7 @@ class Member(models.Model):
 
     class Meta:
         verbose_name = _("member")
+        verbose_name_plural = _("members")
         constraints = [
             models.UniqueConstraint(Lower("email"), name="member_email_unique_ci"),
             models.CheckConstraint(condition=Q(loyalty_id__regex=r"^[0-9]{16}$"), name="member_loyalty_id_digits"),

@@ -71,6 +71,7 @@ class Reward(models.Model):
 
     class Meta:
         verbose_name = _("reward")
+        verbose_name_plural = _("rewards")
         ordering = ["cost_points", "name"]
         constraints = [
             models.CheckConstraint(condition=Q(cost_points__gt=0), name="reward_cost_points_positive"),
@@ -156,6 +157,7 @@ class VoucherCode(models.Model):
 
     class Meta:
         verbose_name = _("voucher code")
+        verbose_name_plural = _("voucher codes")
         constraints = [
             models.UniqueConstraint(fields=["reward", "code"], name="voucher_code_unique_per_reward"),
             models.CheckConstraint(condition=~Q(code=""), name="voucher_code_not_empty"),
@@ -234,6 +236,7 @@ class Redemption(models.Model):
 
     class Meta:
         verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
         ordering = ["-issued_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(points__gt=0), name="redemption_points_positive"),

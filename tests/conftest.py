@@ -1,5 +1,6 @@
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from tests.factories import MemberFactory
 
@@ -19,6 +20,13 @@ def _cache_cleared():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    """A request in Dutch activates Dutch for the thread; never let that leak into the next test."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

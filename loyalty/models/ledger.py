@@ -29,6 +29,7 @@ class LedgerAccount(models.Model):
 
     class Meta:
         verbose_name = _("ledger account")
+        verbose_name_plural = _("ledger accounts")
         constraints = [
             models.UniqueConstraint(
                 fields=["member", "kind"], condition=Q(member__isnull=False), name="ledger_account_one_per_member_kind"
@@ -88,6 +89,7 @@ class LedgerTransaction(models.Model):
 
     class Meta:
         verbose_name = _("ledger transaction")
+        verbose_name_plural = _("ledger transactions")
         indexes = [models.Index(fields=["member", "-occurred_at", "-id"], name="ledger_txn_member_history")]
 
     def __str__(self) -> str:
@@ -125,6 +127,7 @@ class PointLot(models.Model):
 
     class Meta:
         verbose_name = _("point lot")
+        verbose_name_plural = _("point lots")
         constraints = [
             models.CheckConstraint(condition=Q(points__gt=0), name="point_lot_points_positive"),
             models.CheckConstraint(
@@ -158,6 +161,7 @@ class LotAllocation(models.Model):
 
     class Meta:
         verbose_name = _("lot allocation")
+        verbose_name_plural = _("lot allocations")
         constraints = [models.CheckConstraint(condition=~Q(points=0), name="lot_allocation_points_non_zero")]
         indexes = [models.Index(fields=["lot"], name="lot_allocation_lot")]
 

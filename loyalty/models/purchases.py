@@ -31,6 +31,7 @@ class Purchase(models.Model):
 
     class Meta:
         verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
         constraints = [
             models.UniqueConstraint(fields=["store", "order_id"], name="purchase_unique_store_order"),
             models.CheckConstraint(condition=Q(total__gte=0), name="purchase_total_non_negative"),
@@ -65,6 +66,7 @@ class Refund(models.Model):
 
     class Meta:
         verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         constraints = [
             models.UniqueConstraint(fields=["purchase", "refund_id"], name="refund_unique_per_purchase"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
@@ -88,6 +90,7 @@ class EarningRule(models.Model):
 
     class Meta:
         verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
         constraints = [
             models.CheckConstraint(
                 condition=(~Q(sku="") & Q(category="")) | (Q(sku="") & ~Q(category="")),

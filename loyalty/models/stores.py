@@ -19,6 +19,7 @@ class Store(models.Model):
 
     class Meta:
         verbose_name = _("store")
+        verbose_name_plural = _("stores")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -44,6 +45,7 @@ class ApiKey(models.Model):
 
     class Meta:
         verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         constraints = [models.CheckConstraint(condition=Q(scope__in=["pos", "admin"]), name="api_key_scope_valid")]
 
     def __str__(self) -> str:

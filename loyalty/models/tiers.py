@@ -34,6 +34,7 @@ class Tier(models.Model):
 
     class Meta:
         verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
         ordering = ["rank"]
         constraints = [
             models.CheckConstraint(condition=Q(multiplier__gte=1), name="tier_multiplier_at_least_one"),
@@ -98,6 +99,7 @@ class TierMembership(models.Model):
 
     class Meta:
         verbose_name = _("paid tier membership")
+        verbose_name_plural = _("paid tier memberships")
         constraints = [
             models.UniqueConstraint(fields=["store", "order_id"], name="tier_membership_unique_order"),
             # Recorded in the admin (no store): NULLs are distinct in a unique index, so say it again.
