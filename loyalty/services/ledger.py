@@ -6,7 +6,9 @@ Every change of points goes through a function here. Each one, inside `transacti
    or refuses it (IdempotencyConflict);
 3. inserts one LedgerTransaction whose LedgerEntries sum to zero, moves point lots and records
    LotAllocations, and updates the cached balances with F() expressions.
-Nothing else writes LedgerEntry, LedgerAccount.balance, PointLot.remaining or Member.lifetime_earned.
+Nothing else writes LedgerEntry, LedgerAccount.balance, PointLot.remaining or Member.lifetime_earned,
+except the set-based half of this writer, loyalty/services/ledger_bulk.py (the expiry job), which follows
+the same locking order and invariants.
 """
 
 from __future__ import annotations
