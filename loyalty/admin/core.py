@@ -1,5 +1,7 @@
 """Admin for the program settings, the ledger (read-only), stores and API keys."""
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
@@ -75,7 +77,7 @@ class ProgramAdmin(admin.ModelAdmin):
 class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = LedgerEntry
     fields = ["account", "points"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
     extra = 0
     can_delete = False
 
@@ -86,7 +88,7 @@ class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
 class LotAllocationInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = LotAllocation
     fields = ["lot", "points"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
     extra = 0
     can_delete = False
     verbose_name = _("points taken from a lot")
@@ -96,7 +98,7 @@ class LotAllocationInline(ReadOnlyAdminMixin, admin.TabularInline):
 class PointLotCreatedInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PointLot
     fields = ["points", "remaining", "earned_at", "available_at", "released_at", "expires_at"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
     extra = 0
     can_delete = False
     verbose_name = _("lot created")
@@ -134,7 +136,7 @@ class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     fields = ["kind", "member", "points", "balance_after", "reason", "reference", "occurred_at", "created_at", "store",
               "staff_user", "job", "idempotency_key", "metadata"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
     inlines = [LedgerEntryInline, LotAllocationInline, PointLotCreatedInline]
 
 
@@ -179,7 +181,7 @@ class PointLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ["-earned_at", "-id"]
     show_full_result_count = False
     fields = ["member", "transaction", "points", "remaining", "earned_at", "available_at", "released_at", "expires_at"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
 
 
 # -- stores and API keys ---------------------------------------------------------------------------
@@ -216,7 +218,7 @@ class StoreAdminForm(forms.ModelForm):
 class ApiKeyInline(admin.TabularInline):
     model = ApiKey
     fields = ["prefix", "name", "scope", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
     extra = 0
     can_delete = False
     show_change_link = True

@@ -1,10 +1,12 @@
 """Admin for purchases and refunds (read-only lists; recording goes through the services) and earning rules."""
 
 from decimal import Decimal
+from typing import cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -51,7 +53,7 @@ class PurchaseRecordForm(forms.Form):
     occurred_at = forms.SplitDateTimeField(
         label=_("Occurred at"),
         required=False,
-        widget=admin.widgets.AdminSplitDateTime,
+        widget=AdminSplitDateTime,
         help_text=_("Empty: now."),
     )
     shipping = forms.DecimalField(
@@ -107,7 +109,7 @@ class RefundRecordForm(forms.Form):
 class RefundInline(admin.TabularInline):
     model = Refund
     fields = ["refund_id", "amount", "points_reversed", "created_at"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
     extra = 0
     can_delete = False
 
@@ -163,7 +165,7 @@ class PurchaseAdmin(admin.ModelAdmin):
         "transaction",
         "record_refund",
     ]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -303,7 +305,7 @@ class RefundAdmin(admin.ModelAdmin):
     ordering = ["-created_at", "-id"]
     show_full_result_count = False
     readonly_fields = ["purchase", "refund_id", "amount", "points_reversed", "transaction", "created_at"]
-    fields = readonly_fields
+    fields = cast("list[str | list[str] | tuple[str, ...]]", readonly_fields)
 
     def has_add_permission(self, request):
         return False

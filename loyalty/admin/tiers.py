@@ -5,6 +5,8 @@ membership" page (the TierMembership add form) call its services, so the admin, 
 behave the same and every change lands in the tier history.
 """
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime, AutocompleteSelect
@@ -160,7 +162,7 @@ class TierAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("members"), ordering="member_total")
     def member_count(self, tier: Tier) -> int:
-        return tier.member_total
+        return tier.member_total  # type: ignore[attr-defined]  # annotated in get_queryset
 
     @admin.display(description=_("colour"))
     def swatch(self, tier: Tier):
@@ -252,7 +254,7 @@ class TierHistoryAdmin(admin.ModelAdmin):
     date_hierarchy = "changed_at"
     show_full_result_count = False
     fields = ["member", "kind", "from_tier", "to_tier", "reason", "changed_at", "staff_user"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
 
     def has_add_permission(self, request):
         return False
@@ -296,7 +298,7 @@ class TierMembershipAdmin(admin.ModelAdmin):
     search_help_text = _("Exact loyalty ID or order id, or email.")
     fields = ["member", "tier", "order_id", "price", "currency", "starts_at", "ends_at", "store", "staff_user",
               "created_at"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)
 
     def has_change_permission(self, request, obj=None):
         return False  # a record of a sale: view only
