@@ -4,6 +4,7 @@ import functools
 import hashlib
 import inspect
 import re
+from typing import cast
 
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, JsonResponse
@@ -18,7 +19,7 @@ from rest_framework.views import APIView
 from loyalty.api.auth import ApiKeyAuthentication, HasAdminScope, HasApiKey, IsMember
 from loyalty.api.errors import ErrorSerializer, error_body
 from loyalty.models import IdempotencyRecord
-from members.models import Member
+from members.models import Member, User
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IN_FLIGHT = 0
@@ -167,7 +168,8 @@ class MemberSessionApi(IdempotentMixin, APIView):
     schema = ApiAutoSchema()
 
     def member(self) -> Member:
-        return Member.objects.select_related("tier").get(pk=self.request.user.member.pk)
+        user = cast(User, self.request.user)  # IsMember: a logged-in user with a member
+        return Member.objects.select_related("tier").get(pk=user.member.pk)
 
 
 LOYALTY_ID_PATTERN = r"^[0-9]{16}$"

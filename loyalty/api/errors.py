@@ -1,5 +1,7 @@
 """One exception handler: every API error is `{code, detail, fields?}` with a 4xx status."""
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
@@ -32,7 +34,7 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="snake_case error code, e.g. `invalid`, `not_found`.")
     detail = serializers.CharField(help_text="Human-readable explanation (translated).")
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]  # a declared field; the metaclass pops it
         required=False,
         help_text="Validation errors only: a list of messages per field (nested objects for nested fields).",
     )
@@ -73,6 +75,8 @@ def _invalid(fields: dict) -> Response:
 
 
 def _response(exc, context) -> Response | None:
+    response: Response | None
+    detail: Any
     if isinstance(exc, ApiError):
         return Response(error_body(exc.error_code, str(exc.detail), exc.fields, **exc.extra), status=exc.status_code)
     if isinstance(exc, LedgerError):
@@ -94,8 +98,8 @@ def _response(exc, context) -> Response | None:
         return Response(error_body("forbidden", str(detail)), status=403)
     if isinstance(exc, exceptions.Throttled):
         response = Response(error_body("rate_limited", str(exc.detail)), status=429)
-        if exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait))
+        if exc.wait is not None:  # type: ignore[attr-defined]  # drf-stubs omit Throttled.wait
+            response["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
         return response
     if isinstance(exc, exceptions.ParseError):
         return Response(error_body("invalid", str(exc.detail)), status=400)

@@ -167,7 +167,8 @@ class PurchaseRecordApi(PosApi):
         occurred_at = serializers.DateTimeField(required=False, help_text="When the order was placed (default now).")
         shipping = _money_field(required=False, default=ZERO)
         tax = _money_field(required=False, default=ZERO)
-        lines = PurchaseLineSerializer(many=True, required=False, max_length=MAX_LINES)
+        lines = PurchaseLineSerializer(  # type: ignore[call-arg]  # drf-stubs lack ListSerializer's max_length
+            many=True, required=False, max_length=MAX_LINES)
 
         def validate_occurred_at(self, value):
             if value > timezone.now():
