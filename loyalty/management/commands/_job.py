@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -14,6 +15,9 @@ from tqdm import tqdm
 
 from loyalty.services import jobs
 from loyalty.services.jobs import Progress
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 logger = logging.getLogger("loyalty.jobs")
 
@@ -24,7 +28,7 @@ class JobCommand(BaseCommand):
 
     job: str
     service: Callable[..., dict]
-    summary: str
+    summary: str | StrPromise
 
     def add_arguments(self, parser):
         parser.add_argument(

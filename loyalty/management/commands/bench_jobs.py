@@ -103,7 +103,7 @@ class Command(BaseCommand):
                 "--force if this one is throwaway."
             )
         as_of = timezone.make_aware(AS_OF)
-        vendor = f"{connection.vendor} {connection.Database.__name__}"
+        vendor = f"{connection.vendor} {connection.Database.__name__}"  # type: ignore[attr-defined]  # not in the stubs
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SHOW server_version")

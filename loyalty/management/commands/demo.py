@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
@@ -40,6 +41,7 @@ from loyalty.models import (
     Tier,
 )
 from loyalty.services.api_keys import api_key_create, api_key_revoke
+from loyalty.services.earning import Line
 from loyalty.services.ledger import Audit, points_adjust, points_debit, points_expire_member, points_release
 from loyalty.services.program import program_get
 from loyalty.services.purchases import purchase_record, refund_record
@@ -173,7 +175,7 @@ class Demo:
         try:
             yield
         finally:
-            self.seconds[name] += time.monotonic() - started
+            self.seconds[name] += time.monotonic() - started  # type: ignore[assignment]  # float seconds in a Counter
 
     @property
     def start(self) -> datetime:
@@ -290,7 +292,7 @@ def _visit(demo: Demo, planned: PlannedMember, when: datetime) -> None:
     amount = Decimal(rng.uniform(*planned.persona.spend)).quantize(Decimal("0.01"), ROUND_HALF_UP)
     demo.counts["purchases"] += 1
     order_id = f"{'W' if channel == 'web' else 'T'}-{demo.counts['purchases']:06d}"
-    lines = None
+    lines: list[dict[str, Any] | Line] | None = None
     shipping = tax = Decimal("0")
     if channel == "web":
         shipping = Decimal("4.95") if amount < 50 else Decimal("0")
