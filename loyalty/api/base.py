@@ -39,10 +39,7 @@ class IdempotentMixin:
                            {IDEMPOTENCY_HEADER: [_("Ensure this value has at most 255 characters.")]}),
                 status=422,
             )
-        caller = request.headers.get("Authorization", "")
-        if not caller and request.user.is_authenticated:
-            caller = f"user:{request.user.pk}"
-        scope = hashlib.sha256(caller.encode()).hexdigest()[:64]
+        scope = hashlib.sha256(self._idempotency_caller(request).encode()).hexdigest()[:64]
         fingerprint = request.method.encode() + request.path.encode() + b"\n" + request.body
         request_hash = hashlib.sha256(fingerprint).hexdigest()
         try:
@@ -75,6 +72,14 @@ class IdempotentMixin:
                 status_code=response.status_code, response_body=response.content
             )
         return response
+
+    def _idempotency_caller(self, request) -> str:
+        """Whose key space this is. Replays run before authentication, so the caller must come from what the
+        view authenticates by and be unforgeable: a session view's caller is its signed-in user (never a
+        header, which anyone can send), a key view's the Authorization header (its owner alone knows it)."""
+        if any(issubclass(cls, SessionAuthentication) for cls in getattr(self, "authentication_classes", ())):
+            return f"user:{request.user.pk}" if request.user.is_authenticated else "anonymous"
+        return "header:" + request.headers.get("Authorization", "")
 
 
 class ApiAutoSchema(AutoSchema):
