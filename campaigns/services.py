@@ -28,7 +28,7 @@ from loyalty.services.ledger import LedgerError
 
 ZERO = Decimal("0")
 
-_TEMPLATES = {
+_TEMPLATES: dict[str, str] = {
     PromotionKind.MULTIPLIER: gettext_noop("%(name)s: points x %(multiplier)s"),
     PromotionKind.FLAT: gettext_noop("%(name)s: bonus points"),
     PromotionKind.THRESHOLD: gettext_noop("%(name)s: orders from %(min_total)s %(currency)s"),

@@ -1,10 +1,14 @@
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 
 class Rounding(models.TextChoices):
@@ -107,7 +111,7 @@ class Program(models.Model):
 
     def clean(self) -> None:
         """Rules that span fields; single-field limits are the fields' validators."""
-        errors: dict[str, str] = {}
+        errors: dict[str, str | StrPromise] = {}
         if self.currency and not (len(self.currency) == 3 and self.currency.isascii() and self.currency.isalpha()):
             errors["currency"] = _("Use a three-letter ISO 4217 code such as EUR.")
         if self.tier_window == TierWindow.ROLLING and not self.tier_window_months:

@@ -191,7 +191,7 @@ def _ignored(order_id: str, reason: str, detail: str) -> WebhookOutcome:
 
 
 def _customer(store: Store, order: dict[str, Any]) -> Member | None:
-    billing = order.get("billing") if isinstance(order.get("billing"), dict) else {}
+    billing: dict[str, Any] = order.get("billing") if isinstance(order.get("billing"), dict) else {}  # type: ignore[assignment]  # a dict here
     email = str(billing.get("email") or "").strip()
     if not email:
         return None
@@ -248,7 +248,7 @@ def woocommerce_order_process(*, store: Store, order: dict[str, Any], now: datet
                 occurred_at=_when(order, now),
                 shipping=shipping,
                 tax=tax,
-                lines=lines,
+                lines=lines,  # type: ignore[arg-type]  # purchase_record wants list[dict | Line] (invariant list)
                 now=now,
             )
         except (MemberInactive, CurrencyMismatch, PurchaseInvalid, OrderConflict) as error:
