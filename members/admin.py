@@ -220,7 +220,7 @@ class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
 
     @admin.display(description=_("available points"), ordering="available_points")
     def available_points(self, obj: Member) -> int:
-        return obj.available_points
+        return obj.available_points  # type: ignore[attr-defined]  # annotated in get_queryset
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

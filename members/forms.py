@@ -3,6 +3,7 @@
 import re
 import uuid
 from datetime import date
+from typing import Any, ClassVar
 
 from django import forms
 from django.conf import settings
@@ -23,14 +24,14 @@ class UserAdminCreationForm(AdminUserCreationForm):
     class Meta(AdminUserCreationForm.Meta):
         model = User
         fields = ("email",)
-        field_classes: dict = {}
+        field_classes: ClassVar[dict[str, Any]] = {}
 
 
 class UserAdminChangeForm(UserChangeForm):
     class Meta(UserChangeForm.Meta):
         model = User
         fields = "__all__"
-        field_classes: dict = {}
+        field_classes: ClassVar[dict[str, Any]] = {}
 
 
 class PointsAdjustForm(forms.Form):
