@@ -2,6 +2,7 @@
 with a cancel action) and the charity donation totals. Every change goes through rewards.services."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -19,6 +20,9 @@ from loyalty.services.ledger import LedgerError
 from rewards.models import Redemption, RedemptionStatus, Reward, RewardKind, VoucherCode
 from rewards.selectors import charity_donation_totals
 from rewards.services import redemption_cancel, voucher_codes_from_csv, voucher_codes_import
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 MAX_VOUCHER_FILE_BYTES = 10 * 1024 * 1024
 
@@ -70,7 +74,7 @@ class RewardAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("voucher codes left"))
     def free_vouchers(self, reward: Reward):
-        return reward._free_vouchers if reward.kind == RewardKind.PARTNER_VOUCHER else "—"
+        return reward._free_vouchers if reward.kind == RewardKind.PARTNER_VOUCHER else "—"  # type: ignore[attr-defined]  # annotated in get_queryset
 
 
 class VoucherImportForm(forms.Form):
@@ -190,7 +194,7 @@ class RedemptionAdmin(admin.ModelAdmin):
         return request.user.has_perm("rewards.change_redemption")
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
-    def shown_status(self, redemption: Redemption) -> str:
+    def shown_status(self, redemption: Redemption) -> "str | StrPromise":
         return RedemptionStatus(redemption.status_at()).label
 
     @admin.action(description=gettext_lazy("Cancel the selected redemptions (points back)"), permissions=["cancel"])
@@ -226,7 +230,7 @@ class RedemptionAdmin(admin.ModelAdmin):
                 "issued_at", "year", order="DESC"
             )
         ]
-        year = request.GET.get("year", "")
+        year: Any = request.GET.get("year", "")  # a str, then an int or None
         since = until = None
         if year.isdigit() and 1900 <= int(year) <= 9998:
             year = int(year)

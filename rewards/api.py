@@ -9,6 +9,7 @@ A redemption the key may not touch answers 404, exactly as if it did not exist.
 """
 
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
@@ -59,6 +60,9 @@ from rewards.services import (
     reward_update,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
 REDEMPTION_TAGS = ["redemption"]
 REWARD_TAGS = ["rewards"]
 MAX_POINTS = 1_000_000_000
@@ -66,7 +70,7 @@ MAX_POINTS = 1_000_000_000
 COUPON_MISSES_PER_MINUTE = getattr(settings, "REWARDS_COUPON_MISSES_PER_MINUTE", 10)
 
 
-def _error(description: str) -> OpenApiResponse:
+def _error(description: "str | StrPromise") -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
 
@@ -121,7 +125,7 @@ class RedemptionSerializer(serializers.Serializer):
 class MemberRedemptionSerializer(RedemptionSerializer):
     """In the member's own list the balance is not repeated per row."""
 
-    member_points = None
+    member_points = None  # type: ignore[assignment]  # DRF: None removes the inherited field
 
 
 def redemption_response(redemption: Redemption, status_code: int = status.HTTP_200_OK) -> Response:

@@ -5,6 +5,7 @@ for it (and the one that gave the points back when it was cancelled).
 """
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -13,6 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from rewards.images import thumbnail_make
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 
 class RewardKind(models.TextChoices):
@@ -117,7 +121,7 @@ class Reward(models.Model):
 
         from loyalty.services.program import program_get
 
-        errors = {}
+        errors: dict[str, str | StrPromise] = {}
         if self.kind == RewardKind.PERCENTAGE_DISCOUNT and not (Decimal("0") < (self.value or 0) <= 100):
             errors["value"] = _("A percentage discount needs a percentage between 1 and 100.")
         if self.kind == RewardKind.CHARITY_DONATION and not self.charity_name.strip():
@@ -289,5 +293,5 @@ class Redemption(models.Model):
             return RedemptionStatus.EXPIRED
         return self.status
 
-    def status_label(self) -> str:
+    def status_label(self) -> "str | StrPromise":
         return RedemptionStatus(self.status_at()).label

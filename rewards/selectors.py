@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, cast
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -48,13 +49,13 @@ def reward_catalogue_for_member(*, member: Member, available_points: int, now: d
         .annotate(n=Count("id"))
         .values_list("reward_id", "n")
     )
-    member_rank = member.tier.rank if member.tier_id else None
+    member_rank = member.tier.rank if member.tier_id else None  # type: ignore[union-attr]  # tier_id is set
     items = []
     for reward in rewards:
         stock = reward_stock_left(reward)
         if not reward.is_available(now):
             blocker = "reward_unavailable"
-        elif reward.min_tier_id and (member_rank is None or member_rank < reward.min_tier.rank):
+        elif reward.min_tier_id and (member_rank is None or member_rank < reward.min_tier.rank):  # type: ignore[union-attr]
             blocker = "tier_required"
         elif reward.per_member_limit is not None and taken.get(reward.pk, 0) >= reward.per_member_limit:
             blocker = "limit_reached"
@@ -83,11 +84,11 @@ def charity_donation_totals(*, since: datetime | None = None, until: datetime | 
         donations = donations.filter(issued_at__gte=since)
     if until is not None:
         donations = donations.filter(issued_at__lt=until)
-    rows = list(
+    rows = cast("list[dict[str, Any]]", list(
         donations.values("charity_name", "currency")
         .annotate(donations=Count("id"), points=Sum("points"), value=Sum("value"))
         .order_by("charity_name", "currency")
-    )
+    ))
     for row in rows:  # SQLite sums decimals as floats: back to cents
         row["value"] = Decimal(str(row["value"])).quantize(CENT, rounding=ROUND_HALF_UP)
     return rows

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -286,11 +286,11 @@ def reward_redeem(
         if not reward.is_available(now):
             raise RewardUnavailable(_("This reward is not available now."))
         if reward.min_tier_id is not None:
-            min_rank = reward.min_tier.rank
+            min_rank = reward.min_tier.rank  # type: ignore[union-attr]  # min_tier_id is set
             member_rank = Member.objects.filter(pk=member.pk).values_list("tier__rank", flat=True).first()
             if member_rank is None or member_rank < min_rank:
                 raise TierRequired(
-                    _("This reward is for %(tier)s members and above.") % {"tier": reward.min_tier.name}
+                    _("This reward is for %(tier)s members and above.") % {"tier": reward.min_tier.name}  # type: ignore[union-attr]
                 )
         if reward.per_member_limit is not None:
             taken = (
@@ -516,7 +516,7 @@ def reward_delete(*, reward: Reward) -> bool:
 # -- partner voucher pools ---------------------------------------------------------------------------
 
 VOUCHER_HEADERS = {"code", "codes", "voucher", "voucher_code", "vouchercode"}
-VOUCHER_CODE_MAX_LENGTH = VoucherCode._meta.get_field("code").max_length
+VOUCHER_CODE_MAX_LENGTH = cast(int, VoucherCode._meta.get_field("code").max_length)  # a CharField: always set
 
 
 @dataclass
