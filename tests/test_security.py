@@ -188,6 +188,52 @@ def test_custom_admin_pages_refuse_staff_without_the_permission():
     assert not LedgerTransaction.objects.filter(kind="adjust").exists()
 
 
+# -- every sign-in form is rate limited -----------------------------------------------------------------
+
+
+def _staff(email="boss@example.com"):
+    user = User.objects.create_user(email=email, password=PASSWORD, is_staff=True, is_superuser=True)
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return user
+
+
+def test_the_admin_sign_in_is_rate_limited_like_the_portal_one():
+    """Staff accounts are the most valuable to guess: /admin/login/ must not be an unlimited side door."""
+    staff = _staff()
+    client = Client()
+    for attempt in range(5):
+        response = client.post(reverse("admin:login"), {"username": staff.email, "password": f"guess-{attempt}"})
+        assert response.status_code == 200  # the form again, with an error
+    response = client.post(reverse("admin:login"), {"username": staff.email.upper(), "password": PASSWORD})
+    assert client.get(reverse("admin:index")).status_code == 302  # still not signed in
+    assert "Too many" in response.content.decode()
+
+
+def test_the_admin_sign_in_still_works_and_a_success_does_not_count():
+    staff = _staff()
+    client = Client()
+    for _ in range(8):
+        response = client.post(reverse("admin:login") + "?next=/admin/", {"username": staff.email,
+                                                                          "password": PASSWORD, "next": "/admin/"})
+        assert response.status_code == 302
+        assert response["Location"] == "/admin/"
+        client.logout()
+    member_user = signed_in("alice@example.com").member.user
+    response = client.post(reverse("admin:login"), {"username": member_user.email, "password": PASSWORD})
+    assert response.status_code == 200  # a member is not staff: the form again
+    assert client.get(reverse("admin:index")).status_code == 302
+
+
+def test_the_portal_sign_in_locks_an_email_after_five_wrong_passwords():
+    user = User.objects.create_user(email="alice@example.com", password=PASSWORD)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    client = Client()
+    for attempt in range(5):
+        client.post(reverse("account_login"), {"login": user.email, "password": f"guess-{attempt}"})
+    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
+
+
 # -- sign-in redirects stay on this site ---------------------------------------------------------------
 
 

@@ -1,3 +1,3 @@
 """Admin registrations, one module per area."""
 
-from . import core, purchases, tiers  # noqa: F401
+from . import core, login, purchases, tiers  # noqa: F401
