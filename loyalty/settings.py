@@ -118,6 +118,10 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
     "reset_password": "20/m/ip,5/m/key",
 }
+# Behind a reverse proxy every request comes from the proxy's address, so the per-IP limits above would
+# be shared by all visitors: set TRUSTED_PROXY_COUNT to the number of proxies that append to X-Forwarded-For
+# (0, the default, uses the connection's address and ignores the header, which clients can forge).
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("nl", _("Dutch"))]

@@ -234,6 +234,32 @@ def test_the_portal_sign_in_locks_an_email_after_five_wrong_passwords():
     assert "_auth_user_id" not in client.session
 
 
+def _failed_logins_then_sign_in(settings, *, count, attacker_ip, visitor_ip):
+    users = [User.objects.create_user(email=f"user{n}@example.com", password=PASSWORD) for n in range(count + 1)]
+    for user in users:
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    attacker, visitor = Client(), Client()
+    for user in users[:count]:  # one wrong password per email: only the per-IP limit can trigger
+        attacker.post(reverse("account_login"), {"login": user.email, "password": "wrong"},
+                      HTTP_X_FORWARDED_FOR=attacker_ip)
+    visitor.post(reverse("account_login"), {"login": users[-1].email, "password": PASSWORD},
+                 HTTP_X_FORWARDED_FOR=visitor_ip)
+    return "_auth_user_id" in visitor.session
+
+
+def test_behind_a_proxy_one_visitors_failures_do_not_lock_out_the_others(settings):
+    """All requests come from the proxy's address: with TRUSTED_PROXY_COUNT the limit is per real client."""
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    assert _failed_logins_then_sign_in(settings, count=10, attacker_ip="203.0.113.9", visitor_ip="198.51.100.7")
+
+
+def test_behind_a_proxy_a_forged_forwarded_for_does_not_escape_the_limit(settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    # The proxy appends the real address: a client-sent value ends up in front of it and is not used.
+    assert not _failed_logins_then_sign_in(settings, count=10, attacker_ip="1.2.3.4, 203.0.113.9",
+                                           visitor_ip="5.6.7.8, 203.0.113.9")
+
+
 # -- sign-in redirects stay on this site ---------------------------------------------------------------
 
 
