@@ -1,5 +1,7 @@
 import pytest
+
 from tests.factories import UserFactory
+
 
 @pytest.mark.django_db
 def test_user_factory_password_saved():
