@@ -1,5 +1,6 @@
 """Reads. Balances are one indexed row each, whatever the history length."""
 
+from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery, Sum
 
 from loyalty.models import AccountKind, LedgerAccount, PointLot
@@ -28,6 +29,25 @@ def member_points_get(*, member: Member) -> dict:
         "pending": pending or 0,
         "lifetime_earned": member.lifetime_earned,
     }
+
+
+_BALANCE_SQL = """
+SELECT m.loyalty_id, m.status, a.balance, p.balance
+FROM members_member m
+JOIN loyalty_ledgeraccount a ON a.member_id = m.id AND a.kind = 'available'
+JOIN loyalty_ledgeraccount p ON p.member_id = m.id AND p.kind = 'pending'
+WHERE m.loyalty_id = %s
+"""
+
+
+def member_balance_get(*, loyalty_id: str) -> dict | None:
+    """A till's balance check: one query over the unique loyalty ID and the two account rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BALANCE_SQL, [loyalty_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return {"loyalty_id": row[0], "status": row[1], "available": row[2], "pending": row[3]}
 
 
 def member_expiring_get(*, member: Member, limit: int = 3) -> list[dict]:

@@ -31,9 +31,9 @@ from loyalty.api.base import (
 from loyalty.api.errors import ApiError, ErrorSerializer, MemberExistsErrorSerializer
 from loyalty.api.serializers import MemberSerializer, TransactionSerializer
 from loyalty.models import LedgerTransaction
-from loyalty.selectors import members_with_balances
+from loyalty.selectors import member_balance_get, members_with_balances
 from loyalty.services.ledger import points_adjust
-from members.models import Member
+from members.models import Member, MemberStatus
 from members.services import MemberExists, member_create
 
 TAGS = ["members"]
@@ -151,6 +151,31 @@ class MemberDetailApi(PosApi):
         if member is None:
             raise Http404
         return Response(MemberSerializer(member).data)
+
+
+class MemberBalanceApi(PosApi):
+    class OutputSerializer(serializers.Serializer):
+        loyalty_id = serializers.CharField()
+        status = serializers.ChoiceField(choices=MemberStatus.choices)
+        available = serializers.IntegerField(help_text="Spendable now (negative while a refund left a debt).")
+        pending = serializers.IntegerField(help_text="Earned, not yet released.")
+
+    @extend_schema(
+        operation_id="members_balance_retrieve",
+        tags=TAGS,
+        summary="A member's balance (the till's quick check)",
+        parameters=[LOYALTY_ID_PARAMETER],
+        responses={200: OutputSerializer, 404: NOT_FOUND},
+    )
+    def get(self, request, loyalty_id: str):
+        """Available and pending points only: one indexed query, whatever the history length. Use the
+        member endpoint for tier progress and expiring points."""
+        if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
+            raise Http404
+        balance = member_balance_get(loyalty_id=loyalty_id)
+        if balance is None:
+            raise Http404
+        return Response(balance)
 
 
 class MemberTransactionListApi(PosApi):

@@ -407,3 +407,38 @@ def test_invalid_adjustment_is_422_and_changes_nothing(admin_api_client, member,
     assert response.status_code == 422
     assert response.json()["code"] == "invalid" and field in response.json()["fields"]
     assert not LedgerTransaction.objects.exists()
+
+
+# -- balance (the till's quick check) ----------------------------------------------------------------
+
+
+def test_balance_shows_available_and_pending(pos_api_client, member):
+    credit(member, 120, "b-available")
+    credit(member, 30, "b-pending", available_at=timezone.now() + timedelta(days=5))
+    response = pos_api_client.get(f"/api/v1/members/{member.loyalty_id}/balance/")
+    assert response.status_code == 200
+    assert response.json() == {"loyalty_id": member.loyalty_id, "status": "active", "available": 120, "pending": 30}
+
+
+@pytest.mark.parametrize("loyalty_id", ["9" * 16, "not-a-card", "1234"])
+def test_balance_of_unknown_member_is_404(pos_api_client, member, loyalty_id):
+    response = pos_api_client.get(f"/api/v1/members/{loyalty_id}/balance/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_balance_needs_a_key(client, member):
+    assert client.get(f"/api/v1/members/{member.loyalty_id}/balance/").status_code == 401
+
+
+def test_balance_is_two_queries_whatever_the_history(pos_api_client):
+    short, long = MemberFactory(), MemberFactory()
+    credit(short, 10, "bs")
+    for number in range(40):
+        credit(long, 10, f"bl{number}")
+    pos_api_client.get(f"/api/v1/members/{short.loyalty_id}/balance/")  # last_used_at is written on first use
+    for member, expected in ((short, 10), (long, 400)):
+        with CaptureQueriesContext(connection) as queries:
+            response = pos_api_client.get(f"/api/v1/members/{member.loyalty_id}/balance/")
+        assert response.json()["available"] == expected
+        assert len(queries) == 2  # the API key, then the member's two account rows

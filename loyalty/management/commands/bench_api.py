@@ -297,6 +297,12 @@ class Command(BaseCommand):
         def read_long():
             return client.get(f"/api/v1/members/{long.loyalty_id}/", secure=True)
 
+        def balance_short():
+            return client.get(f"/api/v1/members/{short.loyalty_id}/balance/", secure=True)
+
+        def balance_long():
+            return client.get(f"/api/v1/members/{long.loyalty_id}/balance/", secure=True)
+
         kinds = {
             "trivial GET": (trivial_get, 200),
             "trivial POST": (trivial_post, 200),
@@ -304,6 +310,8 @@ class Command(BaseCommand):
             "POST /purchases/": (purchase, 201),
             f"GET /members/{{id}}/ ({entries[short.pk]} entries)": (read_short, 200),
             f"GET /members/{{id}}/ ({entries[long.pk]} entries)": (read_long, 200),
+            f"GET .../balance/ ({entries[short.pk]} entries)": (balance_short, 200),
+            f"GET .../balance/ ({entries[long.pk]} entries)": (balance_long, 200),
         }
         rates: dict[str, list[float]] = {name: [] for name in kinds}
         per_round = max(n // rounds, 1)
@@ -343,13 +351,26 @@ class Command(BaseCommand):
         reads = median[names[3]] / median[names[0]]
         long_reads = median[names[4]] / median[names[0]]
         history_ratio = median[names[4]] / median[names[3]]
+        balance = median[names[5]] / median[names[0]]
+        long_balance = median[names[6]] / median[names[0]]
+        balance_history = median[names[6]] / median[names[5]]
         results = [
             ("purchases / trivial POST (read-only)", purchases, purchases >= TARGET_PURCHASES,
              f">= {TARGET_PURCHASES:.0%}"),
             ("purchases / trivial write (commits)", purchases_write, purchases_write >= TARGET_PURCHASES,
              f">= {TARGET_PURCHASES:.0%}"),
-            ("balance read / trivial GET", reads, reads >= TARGET_READS, f">= {TARGET_READS:.0%}"),
-            ("long-history read / trivial GET", long_reads, long_reads >= TARGET_READS, f">= {TARGET_READS:.0%}"),
+            ("balance read / trivial GET", balance, balance >= TARGET_READS, f">= {TARGET_READS:.0%}"),
+            ("long-history balance / trivial GET", long_balance, long_balance >= TARGET_READS,
+             f">= {TARGET_READS:.0%}"),
+            (
+                f"balance with {entries[long.pk]} vs {entries[short.pk]}",
+                balance_history,
+                abs(1 - balance_history) <= TARGET_HISTORY,
+                f"within {TARGET_HISTORY:.0%}",
+            ),
+            ("full member read / trivial GET", reads, reads >= TARGET_READS, f">= {TARGET_READS:.0%}"),
+            ("long-history member / trivial GET", long_reads, long_reads >= TARGET_READS,
+             f">= {TARGET_READS:.0%}"),
             (
                 f"read with {entries[long.pk]} vs {entries[short.pk]} entries",
                 history_ratio,
