@@ -21,6 +21,6 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	DEBUG=true $(BIN)/mypy loyalty members rewards campaigns
 
 .PHONY: install demo test lint

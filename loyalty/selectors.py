@@ -20,7 +20,7 @@ def members_with_balances(queryset: QuerySet[Member] | None = None) -> QuerySet[
 
 def member_points_get(*, member: Member) -> dict:
     if hasattr(member, "balance_available"):  # fetched by members_with_balances()
-        available, pending = member.balance_available, member.balance_pending
+        available, pending = member.balance_available, member.balance_pending  # type: ignore[attr-defined]
     else:
         balances = dict(LedgerAccount.objects.filter(member=member).values_list("kind", "balance"))
         available, pending = balances.get(AccountKind.AVAILABLE), balances.get(AccountKind.PENDING)

@@ -37,7 +37,7 @@ from loyalty.services.program import program_get
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
-_ROUNDING = {Rounding.ROUND: ROUND_HALF_UP, Rounding.FLOOR: ROUND_FLOOR, Rounding.CEIL: ROUND_CEILING}
+_ROUNDING: dict[str, str] = {Rounding.ROUND: ROUND_HALF_UP, Rounding.FLOOR: ROUND_FLOOR, Rounding.CEIL: ROUND_CEILING}
 
 
 def points_round(points: Decimal, mode: str) -> int:

@@ -297,7 +297,7 @@ def points_credit(
         earned_delta=points if kind in (TransactionKind.EARN, TransactionKind.BONUS) else 0,
     )
     # The new lot rides on the transaction (`txn.lot`) so callers need not read it back.
-    txn.lot = PointLot.objects.create(
+    txn.lot = PointLot.objects.create(  # type: ignore[attr-defined]  # an attribute for callers, not a field
         member=member,
         transaction=txn,
         points=points,

@@ -359,7 +359,7 @@ def _purchase_tier_check(member: Member, purchase: Purchase, txn, *, available_a
     locked already) instead of after the commit. A pending purchase changes no metric until released
     (the release checks). The check runs in a savepoint: if it fails, the purchase still stands (the
     nightly recalculation catches up)."""
-    purchase.tier_checked = True  # read by the tier signal receivers: nothing left to check after the commit
+    purchase.tier_checked = True  # type: ignore[attr-defined]  # read by the tier signal receivers: nothing left to check after the commit
     if txn is not None:
         txn.tier_checked = True
     if available_at > now:

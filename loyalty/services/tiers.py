@@ -8,10 +8,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, ProtectedError, RestrictedError
+from django.db.models import F, ForeignObjectRel, Max, ProtectedError, RestrictedError
 from django.db.models.signals import post_save
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -212,7 +213,7 @@ def member_tier_progress_get(*, member: Member, as_of: datetime | None = None) -
     None at the top, or when no tiers exist. Reads the metric stored on the member row (see
     `member_tier_metric_stored_get`) unless `as_of` asks for another moment, then computes it.
     """
-    current_rank = member.tier.rank if member.tier_id else -1
+    current_rank = _rank(member.tier)
     next_tier = next(
         (tier for tier in tiers_list_get() if tier.rank > current_rank and _earnable(tier)), None
     )
@@ -300,7 +301,7 @@ def member_tier_upgrade_check_locked(*, member: Member, as_of: datetime) -> Tier
     if not any(_earnable(tier) and tier.rank > _rank(member.tier) for tier in tiers):
         return None
     metric = member_tier_metric_get(member=member, as_of=as_of)
-    stored = {"tier_metric_value": Decimal(metric).quantize(Decimal("0.01")), "tier_metric_at": as_of}
+    stored: dict[str, Any] = {"tier_metric_value": Decimal(metric).quantize(Decimal("0.01")), "tier_metric_at": as_of}
     member.tier_metric_value, member.tier_metric_at = stored["tier_metric_value"], as_of
     reached = tiers_by_metric(tiers, metric)
     if reached is None or reached.rank <= _rank(member.tier):
@@ -621,7 +622,7 @@ def tier_membership_record(
     now = timezone.now()
     start = starts_at or now
     try:
-        ends_at = add_months(start, tier.period_months)
+        ends_at = add_months(start, tier.period_months or 0)
     except (ValueError, OverflowError):
         raise TierError(_("The membership would end beyond the calendar."), field="starts_at") from None
     try:
@@ -652,6 +653,7 @@ def tier_in_use(*, tier: Tier) -> bool:
     for relation in Tier._meta.get_fields(include_hidden=True):
         if not (relation.auto_created and not relation.concrete and (relation.one_to_many or relation.many_to_many)):
             continue
+        relation = cast(ForeignObjectRel, relation)
         if relation.related_model._base_manager.filter(**{relation.field.name: tier}).exists():
             return True
     return False
