@@ -100,6 +100,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Unknown coupon codes one API key may try per minute before 429 rate_limited.
+REWARDS_COUPON_MISSES_PER_MINUTE = env.int("REWARDS_COUPON_MISSES_PER_MINUTE", default=10)
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGIN_URL = "account_login"
 
