@@ -19,12 +19,13 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Chromium not installed at /usr/bin/chromium"),
 ]
-# Playwright's sync API runs an event loop in this thread; the ORM calls below are plain sync calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are plain sync
+    # calls. Allowed for these tests only (never in the process environment of other tests).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
