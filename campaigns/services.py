@@ -12,12 +12,16 @@ counts, not the time it is recorded, so a till that syncs late still gets the pr
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -25,6 +29,7 @@ from campaigns.models import Promotion, PromotionKind
 from loyalty.models import Tier
 from loyalty.services.earning import Bonus, EarningContext, LineEarning
 from loyalty.services.ledger import LedgerError
+from loyalty.services.program import _cached
 
 ZERO = Decimal("0")
 
@@ -42,6 +47,30 @@ def promotions_live(*, at: datetime):
         Q(ends_at__isnull=True) | Q(ends_at__gt=at),
         active=True,
     ).order_by("id")
+
+
+# The active promotions are read on every purchase: like the program they live in the Django cache (see
+# loyalty.services.program for the pattern), dropped on every save/delete of a promotion, at once and again
+# after the commit; the purchase's own time picks the live ones from that list.
+_COLUMNS = zlib.crc32(",".join(f.attname for f in Promotion._meta.concrete_fields).encode())
+PROMOTIONS_KEY = f"campaigns:promotions_active:v1:{_COLUMNS:x}"
+
+
+def promotions_cache_clear(**kwargs) -> None:
+    """Drop the cached active promotions now and after the surrounding transaction commits."""
+    cache.delete(PROMOTIONS_KEY)
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: cache.delete(PROMOTIONS_KEY))
+
+
+post_save.connect(promotions_cache_clear, sender=Promotion, dispatch_uid="promotions_cache_clear_save")
+post_delete.connect(promotions_cache_clear, sender=Promotion, dispatch_uid="promotions_cache_clear_delete")
+
+
+def promotions_live_cached(*, at: datetime) -> list[Promotion]:
+    """What promotions_live(at=...) returns (same order), from the cached list of active promotions."""
+    active = _cached(PROMOTIONS_KEY, lambda: list(Promotion.objects.filter(active=True).order_by("id")))
+    return [p for p in active if (p.starts_at is None or p.starts_at <= at) and (p.ends_at is None or p.ends_at > at)]
 
 
 def _matching_lines(promotion: Promotion, lines: list[LineEarning]) -> list[LineEarning] | None:
@@ -96,7 +125,7 @@ def _params(promotion: Promotion, context: EarningContext) -> dict[str, Any]:
 def promotion_bonuses(context: EarningContext) -> Iterable[Bonus]:
     """The bonus provider campaigns registers with loyalty's earning pipeline (see CampaignsConfig.ready)."""
     applicable: list[tuple[Promotion, Decimal, int]] = []
-    for promotion in promotions_live(at=context.occurred_at):
+    for promotion in promotions_live_cached(at=context.occurred_at):
         exact = promotion_bonus(promotion, context)
         rounded = context.round(exact)
         if rounded > 0:

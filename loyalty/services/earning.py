@@ -19,6 +19,7 @@ purchase was recorded.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,14 +27,16 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext as _
 
 from loyalty.models import EarningRule, Program, Purchase, Rounding
 from loyalty.services.ledger import LedgerError
-from loyalty.services.program import program_get
+from loyalty.services.program import _cached, program_get
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -211,6 +214,32 @@ def unregister_bonus_provider(provider: BonusProvider) -> None:
 # -- the pipeline ----------------------------------------------------------------------------------
 
 
+# The active rules are read on every purchase with lines: like the program and the tiers they live in the
+# Django cache (loyalty.services.program explains the pattern), dropped on every save/delete of a rule, at once
+# and again after the commit. A catalogue with very many rules is not cached (unpickling it all would cost
+# more than the indexed query); the marker says so, so the count is not taken on every purchase.
+RULES_CACHE_LIMIT = 500
+_RULE_COLUMNS = zlib.crc32(",".join(f.attname for f in EarningRule._meta.concrete_fields).encode())
+RULES_KEY = f"loyalty:earning_rules:v1:{_RULE_COLUMNS:x}"
+_MANY = "many"
+
+
+def _rules_load() -> list[EarningRule] | str:
+    rules = list(EarningRule.objects.filter(active=True).order_by("id")[: RULES_CACHE_LIMIT + 1])
+    return _MANY if len(rules) > RULES_CACHE_LIMIT else rules
+
+
+def earning_rules_cache_clear(**kwargs) -> None:
+    """Drop the cached active rules now and after the surrounding transaction commits."""
+    cache.delete(RULES_KEY)
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: cache.delete(RULES_KEY))
+
+
+post_save.connect(earning_rules_cache_clear, sender=EarningRule, dispatch_uid="earning_rules_cache_clear_save")
+post_delete.connect(earning_rules_cache_clear, sender=EarningRule, dispatch_uid="earning_rules_cache_clear_delete")
+
+
 def _rules_for(lines: Sequence[Line]) -> tuple[dict[str, EarningRule], dict[str, list[EarningRule]]]:
     skus = {line.sku for line in lines if line.sku}
     categories = {c for line in lines for c in line.categories}
@@ -218,10 +247,14 @@ def _rules_for(lines: Sequence[Line]) -> tuple[dict[str, EarningRule], dict[str,
         return {}, {}
     by_sku: dict[str, EarningRule] = {}
     by_category: dict[str, list[EarningRule]] = {}
-    condition = Q(sku__in=skus) if skus else Q(pk__in=[])
-    if categories:
-        condition |= Q(sku="", category__in=categories)
-    for rule in EarningRule.objects.filter(condition, active=True).order_by("id"):
+    cached = _cached(RULES_KEY, _rules_load)
+    if cached == _MANY:
+        rules: Iterable[EarningRule] = EarningRule.objects.filter(
+            Q(sku__in=skus) | Q(sku="", category__in=categories), active=True
+        ).order_by("id")
+    else:
+        rules = [r for r in cached if (r.sku in skus if r.sku else r.category in categories)]
+    for rule in rules:
         if rule.sku:
             by_sku[rule.sku] = rule
         else:
