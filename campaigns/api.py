@@ -13,6 +13,7 @@ from campaigns.models import Promotion, PromotionKind
 from campaigns.services import PromotionInvalid, promotion_create, promotion_delete, promotion_update
 from loyalty.api.base import NUMBERED_PAGE_PARAMETERS, AdminApi, paginate, paginated
 from loyalty.api.errors import ApiError, ErrorSerializer
+from loyalty.api.fields import ApiDateTimeField
 
 TAGS = ["configuration"]
 
@@ -63,8 +64,8 @@ class PromotionSerializer(serializers.Serializer):
     skus = _codes(default=list, help_text="Only lines with these SKUs (a multiplier then multiplies only them).")
     categories = _codes(default=list, help_text="Only lines in these categories.")
     tiers = _codes(default=list, help_text="Only members in these tiers (tier codes); empty means everyone.")
-    starts_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    ends_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    starts_at = ApiDateTimeField(required=False, allow_null=True, default=None)
+    ends_at = ApiDateTimeField(required=False, allow_null=True, default=None)
     exclusive = serializers.BooleanField(
         required=False,
         default=False,

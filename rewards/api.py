@@ -36,6 +36,7 @@ from loyalty.api.base import (
     paginated,
 )
 from loyalty.api.errors import ErrorSerializer
+from loyalty.api.fields import ApiDateTimeField
 from loyalty.models import ApiKey, ApiKeyScope, Tier
 from loyalty.selectors import member_points_get
 from rewards.models import (
@@ -416,8 +417,8 @@ class RewardInputSerializer(serializers.Serializer):
     min_tier = serializers.SlugRelatedField(
         slug_field="code", queryset=Tier.objects.all(), required=False, allow_null=True, help_text="Tier code."
     )
-    available_from = serializers.DateTimeField(required=False, allow_null=True)
-    available_until = serializers.DateTimeField(required=False, allow_null=True)
+    available_from = ApiDateTimeField(required=False, allow_null=True)
+    available_until = ApiDateTimeField(required=False, allow_null=True)
     image = serializers.ImageField(
         required=False, allow_null=True, help_text="multipart/form-data only; a 400 px thumbnail is made."
     )

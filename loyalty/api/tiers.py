@@ -23,6 +23,7 @@ from loyalty.api.base import (
     paginated,
 )
 from loyalty.api.errors import ApiError, ErrorSerializer
+from loyalty.api.fields import ApiDateTimeField
 from loyalty.models import Tier, TierMembership
 from loyalty.services.tiers import TierError, tier_create, tier_delete, tier_membership_record, tier_update
 
@@ -158,7 +159,7 @@ class MemberMembershipCreateApi(PosApi):
         order_id = serializers.CharField(max_length=100, help_text="Unique per store: a retry changes nothing.")
         price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0"))
         currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217; the program's currency.")
-        starts_at = serializers.DateTimeField(required=False, help_text="Default: now.")
+        starts_at = ApiDateTimeField(required=False, help_text="Default: now.")
 
         def validate_tier(self, value: str) -> Tier:
             tier = Tier.objects.filter(code=value.strip()).first()

@@ -190,3 +190,18 @@ def test_stores_need_the_admin_scope(pos_api_client, api_store):
     assert pos_api_client.post("/api/v1/stores/", {"slug": "x", "name": "X"}, format="json").status_code == 403
     assert pos_api_client.patch("/api/v1/stores/till-1/", {"name": "X"}, format="json").status_code == 403
     assert Store.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "payload", "field"),
+    [
+        ("/api/v1/promotions/", {"name": "Old", "kind": "flat", "points": 5, "starts_at": "1372-05-31T08:51:27Z"},
+         "starts_at"),
+        ("/api/v1/rewards/", {"code": "old", "name": "Old", "kind": "free_shipping", "cost_points": 10,
+                              "value": "1.00", "available_from": "1850-01-01T00:00:00Z"}, "available_from"),
+    ],
+)
+def test_times_before_1900_are_refused_not_echoed_with_a_local_mean_time_offset(admin_api_client, url, payload, field):
+    response = admin_api_client.post(url, payload, format="json")
+    assert response.status_code == 422
+    assert field in response.json()["fields"]
