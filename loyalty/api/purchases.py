@@ -16,7 +16,6 @@ from loyalty.api.base import (
     NUMBERED_PAGE_PARAMETERS,
     AdminApi,
     PosApi,
-    member_by_loyalty_id,
     paginate,
     paginated,
 )
@@ -33,6 +32,7 @@ from loyalty.services.earning import (
 from loyalty.services.ledger import LedgerError
 from loyalty.services.purchases import (
     MAX_MONEY,
+    MemberNotFound,
     PurchaseInvalid,
     purchase_get,
     purchase_record,
@@ -100,8 +100,9 @@ class PurchaseSerializer(serializers.Serializer):
     member_points = MemberBalanceSerializer(help_text="The member's balances after this request.")
 
 
-def purchase_representation(purchase: Purchase) -> dict:
-    points = member_points_get(member=purchase.member)
+def purchase_representation(purchase: Purchase, balances: dict | None = None) -> dict:
+    """`balances` ({available, pending}) when the caller has them already (read under the member's lock)."""
+    points = balances or member_points_get(member=purchase.member)
     return PurchaseSerializer(
         {
             "order_id": purchase.order_id,
@@ -219,11 +220,10 @@ class PurchaseRecordApi(PosApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        member = member_by_loyalty_id(data["member"])
-        try:
+        try:  # the service reads the member once, locked (no read here first)
             purchase, created = purchase_record(
                 store=request.auth.store,
-                member=member,
+                loyalty_id=data["member"],
                 order_id=data["order_id"],
                 total=data["total"],
                 currency=data["currency"],
@@ -234,10 +234,15 @@ class PurchaseRecordApi(PosApi):
             )
         except PurchaseInvalid as error:
             raise _api_error(error) from None
+        except MemberNotFound:
+            raise Http404 from None
         if not created:  # the recorded purchase as it is now (refunds, release since)
             purchase = purchase_get(store=request.auth.store, order_id=purchase.order_id)
+        # A new purchase's credit knows the balances it left (nothing else posts before the commit).
+        balances = getattr(purchase.transaction, "member_balances", None) if created else None
         return Response(
-            purchase_representation(purchase), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            purchase_representation(purchase, balances),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 

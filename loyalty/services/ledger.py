@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -201,6 +201,11 @@ def _post(
     if earned_delta:
         Member.objects.filter(pk=member.pk).update(lifetime_earned=F("lifetime_earned") + earned_delta)
     transaction.on_commit(lambda: points_posted.send(sender=LedgerTransaction, transaction=txn))
+    # The member's balances once posted, for callers answering with them (no read-back).
+    txn.member_balances = {  # type: ignore[attr-defined]  # an attribute for callers, not a field
+        "available": locked.available.balance,
+        "pending": locked.pending.balance,
+    }
     return txn
 
 
@@ -263,8 +268,7 @@ def _atomic(func: Callable) -> Callable:
 _UNSET: Any = object()
 
 
-@_atomic
-def points_credit(
+def points_credit_in_transaction(
     *,
     member: Member,
     points: int,
@@ -275,7 +279,10 @@ def points_credit(
     expires_at: datetime | None = _UNSET,
     now: datetime | None = None,
 ) -> LedgerTransaction:
-    """Credit points into a new lot: pending until `available_at` if that is still ahead, else available."""
+    """points_credit without a transaction (or savepoint) of its own, for a caller already inside
+    transaction.atomic that rolls back entirely when this raises (a purchase: one transaction, no savepoint)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("points_credit_in_transaction must run inside transaction.atomic")
     if points <= 0:
         raise LedgerError(_("Points to credit must be positive."))
     locked = _lock(member, [source])
@@ -310,6 +317,31 @@ def points_credit(
     if not pending:
         _settle_debt(locked, balance_before, txn)
     return txn
+
+
+@_atomic
+def points_credit(
+    *,
+    member: Member,
+    points: int,
+    audit: Audit,
+    kind: str = TransactionKind.EARN,
+    source: str = AccountKind.ISSUED,
+    available_at: datetime | None = None,
+    expires_at: datetime | None = _UNSET,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Credit points into a new lot: pending until `available_at` if that is still ahead, else available."""
+    return points_credit_in_transaction(
+        member=member,
+        points=points,
+        audit=audit,
+        kind=kind,
+        source=source,
+        available_at=available_at,
+        expires_at=expires_at,
+        now=now,
+    )
 
 
 @_atomic

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from loyalty.models import PointLot, Purchase, Refund, Store, TransactionKind
 from loyalty.services.earning import Earning, Line, earning_calculate
-from loyalty.services.ledger import Audit, LedgerError, points_credit, points_reverse
+from loyalty.services.ledger import Audit, LedgerError, points_credit_in_transaction, points_reverse
 from loyalty.services.program import lot_expiry, program_get
 from loyalty.services.tiers import member_tier_upgrade_check_locked
 from loyalty.signals import purchase_recorded, purchase_refunded
@@ -64,6 +64,13 @@ class RefundExceedsPurchase(LedgerError):
 
 
 class PurchaseNotFound(LedgerError):
+    code = "not_found"
+    status_code = 404
+
+
+class MemberNotFound(LedgerError):
+    """purchase_record was given a `loyalty_id` no member has."""
+
     code = "not_found"
     status_code = 404
 
@@ -197,7 +204,8 @@ def _replay(existing: Purchase, fingerprint: str) -> tuple[Purchase, bool]:
 def purchase_record(
     *,
     store: Store,
-    member: Member,
+    member: Member | None = None,
+    loyalty_id: str = "",
     order_id: str,
     total: Decimal | str,
     currency: str,
@@ -214,7 +222,10 @@ def purchase_record(
     Returns (purchase, created). The same order again with the same details returns the recorded
     purchase (created False); with other details it raises OrderConflict. `request_hash` overrides the
     fingerprint used for that comparison (by default a hash of the normalised details).
+    Give the `member`, or only their `loyalty_id` (the member is then read once, locked; MemberNotFound).
     """
+    if member is None and not loyalty_id:
+        raise TypeError("purchase_record needs a member or a loyalty_id")
     now = now or timezone.now()
     order_id = str(order_id or "").strip()
     if not order_id or len(order_id) > 100:
@@ -244,7 +255,7 @@ def purchase_record(
         if occurred_at > now:
             raise PurchaseInvalid(_("The purchase cannot be in the future."), {"occurred_at": [_("In the future.")]})
     fingerprint = request_hash or purchase_fingerprint(
-        member=member,
+        member=member or Member(loyalty_id=loyalty_id),
         total=total,
         currency=currency,
         occurred_at=occurred_at,
@@ -256,6 +267,8 @@ def purchase_record(
     # New orders are the common case: no look-up first, the insert's unique constraint finds replays.
     program = program_get()
     if currency != program.currency:
+        if member is None and not Member.objects.filter(loyalty_id=loyalty_id).exists():
+            raise MemberNotFound(_("No member with this loyalty ID."))
         if (existing := Purchase.objects.filter(store=store, order_id=order_id).first()) is not None:
             return _replay(existing, fingerprint)
         raise CurrencyMismatch(
@@ -266,6 +279,7 @@ def purchase_record(
         purchase = _purchase_create(
             store=store,
             member=member,
+            loyalty_id=loyalty_id,
             order_id=order_id,
             total=total,
             currency=currency,
@@ -288,6 +302,7 @@ def _purchase_create(
     *,
     store,
     member,
+    loyalty_id,
     order_id,
     total,
     currency,
@@ -302,7 +317,11 @@ def _purchase_create(
 ) -> Purchase:
     # The member row lock serialises one member's purchases (first-purchase bonus, tier checks);
     # the unique (store, order_id) constraint settles concurrent posts of the same order.
-    member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member.pk)
+    locking = Member.objects.select_for_update(of=("self",)).select_related("tier")
+    if member is not None:
+        member = locking.get(pk=member.pk)
+    elif (member := locking.filter(loyalty_id=loyalty_id).first()) is None:
+        raise MemberNotFound(_("No member with this loyalty ID."))
     if not member.is_active_member:
         if Purchase.objects.filter(store=store, order_id=order_id).exists():
             raise _AlreadyRecorded  # a replay of an order recorded while the member was active
@@ -380,7 +399,7 @@ def _purchase_credit(
     staff_user=None,
     now: datetime,
 ):
-    txn = points_credit(
+    txn = points_credit_in_transaction(  # no savepoint: any error rolls back the whole purchase
         member=purchase.member,
         points=earning.total,
         kind=TransactionKind.EARN,

@@ -332,3 +332,29 @@ def test_schema_describes_the_purchase_endpoints(admin_api_client):
     assert {"201", "404", "422"} <= set(refund_op["responses"])
     assert "/api/v1/earning-rules/{id}/" in schema["paths"] or "/api/v1/earning-rules/{rule_id}/" in schema["paths"]
     json.dumps(schema, default=str)
+
+
+def test_unknown_member_is_404_before_a_currency_mismatch(pos_api_client, member):
+    response = post(pos_api_client, body(member, member="4" * 16, currency="USD"))
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert not Purchase.objects.exists()
+
+
+def test_new_purchase_answers_the_balances_a_fresh_read_gives(pos_api_client, member):
+    from loyalty.selectors import member_points_get
+
+    first = post(pos_api_client, body(member, order_id="b-1")).json()
+    second = post(pos_api_client, body(member, order_id="b-2", occurred_at=timezone.now().isoformat())).json()
+    points = member_points_get(member=member)
+    assert second["member_points"] == {"available": points["available"], "pending": points["pending"]}
+    assert second["member_points"]["available"] + second["member_points"]["pending"] == (
+        first["member_points"]["available"] + first["member_points"]["pending"] + second["points"]["total"]
+    )
+    replay = post(pos_api_client, body(member, order_id="b-2", occurred_at=second["occurred_at"]))
+    assert replay.status_code == 200 and replay.json()["member_points"] == second["member_points"]
+
+
+def test_purchase_post_query_budget(pos_api_client, member, django_assert_max_num_queries):
+    post(pos_api_client, body(member, order_id="warm"))  # fills the program, tier, rule and promotion caches
+    with django_assert_max_num_queries(18):
+        assert post(pos_api_client, body(member, order_id="budget")).status_code == 201

@@ -366,3 +366,19 @@ def test_concurrent_refunds_never_reverse_more_than_awarded():
     assert purchase.points_reversed == 9
     assert member_points_get(member=member)["available"] == 1
     assert ledger_verify() == []
+
+
+def test_purchase_record_by_loyalty_id_reads_the_member_itself(member):
+    from loyalty.services.purchases import MemberNotFound
+
+    store = Store.objects.create(slug="by-id", name="By id")
+    purchase, created = purchase_record(
+        store=store, loyalty_id=member.loyalty_id, order_id="L1", total="10.00", currency="EUR"
+    )
+    assert created and purchase.member.pk == member.pk and purchase.points_total == 10
+    again, created = purchase_record(store=store, member=member, order_id="L1", total="10.00", currency="EUR")
+    assert not created and again.pk == purchase.pk  # the same fingerprint either way
+    with pytest.raises(MemberNotFound):
+        purchase_record(store=store, loyalty_id="4" * 16, order_id="L2", total="10.00", currency="EUR")
+    with pytest.raises(MemberNotFound):
+        purchase_record(store=store, loyalty_id="4" * 16, order_id="L2", total="10.00", currency="USD")
