@@ -100,10 +100,15 @@ class PurchaseSerializer(serializers.Serializer):
     member_points = MemberBalanceSerializer(help_text="The member's balances after this request.")
 
 
+# One output serializer for every response: DRF deep-copies a serializer's declared fields (nested ones
+# too) for each instance, which cost more than the conversion itself; to_representation keeps no state.
+_PURCHASE_OUTPUT = PurchaseSerializer()
+
+
 def purchase_representation(purchase: Purchase, balances: dict | None = None) -> dict:
     """`balances` ({available, pending}) when the caller has them already (read under the member's lock)."""
     points = balances or member_points_get(member=purchase.member)
-    return PurchaseSerializer(
+    return _PURCHASE_OUTPUT.to_representation(
         {
             "order_id": purchase.order_id,
             "member": purchase.member.loyalty_id,
@@ -123,7 +128,7 @@ def purchase_representation(purchase: Purchase, balances: dict | None = None) ->
             "points_reversed": purchase.points_reversed,
             "member_points": {"available": points["available"], "pending": points["pending"]},
         }
-    ).data
+    )
 
 
 ORDER_ID_PARAMETER = OpenApiParameter(
