@@ -20,6 +20,7 @@ from loyalty.api.base import (
     paginated,
 )
 from loyalty.api.errors import ApiError, ErrorSerializer
+from loyalty.api.fields import ApiDateTimeField
 from loyalty.models import EarningRule, Purchase
 from loyalty.selectors import member_points_get
 from loyalty.services.earning import (
@@ -170,7 +171,7 @@ class PurchaseRecordApi(PosApi):
         order_id = serializers.CharField(max_length=100, help_text="Unique per store; a retry is safe.")
         total = _money_field(help_text='Order total, e.g. "59.90".')
         currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217; must be the program's currency.")
-        occurred_at = serializers.DateTimeField(required=False, help_text="When the order was placed (default now).")
+        occurred_at = ApiDateTimeField(required=False, help_text="When the order was placed (default now).")
         shipping = _money_field(required=False, default=ZERO)
         tax = _money_field(required=False, default=ZERO)
         lines = PurchaseLineSerializer(  # type: ignore[call-arg]  # drf-stubs lack ListSerializer's max_length
