@@ -190,7 +190,7 @@ def purchase_status(purchase: Purchase) -> str:
 
 
 class _AlreadyRecorded(Exception):
-    pass
+    """The order is already recorded (by an earlier or a concurrent request): roll back and replay it."""
 
 
 def _replay(existing: Purchase, fingerprint: str) -> tuple[Purchase, bool]:

@@ -83,6 +83,6 @@ def test_a_rolled_back_change_never_reaches_the_cache(django_capture_on_commit_c
                 assert program_get().currency == "USD"  # read inside the transaction: its own change
                 raise RuntimeError("roll back")
         except RuntimeError:
-            pass
+            pass  # rolled back on purpose
     assert Program.objects.get(pk=1).currency != "USD"
     assert program_get().currency == Program.objects.get(pk=1).currency
