@@ -17,6 +17,7 @@ Needs a THROWAWAY database (ledger entries are append-only, so the data cannot b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -350,33 +351,31 @@ class Command(BaseCommand):
         ]
         steps: list[tuple[str, float]] = []
         trigger = 0.0
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                for name, sql, params in statements:
+        # The plain-SQL run is measured, then undone by raising _Rollback.
+        with contextlib.suppress(_Rollback), transaction.atomic(), connection.cursor() as cursor:
+            for name, sql, params in statements:
+                started = time.perf_counter()
+                cursor.execute(sql, params)
+                steps.append((f"{name} ({cursor.rowcount} rows)", time.perf_counter() - started))
+            if connection.vendor == "postgresql":  # what the commit would check
+                started = time.perf_counter()
+                cursor.execute("SET CONSTRAINTS loyalty_ledgerentry_balanced IMMEDIATE")
+                trigger = time.perf_counter() - started
+                steps.append(("deferred balance trigger (at commit)", trigger))
+                cursor.execute(
+                    "SELECT c.conname, c.conrelid::regclass::text, a.attname FROM pg_constraint c"
+                    " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+                    " WHERE c.contype = 'f' AND c.condeferred AND c.conrelid::regclass::text IN"
+                    " ('loyalty_ledgertransaction', 'loyalty_ledgerentry', 'loyalty_lotallocation') ORDER BY 2, 3"
+                )
+                for constraint, table, column in cursor.fetchall():
                     started = time.perf_counter()
-                    cursor.execute(sql, params)
-                    steps.append((f"{name} ({cursor.rowcount} rows)", time.perf_counter() - started))
-                if connection.vendor == "postgresql":  # what the commit would check
-                    started = time.perf_counter()
-                    cursor.execute("SET CONSTRAINTS loyalty_ledgerentry_balanced IMMEDIATE")
-                    trigger = time.perf_counter() - started
-                    steps.append(("deferred balance trigger (at commit)", trigger))
-                    cursor.execute(
-                        "SELECT c.conname, c.conrelid::regclass::text, a.attname FROM pg_constraint c"
-                        " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
-                        " WHERE c.contype = 'f' AND c.condeferred AND c.conrelid::regclass::text IN"
-                        " ('loyalty_ledgertransaction', 'loyalty_ledgerentry', 'loyalty_lotallocation') ORDER BY 2, 3"
-                    )
-                    for constraint, table, column in cursor.fetchall():
-                        started = time.perf_counter()
-                        cursor.execute(f'SET CONSTRAINTS "{constraint}" IMMEDIATE')
-                        steps.append((f"deferred foreign key check {table}.{column} (at commit)",
-                                      time.perf_counter() - started))
-                    started = time.perf_counter()
-                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                    steps.append(("other deferred checks (at commit)", time.perf_counter() - started))
-                raise _Rollback
-        except _Rollback:
-            pass  # the plain-SQL run is measured, then undone
+                    cursor.execute(f'SET CONSTRAINTS "{constraint}" IMMEDIATE')
+                    steps.append((f"deferred foreign key check {table}.{column} (at commit)",
+                                  time.perf_counter() - started))
+                started = time.perf_counter()
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                steps.append(("other deferred checks (at commit)", time.perf_counter() - started))
+            raise _Rollback
         total = sum(seconds for _name, seconds in steps)
         return {"total": total, "statements": total - trigger, "trigger": trigger, "steps": steps}
