@@ -97,7 +97,7 @@ class LotAllocationInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class PointLotCreatedInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PointLot
-    fields = ["points", "remaining", "earned_at", "available_at", "released_at", "expires_at"]
+    fields = ["points", "remaining", "expired", "earned_at", "available_at", "released_at", "expires_at"]
     readonly_fields = cast("list[str]", fields)
     extra = 0
     can_delete = False
@@ -173,14 +173,16 @@ class LotStateFilter(admin.SimpleListFilter):
 
 @admin.register(PointLot)
 class PointLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "member", "points", "remaining", "earned_at", "available_at", "released_at", "expires_at"]
+    list_display = ["id", "member", "points", "remaining", "expired", "earned_at", "available_at", "released_at",
+                    "expires_at"]
     list_filter = [LotStateFilter, ("expires_at", admin.DateFieldListFilter), ("earned_at", admin.DateFieldListFilter)]
     list_select_related = ["member"]
     search_fields = ["=member__loyalty_id", "=transaction__idempotency_key"]
     search_help_text = _("Exact loyalty ID or idempotency key of the crediting transaction.")
     ordering = ["-earned_at", "-id"]
     show_full_result_count = False
-    fields = ["member", "transaction", "points", "remaining", "earned_at", "available_at", "released_at", "expires_at"]
+    fields = ["member", "transaction", "points", "remaining", "expired", "earned_at", "available_at", "released_at",
+              "expires_at"]
     readonly_fields = cast("list[str]", fields)
 
 

@@ -123,21 +123,22 @@ def points_expire(
 ) -> dict:
     """Expire the remaining points of every released lot with `expires_at <= as_of`.
 
-    Members are taken in pk order, `batch_size` at a time; each batch is one database transaction of
-    set-based statements (loyalty.services.ledger_bulk) with one `expire` transaction per member.
+    The members who may have points to expire (a positive available balance) are taken in pk order,
+    `batch_size` at a time; each batch is one database transaction of set-based statements
+    (loyalty.services.ledger_bulk) with one `expire` transaction per member who had something due.
+    Progress counts those members.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    if dry_run or progress is not None:
+    if dry_run:
         totals = ledger_bulk.expirable_totals(as_of=as_of)
-        if dry_run:
-            return {"members": totals.members, "points": totals.points, "lots": totals.lots, "batches": 0,
-                    "dry_run": True}
-        total = totals.members
+        return {"members": totals.members, "points": totals.points, "lots": totals.lots, "batches": 0,
+                "dry_run": True}
+    total = ledger_bulk.expiry_candidates_count() if progress is not None else 0
     expired_account = ledger_bulk.expired_account_id()
     members = points = lots = batches = seen = 0
     after = 0
-    while member_ids := ledger_bulk.expirable_member_ids(as_of=as_of, after=after, limit=batch_size):
+    while member_ids := ledger_bulk.expiry_candidate_ids(after=after, limit=batch_size):
         result = ledger_bulk.points_expire_batch(member_ids=member_ids, as_of=as_of, expired_account=expired_account)
         members += result.members
         points += result.points

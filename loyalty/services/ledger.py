@@ -490,22 +490,25 @@ def points_release(*, member: Member, as_of: datetime, job: str = "release_pendi
 
 @_atomic
 def points_expire_member(*, member: Member, as_of: datetime, job: str = "expire_points") -> LedgerTransaction | None:
-    """Expire the remaining points of the member's released lots with `expires_at <= as_of`."""
+    """Expire the remaining points of the member's released lots with `expires_at <= as_of`.
+
+    Recorded on the lots (`expired += remaining`, `remaining = 0`), not as LotAllocations; the
+    transaction's metadata counts the lots. ledger_bulk.points_expire_batch writes the same rows.
+    """
     locked = _lock(member, [AccountKind.EXPIRED])
     due = PointLot.objects.filter(member=member, released_at__isnull=False, expires_at__lte=as_of, remaining__gt=0)
-    lots = list(due.order_by("expires_at", "id").values_list("pk", "remaining"))
+    lots = list(due.values_list("pk", "remaining"))
     if not lots:
         return None
     points = sum(remaining for _pk, remaining in lots)
     txn = _post(
         locked,
         kind=TransactionKind.EXPIRE,
-        audit=Audit(reason=_("Points expired"), job=job, occurred_at=as_of),
+        audit=Audit(reason=_("Points expired"), job=job, occurred_at=as_of, metadata={"expired_lots": len(lots)}),
         legs=[(locked.available, -points), (locked.system(AccountKind.EXPIRED), points)],
     )
-    # Set-based: one INSERT of the allocations and one UPDATE of the lots, however many lots expire.
-    LotAllocation.objects.bulk_create([LotAllocation(transaction=txn, lot_id=pk, points=rem) for pk, rem in lots])
-    PointLot.objects.filter(pk__in=[pk for pk, _rem in lots]).update(remaining=0)
+    # One UPDATE however many lots expire; both sides of the SET read the row as it was.
+    PointLot.objects.filter(pk__in=[pk for pk, _rem in lots]).update(expired=F("expired") + F("remaining"), remaining=0)
     return txn
 
 

@@ -5,18 +5,20 @@ the same result for hundreds of thousands of members, so this module does the wo
 members with a fixed number of set-based statements (no Python loop over lots or members), inside one
 database transaction per batch:
 
-1. lock the batch's available accounts and the system `expired` account, in pk order
+1. lock the available accounts of the batch's members with lots due, and the system `expired` account, in
+   pk order
    (`SELECT ... ORDER BY id FOR UPDATE`; on SQLite the IMMEDIATE transaction already holds the write lock);
-2. INSERT one `expire` LedgerTransaction per member with expirable lots (points and balance_after set),
-   RETURNING their ids, which the following statements use;
+2. INSERT one `expire` LedgerTransaction per member with expirable lots (points, balance_after and the
+   number of lots in `metadata`), RETURNING their ids, which the following statements use;
 3. INSERT their two entries each (member available -x, system expired +x) in one statement;
-4. INSERT the LotAllocations (INSERT ... SELECT) and UPDATE those lots to remaining = 0;
+4. UPDATE those lots: `expired += remaining`, `remaining = 0` (expiry is recorded on the lot itself, not
+   as LotAllocation rows: remaining = points - allocated - expired);
 5. UPDATE the member balances and the system account's balance.
 
 Every statement selects lots with the same predicate (released, `expires_at <= as_of`, `remaining > 0`)
 *after* the locks are held, and every other writer of these members' lots holds the same account lock,
-so the sums, allocations and updates agree and a lot expires at most once: a second copy of the job
-waiting on the locks finds `remaining = 0` and writes nothing.
+so the sums and the updates agree (checked: the lots updated are the lots counted) and a lot expires at
+most once: a second copy of the job waiting on the locks finds `remaining = 0` and writes nothing.
 
 Unlike the per-member writer, this path does not send `points_posted` per transaction (it would be a
 Python loop over rows after every batch); its one listener today, the tier upgrade check, ignores expiries.
@@ -39,15 +41,24 @@ from loyalty.services.ledger import LedgerError, _system_account_ids
 
 # Statement templates. The {placeholders} are constant SQL fragments (see _sql); every value is a parameter.
 # {expirable_l}: the lots that expire, the same condition as points_expire_member.
-# {batch_a} / {batch_l} / {batch_lot}: the row belongs to one of the batch's members (ONE parameter).
+# {batch_a} / {batch_l} / ...: the row belongs to one of the batch's members (ONE parameter). Repeated on
+# every table a statement joins, so that PostgreSQL reads the batch's account rows by index instead of
+# hashing all of them (it estimates a 2000-member batch well, and then prefers a scan of every account).
 # {batch_txns}: the transactions this batch inserted (their ids, from INSERT ... RETURNING).
+# {lots_metadata}: the transaction's metadata, {"expired_lots": <number of lots>}.
 _LOCK = (
     "SELECT id FROM loyalty_ledgeraccount a WHERE (a.kind = %s AND {batch_a}) OR a.id = %s ORDER BY a.id FOR UPDATE"
 )
+# The members that may have points to expire: those with a positive available balance (the balance equals
+# the remaining points of their released lots, an invariant verify_ledger checks). Found through the
+# accounts, a row per member: the lot indexes leave `remaining` out (see PointLot), so they cannot tell open
+# lots from emptied ones.
 _CANDIDATES = (
-    "SELECT DISTINCT l.member_id FROM loyalty_pointlot l WHERE {expirable_l} AND l.member_id > %s"
-    " ORDER BY l.member_id LIMIT %s"
+    "SELECT a.member_id FROM loyalty_ledgeraccount a WHERE a.kind = %s AND a.balance > 0 AND a.member_id > %s"
+    " ORDER BY a.member_id LIMIT %s"
 )
+_CANDIDATE_COUNT = "SELECT COUNT(*) FROM loyalty_ledgeraccount a WHERE a.kind = %s AND a.balance > 0"
+_DUE = "SELECT DISTINCT l.member_id FROM loyalty_pointlot l WHERE {batch_l} AND {expirable_l} ORDER BY l.member_id"
 _TOTALS = (
     "SELECT COUNT(DISTINCT l.member_id), COALESCE(SUM(l.remaining), 0), COUNT(*) FROM loyalty_pointlot l"
     " WHERE {expirable_l}"
@@ -56,34 +67,34 @@ _INSERT_TRANSACTIONS = (
     "INSERT INTO loyalty_ledgertransaction (kind, member_id, reason, reference, job, occurred_at, created_at,"
     " idempotency_key, points, balance_after, metadata)"
     " SELECT %s, s.member_id, %s, '', %s, %s, %s, CAST(%s AS VARCHAR(100)) || CAST(s.member_id AS VARCHAR(20)),"
-    " -s.points, available.balance - s.points + pending.balance, '{{}}'"
-    " FROM (SELECT l.member_id, SUM(l.remaining) AS points FROM loyalty_pointlot l"
+    " -s.points, available.balance - s.points + pending.balance, {lots_metadata}"
+    " FROM (SELECT l.member_id, SUM(l.remaining) AS points, COUNT(*) AS lots FROM loyalty_pointlot l"
     "       WHERE {batch_l} AND {expirable_l} GROUP BY l.member_id) s"
     " JOIN loyalty_ledgeraccount available ON available.member_id = s.member_id AND available.kind = %s"
-    " JOIN loyalty_ledgeraccount pending ON pending.member_id = s.member_id AND pending.kind = %s"
-    " ORDER BY s.member_id RETURNING id, points"
+    "  AND {batch_available}"
+    " JOIN loyalty_ledgeraccount pending ON pending.member_id = s.member_id AND pending.kind = %s AND {batch_pending}"
+    " ORDER BY s.member_id RETURNING id, points, metadata"
 )
 # Both legs in one statement, so each transaction balances at the end of every statement.
 _INSERT_ENTRIES = (
     "INSERT INTO loyalty_ledgerentry (transaction_id, account_id, points)"
     " SELECT transaction_id, account_id, points FROM ("
     "  SELECT t.id AS transaction_id, 0 AS leg, a.id AS account_id, t.points AS points"
-    "  FROM loyalty_ledgertransaction t JOIN loyalty_ledgeraccount a ON a.member_id = t.member_id AND a.kind = %s"
+    "  FROM loyalty_ledgertransaction t"
+    "  JOIN loyalty_ledgeraccount a ON a.member_id = t.member_id AND a.kind = %s AND {batch_a}"
     "  WHERE {batch_txns}"
     "  UNION ALL"
     "  SELECT t.id, 1, %s, -t.points FROM loyalty_ledgertransaction t WHERE {batch_txns}"
     " ) legs ORDER BY transaction_id, leg"
 )
-_INSERT_ALLOCATIONS = (
-    "INSERT INTO loyalty_lotallocation (transaction_id, lot_id, points)"
-    " SELECT t.id, l.id, l.remaining FROM loyalty_pointlot l"
-    " JOIN loyalty_ledgertransaction t ON t.member_id = l.member_id AND {batch_txns}"
-    " WHERE {expirable_l} ORDER BY l.member_id, l.expires_at, l.id"
-)  # (the join restricts the lots to the batch: repeating the batch list here makes PostgreSQL quadratic)
-_EMPTY_LOTS = "UPDATE loyalty_pointlot SET remaining = 0 WHERE {batch_lot} AND {expirable_lot}"
+# Both sides of the SET read the row as it was: expired grows by the remaining points, which become 0.
+_EXPIRE_LOTS = (
+    "UPDATE loyalty_pointlot SET expired = expired + remaining, remaining = 0 WHERE {batch_lot} AND {expirable_lot}"
+)
 _MEMBER_BALANCES = (
     "UPDATE loyalty_ledgeraccount SET balance = balance + t.points FROM loyalty_ledgertransaction t"
-    " WHERE loyalty_ledgeraccount.kind = %s AND loyalty_ledgeraccount.member_id = t.member_id AND {batch_txns}"
+    " WHERE loyalty_ledgeraccount.kind = %s AND {batch_account} AND loyalty_ledgeraccount.member_id = t.member_id"
+    " AND {batch_txns}"
 )
 _SYSTEM_BALANCE = "UPDATE loyalty_ledgeraccount SET balance = balance + %s WHERE id = %s"
 
@@ -103,11 +114,18 @@ def _sql(template: str) -> str:
     """Fill a statement template with its constant fragments (no value is ever formatted into SQL)."""
     fragments = {
         "batch_a": _in_batch("a.member_id"),
+        "batch_account": _in_batch("loyalty_ledgeraccount.member_id"),
+        "batch_available": _in_batch("available.member_id"),
+        "batch_pending": _in_batch("pending.member_id"),
         "batch_l": _in_batch("l.member_id"),
         "batch_lot": _in_batch("loyalty_pointlot.member_id"),
         "batch_txns": _in_batch("t.id"),
         "expirable_l": _expirable("l"),
         "expirable_lot": _expirable("loyalty_pointlot"),
+        "lots_metadata": (
+            "jsonb_build_object('expired_lots', s.lots)" if connection.vendor == "postgresql"
+            else "json_object('expired_lots', s.lots)"
+        ),
     }
     return template.format(**fragments)
 
@@ -123,6 +141,11 @@ def _batch_param(values: Sequence[int | str]):
     return list(values) if connection.vendor == "postgresql" else json.dumps(list(values))
 
 
+def _metadata(value) -> dict:
+    """A JSON column read by a raw cursor: a dict already, or its text (depending on the driver)."""
+    return value if isinstance(value, dict) else json.loads(value)
+
+
 def _when(value: datetime):
     """A datetime as the backend stores it (SQLite: naive UTC text), so raw SQL compares like the ORM."""
     return connection.ops.adapt_datetimefield_value(value)
@@ -133,11 +156,19 @@ def expired_account_id() -> int:
     return _system_account_ids([AccountKind.EXPIRED])[0]
 
 
-def expirable_member_ids(*, as_of: datetime, after: int = 0, limit: int = 1000) -> list[int]:
-    """The next `limit` member ids above `after` that own lots expiring by `as_of`, in pk order."""
+def expiry_candidate_ids(*, after: int = 0, limit: int = 1000) -> list[int]:
+    """The next `limit` member ids above `after` that may have points to expire (a positive available
+    balance), in pk order. A batch may hold members with nothing due yet: points_expire_batch skips them."""
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_CANDIDATES), [_when(as_of), after, limit])
+        cursor.execute(_CANDIDATES, [AccountKind.AVAILABLE, after, limit])
         return [row[0] for row in cursor.fetchall()]
+
+
+def expiry_candidates_count() -> int:
+    """How many members expiry_candidate_ids walks through (for progress reports)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CANDIDATE_COUNT, [AccountKind.AVAILABLE])
+        return cursor.fetchone()[0]
 
 
 def expirable_totals(*, as_of: datetime) -> ExpiryBatchResult:
@@ -153,16 +184,23 @@ def points_expire_batch(
 ) -> ExpiryBatchResult:
     """Expire the remaining points of these members' released lots with `expires_at <= as_of`.
 
-    One database transaction; members with nothing to expire (any more) are left alone. Produces the
-    same rows as calling points_expire_member for each member (the idempotency keys differ).
+    One database transaction, locking only the members that have something due (read first, without
+    locks; everything is read again under the locks); members with nothing to expire (any more) are left
+    alone. Produces the same rows as calling points_expire_member for each member (the idempotency keys
+    differ).
     """
     if not member_ids:
         return ExpiryBatchResult(0, 0, 0)
+    when, now = _when(as_of), _when(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_DUE), [_batch_param([int(pk) for pk in member_ids]), when])
+        due = [row[0] for row in cursor.fetchall()]
+    if not due:
+        return ExpiryBatchResult(0, 0, 0)
     expired_account = expired_account or expired_account_id()
-    members = _batch_param([int(pk) for pk in member_ids])
+    members = _batch_param(due)
     # Unique per member and run: "expire:<as_of>:<run>:<member id>", built in SQL.
     key_prefix = f"expire:{as_of.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}:{uuid.uuid4().hex[:12]}:"
-    when, now = _when(as_of), _when(timezone.now())
 
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":  # SQLite: the IMMEDIATE transaction holds the write lock
@@ -170,21 +208,22 @@ def points_expire_batch(
         cursor.execute(
             _sql(_INSERT_TRANSACTIONS),
             [TransactionKind.EXPIRE, _("Points expired")[:255], job, when, now, key_prefix, members, when,
-             AccountKind.AVAILABLE, AccountKind.PENDING],
+             AccountKind.AVAILABLE, members, AccountKind.PENDING, members],
         )
-        inserted = cursor.fetchall()  # (id, points) of one transaction per member, not per lot
+        inserted = cursor.fetchall()  # (id, points, metadata) of one transaction per member, not per lot
         if not inserted:
             return ExpiryBatchResult(0, 0, 0)
         txn_count, points = len(inserted), -sum(row[1] for row in inserted)
+        counted = sum(_metadata(row[2])["expired_lots"] for row in inserted)
         batch_txns = [_batch_param([row[0] for row in inserted])]
-        cursor.execute(_sql(_INSERT_ENTRIES), [AccountKind.AVAILABLE, *batch_txns, expired_account, *batch_txns])
-        cursor.execute(_sql(_INSERT_ALLOCATIONS), [*batch_txns, when])
-        allocations = cursor.rowcount
-        cursor.execute(_sql(_EMPTY_LOTS), [members, when])
+        cursor.execute(
+            _sql(_INSERT_ENTRIES), [AccountKind.AVAILABLE, members, *batch_txns, expired_account, *batch_txns]
+        )
+        cursor.execute(_sql(_EXPIRE_LOTS), [members, when])
         lots = cursor.rowcount
-        if lots != allocations:  # a lot without its member's transaction: refuse rather than corrupt
-            raise LedgerError(f"expiry batch mismatch: {lots} lots emptied, {allocations} allocations recorded")
-        cursor.execute(_sql(_MEMBER_BALANCES), [AccountKind.AVAILABLE, *batch_txns])
+        if lots != counted:  # the lots emptied are not the lots summed: refuse rather than corrupt
+            raise LedgerError(f"expiry batch mismatch: {lots} lots emptied, {counted} lots in the transactions")
+        cursor.execute(_sql(_MEMBER_BALANCES), [AccountKind.AVAILABLE, members, *batch_txns])
         if cursor.rowcount != txn_count:
             raise LedgerError(f"expiry batch mismatch: {txn_count} transactions, {cursor.rowcount} balances")
         cursor.execute(_SYSTEM_BALANCE, [points, expired_account])

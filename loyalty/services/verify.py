@@ -1,12 +1,65 @@
 """Every ledger invariant, checked with set-based queries. An empty list means the ledger is sound."""
 
-from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db import connection
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from loyalty.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, LotAllocation, PointLot
+from loyalty.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, LotAllocation, TransactionKind
 from members.models import Member
 
 EARNING_KINDS = ("earn", "bonus", "reverse")
+
+# Lots against their own history: remaining = points - allocated - expired, every part in range, and only
+# released lots expire. (Grouped joins rather than a subquery per lot: a ledger has millions of lots.)
+_LOT_DRIFT = """
+    SELECT l.id, l.points, l.remaining, l.expired, COALESCE(a.allocated, 0), l.released_at IS NULL
+      FROM loyalty_pointlot l
+      LEFT JOIN (SELECT lot_id, SUM(points) AS allocated FROM loyalty_lotallocation GROUP BY lot_id) a
+        ON a.lot_id = l.id
+     WHERE l.remaining <> l.points - COALESCE(a.allocated, 0) - l.expired
+        OR l.remaining < 0 OR l.expired < 0 OR l.remaining + l.expired > l.points
+        OR (l.expired <> 0 AND l.released_at IS NULL)
+     ORDER BY l.id
+     LIMIT %s
+"""
+# Each member's accounts against the remaining points of their lots (released: available; not: pending).
+_MEMBER_LOTS = """
+    SELECT acc.member_id, acc.kind, acc.balance, COALESCE(s.released, 0), COALESCE(s.pending, 0)
+      FROM loyalty_ledgeraccount acc
+      LEFT JOIN (SELECT member_id,
+                        SUM(CASE WHEN released_at IS NOT NULL THEN remaining ELSE 0 END) AS released,
+                        SUM(CASE WHEN released_at IS NULL THEN remaining ELSE 0 END) AS pending
+                   FROM loyalty_pointlot GROUP BY member_id) s
+        ON s.member_id = acc.member_id
+     WHERE acc.member_id IS NOT NULL AND (
+           (acc.kind = %s AND acc.balance >= 0 AND acc.balance <> COALESCE(s.released, 0))
+        OR (acc.kind = %s AND acc.balance < 0 AND COALESCE(s.released, 0) > 0)
+        OR (acc.kind = %s AND acc.balance <> COALESCE(s.pending, 0)))
+     ORDER BY acc.member_id, acc.kind
+     LIMIT %s
+"""
+# Per member: the points their `expire` transactions took equal what the lots say expired (the `expired`
+# column; expiries recorded before migration 0008 are LotAllocations of the expire transactions).
+_EXPIRED = """
+    SELECT member_id, SUM(on_lots), SUM(in_transactions) FROM (
+        SELECT member_id, expired AS on_lots, 0 AS in_transactions FROM loyalty_pointlot WHERE expired <> 0
+        UNION ALL
+        SELECT t.member_id, a.points, 0 FROM loyalty_lotallocation a
+          JOIN loyalty_ledgertransaction t ON t.id = a.transaction_id WHERE t.kind = %s
+        UNION ALL
+        SELECT member_id, 0, -points FROM loyalty_ledgertransaction WHERE kind = %s
+    ) recorded
+    GROUP BY member_id
+    HAVING SUM(on_lots) <> SUM(in_transactions)
+    ORDER BY member_id
+    LIMIT %s
+"""
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _subquery_sum(model, field: str, group_by: str, **filters):
@@ -42,36 +95,30 @@ def ledger_verify(limit: int = 50) -> list[str]:
         for a in drift[:limit]
     ]
 
-    bad_range = PointLot.objects.filter(Q(remaining__lt=0) | Q(remaining__gt=F("points")))
-    problems += [f"lot {lot.pk} remaining {lot.remaining} outside 0..{lot.points}" for lot in bad_range[:limit]]
+    for lot_id, points, remaining, expired, allocated, pending in _fetch(_LOT_DRIFT, [limit]):
+        if remaining < 0 or expired < 0 or remaining + expired > points:
+            problems.append(f"lot {lot_id} remaining {remaining} and expired {expired} outside 0..{points}")
+        if expired and pending:
+            problems.append(f"lot {lot_id} is still pending yet {expired} of its points expired")
+        if remaining != points - allocated - expired:
+            problems.append(
+                f"lot {lot_id} remaining {remaining} != points {points} - allocated {allocated} - expired {expired}"
+            )
 
-    allocated = _subquery_sum(LotAllocation, "points", "lot", lot=OuterRef("pk"))
-    lot_drift = PointLot.objects.annotate(allocated=allocated).exclude(remaining=F("points") - F("allocated"))
-    problems += [
-        f"lot {lot.pk} remaining {lot.remaining} != points {lot.points} - allocated {lot.allocated}"
-        for lot in lot_drift[:limit]
-    ]
+    kinds = [AccountKind.AVAILABLE, AccountKind.AVAILABLE, AccountKind.PENDING, limit]
+    for member_id, kind, balance, released, pending in _fetch(_MEMBER_LOTS, kinds):
+        if kind == AccountKind.PENDING:
+            problems.append(f"member {member_id} pending {balance} != remaining of pending lots {pending}")
+        elif balance >= 0:
+            problems.append(f"member {member_id} available {balance} != remaining of released lots {released}")
+        else:
+            problems.append(f"member {member_id} owes {-balance} points yet released lots hold {released}")
 
-    released = _subquery_sum(PointLot, "remaining", "member", member=OuterRef("member"), released_at__isnull=False)
-    unreleased = _subquery_sum(PointLot, "remaining", "member", member=OuterRef("member"), released_at__isnull=True)
-    accounts = LedgerAccount.objects.filter(member__isnull=False)
-    available_drift = accounts.filter(kind=AccountKind.AVAILABLE, balance__gte=0).annotate(lots=released).exclude(
-        balance=F("lots")
-    )
-    problems += [
-        f"member {a.member_id} available {a.balance} != remaining of released lots {a.lots}"
-        for a in available_drift[:limit]
-    ]
-    debt_with_lots = accounts.filter(kind=AccountKind.AVAILABLE, balance__lt=0).annotate(lots=released).filter(
-        lots__gt=0
-    )
-    problems += [
-        f"member {a.member_id} owes {-a.balance} points yet released lots hold {a.lots}" for a in debt_with_lots[:limit]
-    ]
-    pending_drift = accounts.filter(kind=AccountKind.PENDING).annotate(lots=unreleased).exclude(balance=F("lots"))
-    problems += [
-        f"member {a.member_id} pending {a.balance} != remaining of pending lots {a.lots}" for a in pending_drift[:limit]
-    ]
+    expire = [TransactionKind.EXPIRE, TransactionKind.EXPIRE, limit]
+    for member_id, on_lots, in_transactions in _fetch(_EXPIRED, expire):
+        problems.append(
+            f"member {member_id}: expire transactions took {in_transactions} points, the lots record {on_lots} expired"
+        )
 
     earned = _subquery_sum(LedgerTransaction, "points", "member", member=OuterRef("pk"), kind__in=EARNING_KINDS)
     earned_drift = Member.objects.annotate(earned=earned).exclude(lifetime_earned=F("earned"))

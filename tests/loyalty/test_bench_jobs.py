@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 
 from loyalty.models import LedgerTransaction, PointLot, TransactionKind
 from loyalty.services.verify import ledger_verify
@@ -22,11 +23,12 @@ def bench(*args):
 def test_bench_builds_data_expires_everything_and_keeps_the_ledger_sound():
     out = bench("--members", "30", "--lots", "100", "--batch-size", "7")
     assert "bench_jobs: 30 members, 100 lots" in out
-    assert "expire, plain SQL" in out and "INSERT allocations (100 rows)" in out
+    assert "expire, plain SQL" in out and "UPDATE lots (100 rows)" in out
     assert "points_expire (batch 7)" in out and "(30 members," in out and "5 batches" in out
     assert "tiers_recalculate" in out and "ledger_verify: 0 problem(s)" in out
     assert Member.objects.filter(email__endswith="@bench.invalid").count() == 30
     assert PointLot.objects.count() == 100 and not PointLot.objects.filter(remaining__gt=0).exists()
+    assert PointLot.objects.filter(expired=F("points")).count() == 100  # COPY left expired to its default, 0
     assert LedgerTransaction.objects.filter(kind=TransactionKind.EXPIRE).count() == 30  # the plain run rolled back
     assert ledger_verify() == []
 

@@ -133,6 +133,10 @@ CASES = [
      lambda w: PointLot.objects.filter(pk=w["lot"].pk).update(remaining=-1)),
     ("point_lot_remaining_in_range", "remaining above points",
      lambda w: PointLot.objects.filter(pk=w["lot"].pk).update(remaining=11)),
+    ("point_lot_remaining_in_range", "remaining plus expired above points",
+     lambda w: PointLot.objects.filter(pk=w["lot"].pk).update(expired=1)),
+    ("point_lot_expired_non_negative", "negative expired",
+     lambda w: PointLot.objects.filter(pk=w["lot"].pk).update(expired=-1)),
     ("lot_allocation_points_non_zero", "zero allocation",
      lambda w: LotAllocation.objects.create(transaction=w["txn"], lot=w["lot"], points=0)),
     # loyalty/models/stores.py

@@ -66,6 +66,11 @@ def allocations(txn) -> list[tuple[int, int]]:
     return list(LotAllocation.objects.filter(transaction=txn).order_by("id").values_list("lot_id", "points"))
 
 
+def expired_lots(member) -> list[tuple[int, int]]:
+    """(lot id, points expired from it) of the member's lots that expired: expiry is recorded on the lot."""
+    return list(PointLot.objects.filter(member=member, expired__gt=0).order_by("id").values_list("pk", "expired"))
+
+
 def lot_of(txn) -> PointLot:
     return PointLot.objects.get(transaction=txn)
 
@@ -77,7 +82,7 @@ def snapshot() -> tuple:
         LedgerEntry.objects.count(),
         LotAllocation.objects.count(),
         sorted(LedgerAccount.objects.values_list("pk", "balance")),
-        sorted(PointLot.objects.values_list("pk", "remaining", "released_at")),
+        sorted(PointLot.objects.values_list("pk", "remaining", "expired", "released_at")),
         sorted(LedgerTransaction.objects.values_list("pk", "points", "balance_after")),
     )
 
@@ -465,13 +470,15 @@ def test_return_to_lot_whose_expiry_passed_expires_at_next_run(member):
     spend = debit(member, 60, "d1", at=day(10))
     assert points_expire_member(member=member, as_of=day(31)).points == -40
     assert points(member)["available"] == 0
+    assert expired_lots(member) == [(lot.pk, 40)]
     points_return(original=spend, audit=audit("ret1", at=day(40)))
     lot.refresh_from_db()
     assert lot.remaining == 60 and lot.expires_at == day(30)  # keeps its original expiry
     assert points(member)["available"] == 60
     expiry = points_expire_member(member=member, as_of=day(41))
-    assert expiry.points == -60
-    assert allocations(expiry) == [(lot.pk, 60)]
+    assert expiry.points == -60 and expiry.metadata == {"expired_lots": 1}
+    assert expired_lots(member) == [(lot.pk, 100)]  # 40 at the first expiry, 60 at the second
+    assert allocations(expiry) == []
     assert points(member)["available"] == 0
     assert system_balance(AccountKind.EXPIRED) == 100
 
@@ -498,7 +505,9 @@ def test_worked_expiry_example_from_design(member):
     expiry = points_expire_member(member=member, as_of=day(44))
     assert expiry.kind == TransactionKind.EXPIRE and expiry.points == -120 and expiry.balance_after == 0
     assert expiry.occurred_at == day(44)
-    assert allocations(expiry) == [(lot_of(second).pk, 120)]
+    assert expired_lots(member) == [(lot_of(second).pk, 120)]
+    assert (lot_of(second).remaining, lot_of(first).expired) == (0, 0)
+    assert expiry.metadata == {"expired_lots": 1} and allocations(expiry) == []  # recorded on the lot
     assert dict(expiry.entries.values_list("account__kind", "points")) == {
         AccountKind.AVAILABLE: -120, AccountKind.EXPIRED: 120,
     }
@@ -512,7 +521,7 @@ def test_expiry_skips_pending_and_never_expiring_lots(member):
     pending = credit(member, 20, "p1", available_at=day(50), expires_at=day(5))
     due = credit(member, 30, "c2", expires_at=day(5))
     expiry = points_expire_member(member=member, as_of=day(10))
-    assert allocations(expiry) == [(lot_of(due).pk, 30)]
+    assert expiry.points == -30 and expired_lots(member) == [(lot_of(due).pk, 30)]
     assert (lot_of(never).remaining, lot_of(pending).remaining) == (10, 20)
     # released later with its expiry already passed: gone at the next run
     points_release(member=member, as_of=day(50))
@@ -528,8 +537,9 @@ def test_expiry_of_several_lots_is_one_transaction(member):
     credit(other, 5, "c4", expires_at=day(1))
     debit(member, 5, "d1")
     expiry = points_expire_member(member=member, as_of=day(3))
-    assert expiry.points == -25
-    assert sorted(allocations(expiry)) == sorted([(lot_of(a).pk, 5), (lot_of(b).pk, 20)])
+    assert expiry.points == -25 and expiry.metadata == {"expired_lots": 2}
+    assert expired_lots(member) == [(lot_of(a).pk, 5), (lot_of(b).pk, 20)]
+    assert (lot_of(a).remaining, lot_of(b).remaining) == (0, 0)
     assert points(member)["available"] == 40 and points(other)["available"] == 5
 
 

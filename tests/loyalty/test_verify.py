@@ -158,6 +158,33 @@ def test_allocation_from_another_members_lot_is_reported(busy_member):
     assert any("of another member" in problem for problem in ledger_verify())
 
 
+def expired_lot(member) -> PointLot:
+    return PointLot.objects.get(member=member, expired__gt=0)
+
+
+def test_expired_points_moved_off_the_lot_are_reported(busy_member):
+    """Expired points given back to a lot by hand (balance too) match no transaction."""
+    lot = expired_lot(busy_member)
+    PointLot.objects.filter(pk=lot.pk).update(expired=F("expired") - 5, remaining=F("remaining") + 5)
+    LedgerAccount.objects.filter(pk=available(busy_member).pk).update(balance=F("balance") + 5)
+    assert_reported(f"member {busy_member.pk}: expire transactions took {lot.expired} points, the lots record")
+
+
+def test_expiry_on_a_pending_lot_is_reported(busy_member):
+    lot = expired_lot(busy_member)
+    PointLot.objects.filter(pk=lot.pk).update(released_at=None)
+    assert_reported(f"lot {lot.pk} is still pending yet {lot.expired} of its points expired")
+
+
+def test_expiries_recorded_as_allocations_before_migration_0008_still_verify(busy_member):
+    """Before the `expired` column, an expiry took its lots' points with LotAllocations: still sound."""
+    lot = expired_lot(busy_member)
+    expiry = LedgerTransaction.objects.get(member=busy_member, kind=TransactionKind.EXPIRE)
+    LotAllocation.objects.create(transaction=expiry, lot=lot, points=lot.expired)
+    PointLot.objects.filter(pk=lot.pk).update(expired=0)
+    assert ledger_verify() == []
+
+
 def test_every_problem_is_listed_by_the_command(busy_member, capsys):
     LedgerAccount.objects.filter(pk=available(busy_member).pk).update(balance=F("balance") + 5)
     Member.objects.filter(pk=busy_member.pk).update(lifetime_earned=0)

@@ -9,7 +9,9 @@ Needs a THROWAWAY database (ledger entries are append-only, so the data cannot b
    one `earn` transaction per lot with balanced entries, released lots and cached balances. The lots
    were earned in 1999 and expired by the bench's as_of (2000-01-01), so real lots never match.
 2. Times the plain SQL bound: the bare set-based statements for all members in one transaction (no
-   batches, locks or checks), with the deferred balance trigger forced at the end, then rolled back.
+   batches, locks or checks): the expire transactions, their entries, the lots (expired += remaining,
+   remaining = 0) and the balances, with the deferred balance trigger and foreign-key checks forced at
+   the end, then rolled back.
 3. Times `points_expire` (the service) expiring every lot, and prints lots/s and the ratio.
 4. Times `tiers_recalculate` for all members, twice (the second run changes nothing).
 5. Runs `ledger_verify` on the result (skip with --no-verify).
@@ -320,29 +322,32 @@ class Command(BaseCommand):
         when, now = ledger_bulk._when(as_of), ledger_bulk._when(timezone.now())
         expired = ledger_bulk.expired_account_id()
         first_new = self._next_id(LedgerTransaction)
+        metadata = (
+            "jsonb_build_object('expired_lots', s.lots)" if connection.vendor == "postgresql"
+            else "json_object('expired_lots', s.lots)"
+        )
+        insert_transactions = (
+            "INSERT INTO loyalty_ledgertransaction"  # noqa: S608 - `metadata` is a constant fragment
+            " (kind, member_id, reason, reference, job, occurred_at, created_at,"
+            " idempotency_key, points, balance_after, metadata)"
+            " SELECT 'expire', s.member_id, 'Points expired', '', 'bench_plain', %s, %s,"
+            " 'plain:' || CAST(s.member_id AS VARCHAR(20)), -s.points, a.balance - s.points + p.balance, "
+            + metadata
+            + " FROM (SELECT l.member_id, SUM(l.remaining) AS points, COUNT(*) AS lots FROM loyalty_pointlot l"
+            "       WHERE l.released_at IS NOT NULL AND l.expires_at <= %s AND l.remaining > 0"
+            "       GROUP BY l.member_id) s"
+            " JOIN loyalty_ledgeraccount a ON a.member_id = s.member_id AND a.kind = 'available'"
+            " JOIN loyalty_ledgeraccount p ON p.member_id = s.member_id AND p.kind = 'pending'"
+        )
         statements = [
-            ("INSERT transactions", "INSERT INTO loyalty_ledgertransaction (kind, member_id, reason, reference, job,"
-             " occurred_at, created_at, idempotency_key, points, balance_after, metadata)"
-             " SELECT 'expire', s.member_id, 'Points expired', '', 'bench_plain', %s, %s,"
-             " 'plain:' || CAST(s.member_id AS VARCHAR(20)), -s.points, a.balance - s.points + p.balance, '{}'"
-             " FROM (SELECT l.member_id, SUM(l.remaining) AS points FROM loyalty_pointlot l"
-             "       WHERE l.released_at IS NOT NULL AND l.expires_at <= %s AND l.remaining > 0"
-             "       GROUP BY l.member_id) s"
-             " JOIN loyalty_ledgeraccount a ON a.member_id = s.member_id AND a.kind = 'available'"
-             " JOIN loyalty_ledgeraccount p ON p.member_id = s.member_id AND p.kind = 'pending'",
-             [when, now, when]),
+            ("INSERT transactions", insert_transactions, [when, now, when]),
             ("INSERT entries", "INSERT INTO loyalty_ledgerentry (transaction_id, account_id, points)"
              " SELECT t.id, a.id, t.points FROM loyalty_ledgertransaction t"
              " JOIN loyalty_ledgeraccount a ON a.member_id = t.member_id AND a.kind = 'available' WHERE t.id >= %s"
              " UNION ALL SELECT t.id, %s, -t.points FROM loyalty_ledgertransaction t WHERE t.id >= %s",
              [first_new, expired, first_new]),
-            ("INSERT allocations", "INSERT INTO loyalty_lotallocation (transaction_id, lot_id, points)"
-             " SELECT t.id, l.id, l.remaining FROM loyalty_pointlot l JOIN loyalty_ledgertransaction t"
-             " ON t.idempotency_key = 'plain:' || CAST(l.member_id AS VARCHAR(20)) WHERE t.id >= %s"
-             " AND l.released_at IS NOT NULL AND l.expires_at <= %s AND l.remaining > 0",
-             [first_new, when]),
-            ("UPDATE lots", "UPDATE loyalty_pointlot SET remaining = 0 WHERE released_at IS NOT NULL"
-             " AND expires_at <= %s AND remaining > 0", [when]),
+            ("UPDATE lots", "UPDATE loyalty_pointlot SET expired = expired + remaining, remaining = 0"
+             " WHERE released_at IS NOT NULL AND expires_at <= %s AND remaining > 0", [when]),
             ("UPDATE member balances", "UPDATE loyalty_ledgeraccount SET balance = balance + t.points"
              " FROM loyalty_ledgertransaction t WHERE loyalty_ledgeraccount.kind = 'available'"
              " AND loyalty_ledgeraccount.member_id = t.member_id AND t.id >= %s", [first_new]),
