@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import calendar
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, ForeignObjectRel, Max, ProtectedError, RestrictedError
+from django.db.models import ForeignObjectRel, ProtectedError, RestrictedError
 from django.db.models.signals import post_save
 from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from loyalty.models import (
@@ -367,30 +369,85 @@ def tier_signals_connect() -> None:
 
 # -- the recalculation job -------------------------------------------------------------------------
 
-
-def _paid_ranks_get(*, as_of: datetime) -> dict[int, int]:
-    """Per member: the highest rank of a paid membership running at `as_of`."""
-    rows = (
-        TierMembership.objects.filter(starts_at__lte=as_of, ends_at__gt=as_of)
-        .values("member_id").annotate(rank=Max("tier__rank")).values_list("member_id", "rank")
+# Which members the recalculation has to touch, in one set-based query: for every member but closed ones,
+# the ranks of the current tier, of the tier the metric reaches, of a running paid membership and of the
+# staff floor (-1: none), the metric, whether the stored metric must be rewritten, and whether the current
+# tier was held only by a paid membership that has ended. Only members whose target rank differs from the
+# current one, or whose stored metric is stale, come back: a daily run reads a handful of rows.
+# {metric}: the metric query (member_id, metric) of tier_metrics_get; {greatest}: the SQL maximum of values;
+# {reached}: the rank the metric reaches, a CASE over the earnable tiers (see _reached_rank_sql).
+_DECISIONS = """
+    WITH metric AS ({metric}),
+    paid AS (
+        SELECT tm.member_id AS member_id, MAX(pt.rank) AS rank
+          FROM {membership} tm JOIN {tier} pt ON pt.id = tm.tier_id
+         WHERE tm.starts_at <= %s AND tm.ends_at > %s
+         GROUP BY tm.member_id
     )
-    return dict(rows)
+    SELECT d.id, d.tier_id, d.tier_since, d.current_rank, d.reached_rank, d.paid_rank, d.floor_rank, d.metric,
+           d.store,
+           CASE WHEN {greatest}(d.reached_rank, d.paid_rank, d.floor_rank) < d.current_rank AND EXISTS (
+               SELECT 1 FROM {membership} ended
+                WHERE ended.member_id = d.id AND ended.ends_at <= %s AND ended.tier_id = d.tier_id
+                  AND ended.starts_at <= d.tier_since AND ended.ends_at > d.tier_since
+           ) THEN 1 ELSE 0 END AS paid_ended
+      FROM (
+        SELECT m.id AS id, m.tier_id AS tier_id, m.tier_since AS tier_since,
+               COALESCE(current_tier.rank, -1) AS current_rank,
+               {reached} AS reached_rank,
+               COALESCE(p.rank, -1) AS paid_rank,
+               COALESCE(floor_tier.rank, -1) AS floor_rank,
+               COALESCE(x.metric, 0) AS metric,
+               CASE WHEN (m.tier_metric_at IS NULL OR m.tier_metric_value <> ROUND(COALESCE(x.metric, 0), 2))
+                         AND (m.tier_metric_at IS NULL OR m.tier_metric_at <= %s)
+                    THEN 1 ELSE 0 END AS store
+          FROM {member} m
+          LEFT JOIN metric x ON x.member_id = m.id
+          LEFT JOIN {tier} current_tier ON current_tier.id = m.tier_id
+          LEFT JOIN {tier} floor_tier ON floor_tier.id = m.tier_floor_id
+          LEFT JOIN paid p ON p.member_id = m.id
+         WHERE m.status <> %s
+      ) d
+     WHERE d.store = 1 OR {greatest}(d.reached_rank, d.paid_rank, d.floor_rank) <> d.current_rank
+     ORDER BY d.id
+"""
 
 
-def _paid_ended_members_get(*, as_of: datetime) -> set[int]:
-    """Members holding their current tier because of a paid membership that has ended by `as_of`.
+def _reached_rank_sql(tiers: list[Tier]) -> tuple[str, list]:
+    """SQL for tiers_by_metric: the rank of the highest-ranked earnable tier whose threshold the member's
+    metric (x.metric, rounded to cents like the Python side) reaches, -1 for none. A CASE over the few
+    tiers, highest rank first, rather than a subquery per member."""
+    earnable = sorted((tier for tier in tiers if _earnable(tier)), key=lambda tier: -tier.rank)
+    if not earnable:
+        return "-1", []
+    metric = "CASE WHEN x.metric > 0 THEN ROUND(x.metric, 2) ELSE 0 END"  # max(metric, 0), as in Python
+    whens = " ".join(f"WHEN {metric} >= %s THEN %s" for _tier in earnable)
+    return f"CASE {whens} ELSE -1 END", [value for tier in earnable for value in (tier.threshold, tier.rank)]
 
-    They drop at the next recalculation, whatever the hold period: the holding began with the
-    membership (starts_at <= tier_since < ends_at) and the membership was for that very tier.
-    """
-    return set(
-        TierMembership.objects.filter(
-            ends_at__lte=as_of,
-            tier_id=F("member__tier_id"),
-            starts_at__lte=F("member__tier_since"),
-            ends_at__gt=F("member__tier_since"),
-        ).values_list("member_id", flat=True)
+
+def _decisions_sql(*, program: Program, tiers: list[Tier], as_of: datetime) -> tuple[str, list]:
+    start = tier_window_start(program=program, as_of=as_of)
+    if program.tier_metric == TierMetric.SPEND:
+        metric_sql, metric_params = _spend_metric_sql(start=start, as_of=as_of, member_id=None)
+    else:
+        metric_sql, metric_params = _points_metric_sql(start=start, as_of=as_of, member_id=None)
+    reached_sql, reached_params = _reached_rank_sql(tiers)
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    sql = _DECISIONS.format(
+        metric=metric_sql, membership=_table(TierMembership), tier=_table(Tier), member=_table(Member),
+        greatest=greatest, reached=reached_sql,
     )
+    when = _when(as_of)
+    return sql, [*metric_params, when, when, when, *reached_params, when, MemberStatus.CLOSED]
+
+
+def _from_db(value: datetime | str | None) -> datetime | None:
+    """A datetime read by a raw cursor: aware on PostgreSQL, naive UTC (or its text) on SQLite."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def _batches(items: list, size: int):
@@ -411,70 +468,82 @@ def tiers_recalculate(
     Upgrades apply at once. A downgrade applies only once the current tier has been held for the
     program's hold months, or when the current tier was held only by a paid membership that has ended.
     Deterministic and idempotent for a given `as_of`: a second run finds nothing to change.
-    Set-based: one aggregate query for the metric, one for paid memberships, one read of the members,
-    then UPDATE ... WHERE id IN (...) per target tier and bulk-created history, in batches.
+    Set-based: one query finds the members whose tier or stored metric must change (_DECISIONS), Python
+    applies the hold period to them, then each batch of changes is one UPDATE of the member rows (tier and
+    metric together, from the batch passed as arrays) and one INSERT of their history rows per
+    (kind, tier), in one transaction.
+    `progress(done, total)`: members finished, after the query and after each batch.
     """
     program = program_get()
     tiers = {tier.pk: tier for tier in Tier.objects.all()}
+    total = Member.objects.exclude(status=MemberStatus.CLOSED).count()
+    counts = {"members": total, "upgraded": 0, "downgraded": 0, "held": 0, "unchanged": total, "skipped": 0}
+    if not tiers:
+        if progress is not None:
+            progress(total, total)
+        return counts
     tiers_list = list(tiers.values())
     tier_by_rank = {tier.rank: tier for tier in tiers_list}
-    metrics = tier_metrics_get(as_of=as_of, program=program) if tiers else {}
-    paid_ranks = _paid_ranks_get(as_of=as_of) if tiers else {}
-    paid_ended = _paid_ended_members_get(as_of=as_of) if tiers else set()
-    members = list(
-        Member.objects.exclude(status=MemberStatus.CLOSED)
-        .values_list("id", "tier_id", "tier_since", "tier_floor_id", "tier_metric_value", "tier_metric_at")
-        .order_by("id")
-    )
-    total = len(members)
-    counts = {"members": total, "upgraded": 0, "downgraded": 0, "held": 0, "unchanged": 0, "skipped": 0}
-    # Memoise the metric -> tier lookup: many members share a metric value.
-    by_metric: dict = {}
-    # (member_id, from_tier_id, tier_since, to_tier_id, kind)
-    changes: list[tuple[int, int | None, datetime | None, int | None, str]] = []
-    # (member_id, metric) whose stored metric differs or was never stored
-    stored_changes: list[tuple[int, Decimal]] = []
-    for done, (member_id, tier_id, tier_since, floor_id, stored, stored_at) in enumerate(members, start=1):
-        metric = metrics.get(member_id, 0)
-        if tiers and (stored_at is None or stored != metric):
-            stored_changes.append((member_id, Decimal(metric).quantize(Decimal("0.01"))))
+    spend = program.tier_metric == TierMetric.SPEND
+    sql, params = _decisions_sql(program=program, tiers=tiers_list, as_of=as_of)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One aggregate over every earning of every member: enough memory to hash it without spilling
+            # to disk (the server's default work_mem is sized for many small queries). This query only.
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+
+    by_metric: dict = {}  # metric -> the tier it reaches (many members share a metric value)
+    # (member_id, from_tier_id, to_tier_id, kind, metric to store or None)
+    changes: list[tuple[int, int | None, int | None, str, Decimal | None]] = []
+    stored_changes: list[tuple[int, Decimal]] = []  # (member_id, metric): only the stored metric is stale
+    for member_id, tier_id, tier_since, current, _reached, paid, floor, raw, store, paid_ended in rows:
+        metric = Decimal(str(raw)).quantize(Decimal("0.01")) if spend else int(raw)
         if metric not in by_metric:
             by_metric[metric] = tiers_by_metric(tiers_list, metric)
-        reached = by_metric[metric]
         candidates = [
-            (_rank(reached), TierChangeKind.UPGRADE),
-            (paid_ranks.get(member_id, -1), TierChangeKind.PAID),
-            (tiers[floor_id].rank if floor_id else -1, TierChangeKind.FLOOR),
+            (_rank(by_metric[metric]), TierChangeKind.UPGRADE),
+            (paid, TierChangeKind.PAID),
+            (floor, TierChangeKind.FLOOR),
         ]
         target_rank, kind = max(candidates, key=lambda candidate: candidate[0])
-        current_rank = tiers[tier_id].rank if tier_id else -1
         target_id = tier_by_rank[target_rank].pk if target_rank >= 0 else None
-        if target_rank > current_rank:
-            changes.append((member_id, tier_id, tier_since, target_id, kind))
-        elif target_rank < current_rank:
-            if _held_long_enough(tier_since, program.tier_hold_months, as_of) or member_id in paid_ended:
-                changes.append((member_id, tier_id, tier_since, target_id, TierChangeKind.DOWNGRADE))
-            else:
-                counts["held"] += 1
-        else:
-            counts["unchanged"] += 1
-        if progress is not None and done % batch_size == 0:
-            progress(done, total)
+        to_store = Decimal(metric).quantize(Decimal("0.01")) if store else None
+        if target_rank < current and not (
+            _held_long_enough(_from_db(tier_since), program.tier_hold_months, as_of) or paid_ended
+        ):
+            counts["held"] += 1
+            target_rank = current
+        elif target_rank < current:
+            kind = TierChangeKind.DOWNGRADE
+        if target_rank != current:
+            changes.append((member_id, tier_id, target_id, kind, to_store))
+            counts["unchanged"] -= 1
+        elif to_store is not None:
+            stored_changes.append((member_id, to_store))
+    counts["unchanged"] -= counts["held"]
+    todo = len(changes) + len(stored_changes)
+    if progress is not None:
+        progress(total - (0 if dry_run else todo), total)
+    if dry_run:
+        for change in changes:
+            counts["downgraded" if change[3] == TierChangeKind.DOWNGRADE else "upgraded"] += 1
+        return counts
 
     for batch in _batches(changes, batch_size):
-        if dry_run:
-            for change in batch:
-                counts["downgraded" if change[4] == TierChangeKind.DOWNGRADE else "upgraded"] += 1
-            continue
-        applied = _changes_apply(batch, tiers=tiers, as_of=as_of)
+        applied = _tier_changes_apply(batch, tiers=tiers, as_of=as_of)
         counts["upgraded"] += applied["upgraded"]
         counts["downgraded"] += applied["downgraded"]
         counts["skipped"] += len(batch) - applied["upgraded"] - applied["downgraded"]
-    if not dry_run:
-        for batch in _batches(stored_changes, batch_size):
-            _metrics_store(batch, as_of=as_of)
-    if progress is not None:
-        progress(total, total)
+        todo -= len(batch)
+        if progress is not None:
+            progress(total - todo, total)
+    for stored_batch in _batches(stored_changes, batch_size):
+        _tier_metrics_store(stored_batch, as_of=as_of)
+        todo -= len(stored_batch)
+        if progress is not None:
+            progress(total - todo, total)
     return counts
 
 
@@ -482,63 +551,90 @@ def _column(model, field: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(field).column)
 
 
-def _metrics_store(batch: list[tuple[int, Decimal]], *, as_of: datetime) -> None:
-    """Store one batch of computed metrics on the member rows in one UPDATE ... FROM (VALUES ...).
+def _rows_table(columns: tuple[tuple[str, str], ...], rows: list[tuple]) -> tuple[str, list]:
+    """`rows` of numbers as a derived table `(SELECT ...)` with these (name, PostgreSQL type) columns,
+    passed as one parameter per column (PostgreSQL: an array literal, unnest) or one JSON parameter
+    (SQLite), however many rows. A VALUES list would need a placeholder per value, and the driver parses
+    and quotes every one of them: seconds for a batch of thousands."""
+    names = ", ".join(name for name, _type in columns)  # constant names and types from the callers
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"CAST(%s AS {sql_type}[])" for _name, sql_type in columns)
+        literals = [
+            "{" + ",".join("NULL" if value is None else str(value) for value in column) + "}"  # ints and Decimals
+            for column in zip(*rows, strict=True)
+        ]
+        return f"(SELECT * FROM unnest({arrays}) AS d({names}))", literals  # noqa: S608
+    fields = ", ".join(f"json_extract(value, '$[{index}]') AS {name}" for index, (name, _type) in enumerate(columns))
+    return f"(SELECT {fields} FROM json_each(%s))", [json.dumps(rows, default=str)]  # noqa: S608
+
+
+def _tier_metrics_store(batch: list[tuple[int, Decimal]], *, as_of: datetime) -> None:
+    """Store one batch of computed metrics on the member rows in one UPDATE ... FROM.
 
     A row whose metric was stored later than `as_of` (a live upgrade check meanwhile) is left alone.
     """
     members = _table(Member)
     pk, value, at = (_column(Member, name) for name in ("id", "tier_metric_value", "tier_metric_at"))
-    rows = ", ".join(["(%s, %s)"] * len(batch))
-    params: list = []
-    for member_id, metric in batch:
-        params += [member_id, connection.ops.adapt_decimalfield_value(metric, 14, 2)]
+    source, params = _rows_table((("member_id", "bigint"), ("metric", "numeric")), batch)
     when = _when(as_of)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH d(member_id, metric) AS (VALUES {rows}) "  # noqa: S608 - names from _meta, values are params
-            f"UPDATE {members} SET {value} = d.metric, {at} = %s FROM d "
+            f"UPDATE {members} SET {value} = d.metric, {at} = %s FROM {source} d "  # noqa: S608 - names from _meta
             f"WHERE {members}.{pk} = d.member_id AND ({members}.{at} IS NULL OR {members}.{at} <= %s)",
-            [*params, when, when],
+            [when, *params, when],
         )
 
 
 @transaction.atomic
-def _changes_apply(batch: list, *, tiers: dict[int, Tier], as_of: datetime) -> dict[str, int]:
-    """Apply one batch of decided changes with two statements per (from, to, kind) group.
+def _tier_changes_apply(batch: list, *, tiers: dict[int, Tier], as_of: datetime) -> dict[str, int]:
+    """Apply one batch of decided changes: one UPDATE of the member rows, one INSERT of their history.
 
-    UPDATE ... WHERE id IN (...) AND tier_id = <the tier we read>: a member changed meanwhile (a live
-    upgrade) is left for the next run. The UPDATE holds those rows' locks until the commit, so the
-    INSERT ... SELECT that follows writes history for exactly the rows it moved.
+    The UPDATE moves a member only while its tier is still the one the decision read (a member changed
+    meanwhile, by a live upgrade, is left for the next run) and stores the metric with the tier unless
+    a live check stored a later one. It returns the members it moved, and only they get a history row.
     """
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for member_id, from_id, _since, to_id, kind in batch:
-        groups[(from_id, to_id, kind)].append(member_id)
     members, history = _table(Member), _table(TierHistory)
-    pk, tier, since = _column(Member, "id"), _column(Member, "tier"), _column(Member, "tier_since")
+    pk, tier, since, value, at = (
+        _column(Member, name) for name in ("id", "tier", "tier_since", "tier_metric_value", "tier_metric_at")
+    )
     history_columns = ", ".join(
         _column(TierHistory, name) for name in ("member", "from_tier", "to_tier", "kind", "reason", "changed_at")
     )
     when = _when(as_of)
-    applied = {"upgraded": 0, "downgraded": 0}
+    source, params = _rows_table(
+        (("member_id", "bigint"), ("from_tier", "bigint"), ("to_tier", "bigint"), ("store", "integer"),
+         ("metric", "numeric")),
+        [(member_id, from_id, to_id, int(metric is not None), metric or Decimal(0))
+         for member_id, from_id, to_id, _kind, metric in batch],
+    )
+    fresh = f"d.store = 1 AND ({members}.{at} IS NULL OR {members}.{at} <= %s)"
     with connection.cursor() as cursor:
-        for (from_id, to_id, kind), ids in groups.items():
-            in_ids = ", ".join(["%s"] * len(ids))
-            was = f"{tier} IS NULL" if from_id is None else f"{tier} = %s"
+        cursor.execute(
+            f"UPDATE {members} SET {tier} = d.to_tier, {since} = %s, "  # noqa: S608 - names from _meta
+            f"{value} = CASE WHEN {fresh} THEN d.metric ELSE {members}.{value} END, "
+            f"{at} = CASE WHEN {fresh} THEN %s ELSE {members}.{at} END "
+            f"FROM {source} d WHERE {members}.{pk} = d.member_id "
+            f"AND COALESCE({members}.{tier}, 0) = COALESCE(d.from_tier, 0) "
+            f"RETURNING {members}.{pk}",
+            [when, when, when, when, *params],
+        )
+        moved = {row[0] for row in cursor.fetchall()}
+        # History rows grouped by (kind, tier): one translated reason and one INSERT per group.
+        groups: dict[tuple[str, int | None], list[tuple[int, int | None]]] = defaultdict(list)
+        for member_id, from_id, to_id, kind, _metric in batch:
+            if member_id in moved:
+                groups[kind, to_id].append((member_id, from_id))
+        applied = {"upgraded": 0, "downgraded": 0}
+        for (kind, to_id), rows in groups.items():
+            to_tier = tiers[to_id] if to_id is not None else None
+            reason = _("Tier floor set by staff.") if kind == TierChangeKind.FLOOR else _reason(kind, to_tier)
+            source, params = _rows_table((("member_id", "bigint"), ("from_tier", "bigint")), rows)
             cursor.execute(
-                f"UPDATE {members} SET {tier} = %s, {since} = %s WHERE {pk} IN ({in_ids}) AND {was}",  # noqa: S608
-                [to_id, when, *ids, *([] if from_id is None else [from_id])],
+                f"INSERT INTO {history} ({history_columns}) "  # noqa: S608 - see above
+                f"SELECT d.member_id, d.from_tier, %s, %s, %s, %s FROM {source} d",
+                [to_id, kind, reason[:255], when, *params],
             )
-            if not cursor.rowcount:
-                continue
-            is_now = f"{tier} IS NULL" if to_id is None else f"{tier} = %s"
-            reason = _reason(kind, tiers.get(to_id)) if kind != TierChangeKind.FLOOR else _("Tier floor set by staff.")
-            cursor.execute(
-                f"INSERT INTO {history} ({history_columns}) SELECT {pk}, %s, %s, %s, %s, %s FROM {members} "  # noqa: S608
-                f"WHERE {pk} IN ({in_ids}) AND {is_now} AND {since} = %s",
-                [from_id, to_id, kind, reason[:255], when, *ids, *([] if to_id is None else [to_id]), when],
-            )
-            applied["downgraded" if kind == TierChangeKind.DOWNGRADE else "upgraded"] += cursor.rowcount
+            applied["downgraded" if kind == TierChangeKind.DOWNGRADE else "upgraded"] += len(rows)
     return applied
 
 

@@ -1,15 +1,17 @@
 """Tiers (loyalty.services.tiers): the metric and its windows, upgrades at once, the recalculation job,
 staff floors and paid tiers."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError
+from django.db import IntegrityError, connections
 from django.utils import timezone
 
 from loyalty.models import PointLot, Purchase, Store, Tier, TierChangeKind, TierHistory, TierMembership
+from loyalty.services import tiers as tiers_service
 from loyalty.services.ledger import Audit, points_adjust, points_credit, points_release, points_reverse
 from loyalty.services.program import program_get
 from loyalty.services.tiers import (
@@ -289,21 +291,109 @@ def test_dry_run_counts_but_changes_nothing(member, tiers):
     assert calls[-1] == (1, 1)
 
 
-def test_recalculation_skips_a_member_changed_while_it_runs(tiers):
+def test_recalculation_skips_a_member_changed_while_it_runs(tiers, monkeypatch):
     configure()
     first, second = MemberFactory(), MemberFactory()
     earn(first, 150, T0, key="e1")
     earn(second, 150, T0, key="e2")
+    apply = tiers_service._tier_changes_apply
 
-    def live_upgrade_meanwhile(done, total):
+    def live_upgrade_meanwhile(batch, **kwargs):
         # Between the decisions and the writes, the first member is lifted to Gold by someone else.
-        if done == total:
-            Member.objects.filter(pk=first.pk).update(tier=tiers["gold"])
+        Member.objects.filter(pk=first.pk).update(tier=tiers["gold"])
+        return apply(batch, **kwargs)
 
-    counts = tiers_recalculate(as_of=T0, progress=live_upgrade_meanwhile, batch_size=1)
+    monkeypatch.setattr(tiers_service, "_tier_changes_apply", live_upgrade_meanwhile)
+    counts = tiers_recalculate(as_of=T0, batch_size=1)
     assert (counts["upgraded"], counts["skipped"]) == (1, 1)
     assert (tier_code(first), tier_code(second)) == ("gold", "silver")
     assert list(TierHistory.objects.values_list("member_id", flat=True)) == [second.pk]
+
+
+def test_recalculation_stores_the_metric_with_the_tier_in_one_update(tiers):
+    configure()
+    members = [MemberFactory() for _ in range(3)]
+    for index, member in enumerate(members):
+        earn(member, [20, 150, 700][index], T0, key=f"e{index}")
+    Member.objects.update(tier_metric_at=None, tier_metric_value=0)  # as if never checked live
+    counts = tiers_recalculate(as_of=T0, batch_size=2)
+    assert (counts["upgraded"], counts["unchanged"]) == (2, 1)
+    rows = list(Member.objects.order_by("pk").values_list("tier__code", "tier_metric_value", "tier_metric_at"))
+    assert rows == [(None, Decimal("20.00"), T0), ("silver", Decimal("150.00"), T0), ("gold", Decimal("700.00"), T0)]
+
+
+def test_a_negative_metric_still_reaches_a_tier_with_threshold_zero(member, tiers):
+    configure()
+    Tier.objects.filter(code="bronze").update(threshold=0)
+    earn(member, 40, T0 - timedelta(days=10), key="e1")
+    points_adjust(member=member, points=-40, reason="spent")
+    refund = Audit(reason="refund", idempotency_key="r1", occurred_at=T0 - timedelta(days=5))
+    points_reverse(member=member, points=30, audit=refund)  # a debt of 30
+    assert tier_metrics_get(as_of=T0)[member.pk] == 10
+    Member.objects.filter(pk=member.pk).update(tier=None, tier_since=None)
+    assert tiers_recalculate(as_of=T0)["upgraded"] == 1
+    assert tier_code(member) == "bronze"
+    refund = Audit(reason="refund", idempotency_key="r2", occurred_at=T0 + timedelta(hours=1))
+    points_reverse(member=member, points=20, audit=refund)
+    assert tier_metrics_get(as_of=T0 + timedelta(days=1))[member.pk] == -10
+    Member.objects.filter(pk=member.pk).update(tier=None, tier_since=None)
+    assert tiers_recalculate(as_of=T0 + timedelta(days=1))["upgraded"] == 1  # max(metric, 0) >= 0
+    assert tier_code(member) == "bronze"
+
+
+def test_recalculation_killed_after_a_batch_then_rerun_changes_each_member_once(tiers, monkeypatch):
+    configure()
+    members = [MemberFactory() for _ in range(5)]
+    for index, member in enumerate(members):
+        earn(member, 150, T0, key=f"e{index}")
+    Member.objects.update(tier=None, tier_since=None)  # the live upgrades never ran
+    apply, calls = tiers_service._tier_changes_apply, {"n": 0}
+
+    def dies_on_the_second_batch(batch, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionError("worker lost")
+        return apply(batch, **kwargs)
+
+    monkeypatch.setattr(tiers_service, "_tier_changes_apply", dies_on_the_second_batch)
+    with pytest.raises(ConnectionError):
+        tiers_recalculate(as_of=T0, batch_size=2)
+    assert TierHistory.objects.count() == 2  # the first batch committed, the second rolled back
+    monkeypatch.setattr(tiers_service, "_tier_changes_apply", apply)
+    assert tiers_recalculate(as_of=T0, batch_size=2)["upgraded"] == 3
+    assert sorted(TierHistory.objects.values_list("member_id", flat=True)) == sorted(m.pk for m in members)
+    assert {tier_code(member) for member in members} == {"silver"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_recalculations_change_each_member_once(tiers):
+    configure()
+    members = [MemberFactory() for _ in range(30)]
+    for index, member in enumerate(members):
+        earn(member, 150 if index % 2 else 600, T0, key=f"e{index}")
+    Member.objects.update(tier=None, tier_since=None, tier_metric_at=None)
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(tiers_recalculate(as_of=T0, batch_size=7))
+        except Exception as error:  # surfaced by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sum(result["upgraded"] for result in results) == 30
+    recalculated = TierHistory.objects.filter(changed_at=T0)  # (the live upgrades after each earn came first)
+    assert sorted(recalculated.values_list("member_id", flat=True)) == sorted(m.pk for m in members)
+    assert sorted(tier_code(member) for member in members) == ["gold"] * 15 + ["silver"] * 15
 
 
 def test_recalculation_leaves_closed_members_alone(member, tiers):
