@@ -82,9 +82,9 @@ class Member(models.Model):
     joined_at = models.DateTimeField(_("joined"), default=timezone.now)
     # Points earned net of reversals; kept by the ledger's posting service alongside the balances.
     lifetime_earned = models.BigIntegerField(_("points earned"), default=0, editable=False)
-    # Not indexed, and on PostgreSQL half of each page is kept free (fillfactor, members migration 0004): a tier
-    # change, like the stored metric and lifetime_earned, is then an in-place (HOT) update that writes no index
-    # entry. Only the admin's filter and a tier's deletion look members up by tier.
+    # Not indexed, and on PostgreSQL over half of each page is kept free (fillfactor, members migrations 0004
+    # and 0005): a tier change, like the stored metric and lifetime_earned, is then an in-place (HOT) update
+    # that writes no index entry. Only the admin's filter and a tier's deletion look members up by tier.
     tier = models.ForeignKey(
         "loyalty.Tier", on_delete=models.PROTECT, null=True, blank=True, related_name="members", verbose_name=_("tier"),
         db_index=False,

@@ -76,9 +76,12 @@ class LedgerTransaction(models.Model):
     )
     reason = models.CharField(_("reason"), max_length=255)
     reference = models.CharField(_("reference"), max_length=255, blank=True)
-    store = models.ForeignKey("loyalty.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # store and staff_user: indexed only where set (see Meta); job postings have neither.
+    store = models.ForeignKey(
+        "loyalty.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     staff_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     job = models.CharField(max_length=50, blank=True)
     occurred_at = models.DateTimeField()
@@ -93,7 +96,13 @@ class LedgerTransaction(models.Model):
     class Meta:
         verbose_name = _("ledger transaction")
         verbose_name_plural = _("ledger transactions")
-        indexes = [models.Index(fields=["member", "-occurred_at", "-id"], name="ledger_txn_member_history")]
+        indexes = [
+            models.Index(fields=["member", "-occurred_at", "-id"], name="ledger_txn_member_history"),
+            models.Index(fields=["store"], condition=Q(store__isnull=False), name="ledger_txn_store"),
+            models.Index(fields=["staff_user"], condition=Q(staff_user__isnull=False), name="ledger_txn_staff_user"),
+            # Reversals count against the tier metric of every member: rare rows, read for everyone.
+            models.Index(fields=["member", "occurred_at"], condition=Q(kind="reverse"), name="ledger_txn_reversals"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.points:+d}"

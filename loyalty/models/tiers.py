@@ -63,19 +63,26 @@ class TierChangeKind(models.TextChoices):
 
 class TierHistory(models.Model):
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="tier_history")
-    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # from_tier and staff_user: indexed only where set (see Meta); a first tier and the jobs have neither.
+    from_tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     kind = models.CharField(max_length=10, choices=TierChangeKind.choices)
     reason = models.CharField(_("reason"), max_length=255)
     changed_at = models.DateTimeField()
     staff_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
 
     class Meta:
         verbose_name = _("tier change")
         verbose_name_plural = _("tier history")
         ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["from_tier"], condition=Q(from_tier__isnull=False), name="tier_history_from_tier"),
+            models.Index(fields=["staff_user"], condition=Q(staff_user__isnull=False), name="tier_history_staff_user"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.from_tier_id} -> {self.to_tier_id}"
