@@ -14,6 +14,7 @@ the same locking order and invariants.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BigIntegerField, Case, F, Q, Sum, Value, When
+from django.db.models import BigIntegerField, Case, F, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -121,17 +122,33 @@ class _Locked:
 _system_ids_cache: dict[str, int] = {}
 
 
+_ACCOUNT_COLUMNS = ("id", "member_id", "kind", "balance")
+
+
+def _accounts_lock(member_id: int, system_ids: list[int]) -> list[LedgerAccount]:
+    """SELECT ... FOR UPDATE of the member's accounts and these system accounts, in pk order (raw SQL:
+    every posting runs it, and the ORM's query building cost more than the query)."""
+    table = connection.ops.quote_name(LedgerAccount._meta.db_table)
+    ids = system_ids or [-1]  # IN () is not SQL
+    wanted = ", ".join(["%s"] * len(ids))
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM {table} "  # noqa: S608 - names from _meta, values are parameters
+        f"WHERE member_id = %s OR id IN ({wanted}) ORDER BY id{lock}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [member_id, *ids])
+        rows = cursor.fetchall()
+    return [LedgerAccount.from_db(connection.alias, _ACCOUNT_COLUMNS, row) for row in rows]
+
+
 def _lock(member: Member, system_kinds: Iterable[str]) -> _Locked:
     system_kinds = list(system_kinds)
     for attempt in (1, 2):
         if attempt == 2 or any(kind not in _system_ids_cache for kind in system_kinds):
             _system_ids_cache.update(zip(system_kinds, _system_account_ids(system_kinds), strict=True))
         system_ids = {_system_ids_cache[kind]: kind for kind in system_kinds}
-        accounts = list(
-            LedgerAccount.objects.select_for_update(of=("self",))
-            .filter(Q(member=member) | Q(pk__in=list(system_ids)))
-            .order_by("pk")
-        )
+        accounts = _accounts_lock(member.pk, list(system_ids))
         system = [a for a in accounts if a.pk in system_ids]
         if len(system) == len(system_ids) and all(
             a.member_id is None and a.kind == system_ids[a.pk] for a in system
@@ -278,16 +295,19 @@ def points_credit_in_transaction(
     available_at: datetime | None = None,
     expires_at: datetime | None = _UNSET,
     now: datetime | None = None,
+    link: Any = None,
 ) -> LedgerTransaction:
     """points_credit without a transaction (or savepoint) of its own, for a caller already inside
-    transaction.atomic that rolls back entirely when this raises (a purchase: one transaction, no savepoint)."""
+    transaction.atomic that rolls back entirely when this raises (a purchase: one transaction, no savepoint).
+
+    `link`, a model instance with `transaction` and `lot` foreign keys (a Purchase), is pointed at the new
+    transaction and lot in the same write (on PostgreSQL in the same statement).
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("points_credit_in_transaction must run inside transaction.atomic")
     if points <= 0:
         raise LedgerError(_("Points to credit must be positive."))
     locked = _lock(member, [source])
-    if (existing := _replay(audit, member=member, kind=kind)) is not None:
-        return existing
     now = now or timezone.now()
     earned_at = audit.occurred_at or now
     available_at = available_at or earned_at
@@ -296,17 +316,10 @@ def points_credit_in_transaction(
         expires_at = lot_expiry(program_get(), earned_at)
     target = locked.pending if pending else locked.available
     balance_before = locked.available.balance
-    txn = _post(
-        locked,
-        kind=kind,
-        audit=audit,
-        legs=[(target, points), (locked.system(source), -points)],
-        earned_delta=points if kind in (TransactionKind.EARN, TransactionKind.BONUS) else 0,
-    )
-    # The new lot rides on the transaction (`txn.lot`) so callers need not read it back.
-    txn.lot = PointLot.objects.create(  # type: ignore[attr-defined]  # an attribute for callers, not a field
+    legs = [(target, points), (locked.system(source), -points)]
+    earned_delta = points if kind in (TransactionKind.EARN, TransactionKind.BONUS) else 0
+    lot = PointLot(
         member=member,
-        transaction=txn,
         points=points,
         remaining=points,
         earned_at=earned_at,
@@ -314,8 +327,123 @@ def points_credit_in_transaction(
         released_at=None if pending else earned_at,
         expires_at=expires_at,
     )
+    if connection.vendor == "postgresql":
+        txn = _credit_statement(locked, kind=kind, audit=audit, legs=legs, earned_delta=earned_delta, lot=lot,
+                                now=now, link=link)
+        if txn is None:  # the key was used before: the earlier posting, or IdempotencyConflict
+            if (existing := _replay(audit, member=member, kind=kind)) is None:
+                raise IdempotencyConflict(_("This idempotency key was already used for another posting."))
+            return existing
+    else:
+        if (existing := _replay(audit, member=member, kind=kind)) is not None:
+            return existing
+        txn = _post(locked, kind=kind, audit=audit, legs=legs, earned_delta=earned_delta)
+        lot.transaction = txn
+        lot.save(force_insert=True)
+        if link is not None:
+            type(link).objects.filter(pk=link.pk).update(transaction=txn, lot=lot)
+    # The new lot rides on the transaction (`txn.lot`) so callers need not read it back.
+    txn.lot = lot  # type: ignore[attr-defined]  # an attribute for callers, not a field
+    if link is not None:
+        link.transaction, link.lot = txn, lot
     if not pending:
         _settle_debt(locked, balance_before, txn)
+    return txn
+
+
+# One statement for a credit on PostgreSQL (the purchase path's hot spot): the transaction, its two
+# entries, the lot, the balances, lifetime_earned and the optional link row, with data-modifying CTEs.
+# The transaction insert skips a used idempotency key (ON CONFLICT DO NOTHING): then nothing else is
+# written and the caller replays. The table and column names come from the models; values are parameters.
+_CREDIT_SQL = """
+WITH t AS (
+    INSERT INTO {txn} (kind, member_id, reason, reference, store_id, staff_user_id, job, occurred_at,
+                       created_at, idempotency_key, points, balance_after, metadata)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), e AS (
+    INSERT INTO {entry} (transaction_id, account_id, points)
+    SELECT t.id, v.account_id, v.points
+      FROM t CROSS JOIN (VALUES (%s::bigint, %s::bigint), (%s, %s)) v(account_id, points)
+), l AS (
+    INSERT INTO {lot} (member_id, transaction_id, points, remaining, earned_at, available_at, released_at, expires_at)
+    SELECT %s, t.id, %s, %s, %s, %s, %s, %s FROM t
+    RETURNING id
+), b AS (
+    UPDATE {account} SET balance = balance + CASE WHEN id = %s THEN %s::bigint ELSE %s::bigint END
+     WHERE id IN (%s, %s) AND EXISTS (SELECT 1 FROM t)
+), m AS (
+    UPDATE {member} SET lifetime_earned = lifetime_earned + %s WHERE id = %s AND %s <> 0 AND EXISTS (SELECT 1 FROM t)
+){link}
+SELECT t.id, l.id FROM t, l
+"""
+_LINK_SQL = """, k AS (
+    UPDATE {table} SET transaction_id = (SELECT id FROM t), lot_id = (SELECT id FROM l)
+     WHERE id = %s AND EXISTS (SELECT 1 FROM t)
+)"""
+
+
+@functools.cache
+def _credit_sql(link_table: str | None) -> str:
+    def name(model) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    link = _LINK_SQL.format(table=connection.ops.quote_name(link_table)) if link_table else ""
+    return _CREDIT_SQL.format(
+        txn=name(LedgerTransaction), entry=name(LedgerEntry), lot=name(PointLot), account=name(LedgerAccount),
+        member=name(Member), link=link,
+    )
+
+
+def _credit_statement(
+    locked: _Locked,
+    *,
+    kind: str,
+    audit: Audit,
+    legs: list[tuple[LedgerAccount, int]],
+    earned_delta: int,
+    lot: PointLot,
+    now: datetime,
+    link: Any,
+) -> LedgerTransaction | None:
+    """What _post plus the lot insert write for a credit, in one round trip; None if the key was used."""
+    (target, points), (source, minus) = legs
+    member = locked.member
+    key = audit.idempotency_key or f"{kind}:{uuid.uuid4()}"
+    occurred_at = audit.occurred_at or now
+    balance_after = locked.available.balance + locked.pending.balance + points
+    txn = LedgerTransaction(
+        kind=kind, member=member, reason=audit.reason[:255], reference=audit.reference[:255], store=audit.store,
+        staff_user=audit.staff_user, job=audit.job, occurred_at=occurred_at, created_at=now, idempotency_key=key,
+        points=points, balance_after=balance_after, metadata=audit.metadata,
+    )
+    params: list[Any] = [
+        kind, member.pk, txn.reason, txn.reference, txn.store_id, txn.staff_user_id, txn.job, occurred_at, now, key,
+        points, balance_after, json.dumps(audit.metadata),
+        target.pk, points, source.pk, minus,
+        member.pk, lot.points, lot.remaining, lot.earned_at, lot.available_at, lot.released_at, lot.expires_at,
+        target.pk, points, minus, target.pk, source.pk,
+        earned_delta, member.pk, earned_delta,
+    ]
+    if link is not None:
+        params.append(link.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(_credit_sql(link._meta.db_table if link is not None else None), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    txn.pk, lot.pk = row
+    lot.transaction = txn
+    for instance in (txn, lot):
+        instance._state.adding, instance._state.db = False, connection.alias
+    target.balance += points
+    source.balance += minus
+    transaction.on_commit(lambda: points_posted.send(sender=LedgerTransaction, transaction=txn))
+    txn.member_balances = {  # type: ignore[attr-defined]  # an attribute for callers, not a field
+        "available": locked.available.balance,
+        "pending": locked.pending.balance,
+    }
     return txn
 
 

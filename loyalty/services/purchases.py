@@ -14,16 +14,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.models import PointLot, Purchase, Refund, Store, TransactionKind
+from loyalty.models import Purchase, Refund, Store, Tier, TransactionKind
 from loyalty.services.earning import Earning, Line, earning_calculate
 from loyalty.services.ledger import Audit, LedgerError, points_credit_in_transaction, points_reverse
 from loyalty.services.program import lot_expiry, program_get
-from loyalty.services.tiers import member_tier_upgrade_check_locked
+from loyalty.services.tiers import member_tier_upgrade_check_locked, tiers_list_get
 from loyalty.signals import purchase_recorded, purchase_refunded
 from members.models import Member
 
@@ -317,10 +317,9 @@ def _purchase_create(
 ) -> Purchase:
     # The member row lock serialises one member's purchases (first-purchase bonus, tier checks);
     # the unique (store, order_id) constraint settles concurrent posts of the same order.
-    locking = Member.objects.select_for_update(of=("self",)).select_related("tier")
     if member is not None:
-        member = locking.get(pk=member.pk)
-    elif (member := locking.filter(loyalty_id=loyalty_id).first()) is None:
+        member = _member_lock("id", member.pk)
+    elif (member := _member_lock("loyalty_id", loyalty_id)) is None:
         raise MemberNotFound(_("No member with this loyalty ID."))
     if not member.is_active_member:
         if Purchase.objects.filter(store=store, order_id=order_id).exists():
@@ -373,21 +372,39 @@ def _purchase_create(
     return purchase
 
 
+_MEMBER_COLUMNS = tuple(field.attname for field in Member._meta.concrete_fields)
+
+
+def _member_lock(column: str, value) -> Member | None:
+    """The member row, locked (SELECT ... FOR UPDATE), with its tier from the tier cache: raw SQL, as the
+    ORM's query building cost more than the query on every purchase. `column` is `id` or `loyalty_id`."""
+    assert column in ("id", "loyalty_id")
+    table = connection.ops.quote_name(Member._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = f"SELECT {', '.join(_MEMBER_COLUMNS)} FROM {table} WHERE {column} = %s{lock}"  # noqa: S608 - fixed names
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    member = Member.from_db(connection.alias, _MEMBER_COLUMNS, row)
+    if member.tier_id is not None:
+        cached = next((tier for tier in tiers_list_get() if tier.pk == member.tier_id), None)
+        member.tier = cached or Tier.objects.get(pk=member.tier_id)
+    return member
+
+
 def _purchase_tier_check(member: Member, purchase: Purchase, txn, *, available_at: datetime, now: datetime) -> None:
     """The tier upgrade check, in the purchase's own transaction (one commit, and the member row is
     locked already) instead of after the commit. A pending purchase changes no metric until released
-    (the release checks). The check runs in a savepoint: if it fails, the purchase still stands (the
-    nightly recalculation catches up)."""
+    (the release checks). No savepoint of its own (a round trip each way on every purchase): the check
+    is one UPDATE of the member row, and if it fails the purchase fails with it and may be retried."""
     purchase.tier_checked = True  # type: ignore[attr-defined]  # read by the tier signal receivers: nothing left to check after the commit
     if txn is not None:
         txn.tier_checked = True
     if available_at > now:
         return
-    try:
-        with transaction.atomic():
-            member_tier_upgrade_check_locked(member=member, as_of=max(now, purchase.occurred_at))
-    except Exception:
-        logger.exception("tier upgrade check failed for member %s", member.pk)
+    member_tier_upgrade_check_locked(member=member, as_of=max(now, purchase.occurred_at))
 
 
 def _purchase_credit(
@@ -415,10 +432,10 @@ def _purchase_credit(
             occurred_at=purchase.occurred_at,
             metadata={"purchase": purchase.pk, "base": earning.base, "bonus": earning.bonus},
         ),
+        link=purchase,  # purchase.transaction and purchase.lot, written with the posting
     )
-    purchase.transaction = txn
-    purchase.lot = getattr(txn, "lot", None) or PointLot.objects.get(transaction=txn)
-    Purchase.objects.filter(pk=purchase.pk).update(transaction=txn, lot=purchase.lot)
+    if purchase.transaction_id != txn.pk:  # the key was used before: an earlier posting came back
+        raise LedgerError(f"purchase {purchase.pk}: its credit key belongs to transaction {txn.pk}")
     return txn
 
 

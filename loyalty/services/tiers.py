@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -143,6 +143,20 @@ def _spend_metric_sql(*, start: datetime | None, as_of: datetime, member_id: int
     return sql, params
 
 
+def _metric_sql(*, program: Program, as_of: datetime, member_id: int | None) -> tuple[str, list]:
+    start = tier_window_start(program=program, as_of=as_of)
+    if program.tier_metric == TierMetric.SPEND:
+        return _spend_metric_sql(start=start, as_of=as_of, member_id=member_id)
+    return _points_metric_sql(start=start, as_of=as_of, member_id=member_id)
+
+
+def _metric_value(program: Program, value) -> int | Decimal:
+    """A metric as the database returned it, typed: int points, or a Decimal currency amount for spend."""
+    if program.tier_metric == TierMetric.SPEND:
+        return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+    return int(value or 0)
+
+
 def tier_metrics_get(
     *, as_of: datetime, program: Program | None = None, member: Member | None = None
 ) -> dict[int, int | Decimal]:
@@ -152,18 +166,28 @@ def tier_metrics_get(
     window are absent (their metric is 0). The value may be negative (reversals of older points).
     """
     program = program or program_get()
-    start = tier_window_start(program=program, as_of=as_of)
-    member_id = member.pk if member is not None else None
-    if program.tier_metric == TierMetric.SPEND:
-        sql, params = _spend_metric_sql(start=start, as_of=as_of, member_id=member_id)
-    else:
-        sql, params = _points_metric_sql(start=start, as_of=as_of, member_id=member_id)
+    sql, params = _metric_sql(program=program, as_of=as_of, member_id=member.pk if member is not None else None)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    if program.tier_metric == TierMetric.SPEND:
-        return {row[0]: Decimal(str(row[1] or 0)).quantize(Decimal("0.01")) for row in rows}
-    return {row[0]: int(row[1] or 0) for row in rows}
+    return {row[0]: _metric_value(program, row[1]) for row in rows}
+
+
+def _member_tier_metric_store(*, member: Member, as_of: datetime) -> int | Decimal:
+    """Compute the member's metric at `as_of` and store it on the member row, in one statement."""
+    program = program_get()
+    sql, params = _metric_sql(program=program, as_of=as_of, member_id=member.pk)
+    table = _table(Member)
+    update = (
+        f"UPDATE {table} SET tier_metric_value = (SELECT COALESCE(SUM(counted.metric), 0) FROM ({sql}) counted),"  # noqa: S608 - names from _meta
+        " tier_metric_at = %s WHERE id = %s RETURNING tier_metric_value"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(update, [*params, _when(as_of), member.pk])
+        (value,) = cursor.fetchone()
+    metric = _metric_value(program, value)
+    member.tier_metric_value, member.tier_metric_at = Decimal(metric).quantize(Decimal("0.01")), as_of
+    return metric
 
 
 def member_tier_metric_get(*, member: Member, as_of: datetime | None = None, program: Program | None = None):
@@ -302,16 +326,13 @@ def member_tier_upgrade_check_locked(*, member: Member, as_of: datetime) -> Tier
     tiers = tiers_list_get()
     if not any(_earnable(tier) and tier.rank > _rank(member.tier) for tier in tiers):
         return None
-    metric = member_tier_metric_get(member=member, as_of=as_of)
-    stored: dict[str, Any] = {"tier_metric_value": Decimal(metric).quantize(Decimal("0.01")), "tier_metric_at": as_of}
-    member.tier_metric_value, member.tier_metric_at = stored["tier_metric_value"], as_of
+    metric = _member_tier_metric_store(member=member, as_of=as_of)
     reached = tiers_by_metric(tiers, metric)
     if reached is None or reached.rank <= _rank(member.tier):
-        Member.objects.filter(pk=member.pk).update(**stored)
         return None
     return _member_tier_change(
         member=member, to_tier=reached, kind=TierChangeKind.UPGRADE,
-        reason=_reason(TierChangeKind.UPGRADE, reached), changed_at=as_of, extra=stored,
+        reason=_reason(TierChangeKind.UPGRADE, reached), changed_at=as_of,
     )
 
 
