@@ -301,7 +301,9 @@ def points_credit_in_transaction(
     transaction.atomic that rolls back entirely when this raises (a purchase: one transaction, no savepoint).
 
     `link`, a model instance with `transaction` and `lot` foreign keys (a Purchase), is pointed at the new
-    transaction and lot in the same write (on PostgreSQL in the same statement).
+    transaction and lot in the same write (on PostgreSQL in the same statement). A link not yet in the
+    database (`_state.adding`) is inserted by that write; on PostgreSQL it must have its primary key
+    already (from its sequence), so that the statement can insert every row at once.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("points_credit_in_transaction must run inside transaction.atomic")
@@ -341,11 +343,13 @@ def points_credit_in_transaction(
         lot.transaction = txn
         lot.save(force_insert=True)
         if link is not None:
-            type(link).objects.filter(pk=link.pk).update(transaction=txn, lot=lot)
+            link.transaction, link.lot = txn, lot
+            if link._state.adding:
+                link.save(force_insert=True)
+            else:
+                type(link).objects.filter(pk=link.pk).update(transaction=txn, lot=lot)
     # The new lot rides on the transaction (`txn.lot`) so callers need not read it back.
     txn.lot = lot  # type: ignore[attr-defined]  # an attribute for callers, not a field
-    if link is not None:
-        link.transaction, link.lot = txn, lot
     if not pending:
         _settle_debt(locked, balance_before, txn)
     return txn
@@ -378,22 +382,52 @@ WITH t AS (
 ){link}
 SELECT t.id, l.id FROM t, l
 """
-_LINK_SQL = """, k AS (
+# The link row: updated when it exists, inserted (every column a parameter but its two FKs) when it is new.
+_LINK_UPDATE_SQL = """, k AS (
     UPDATE {table} SET transaction_id = (SELECT id FROM t), lot_id = (SELECT id FROM l)
      WHERE id = %s AND EXISTS (SELECT 1 FROM t)
 )"""
+_LINK_INSERT_SQL = """, k AS (
+    INSERT INTO {table} ({columns}) SELECT {values} FROM t, l
+)"""
+
+
+def _link_columns(model) -> list[str]:
+    return [f.column for f in model._meta.concrete_fields]
 
 
 @functools.cache
-def _credit_sql(link_table: str | None) -> str:
+def _credit_sql(link_model: Any, link_insert: bool) -> str:
     def name(model) -> str:
         return connection.ops.quote_name(model._meta.db_table)
 
-    link = _LINK_SQL.format(table=connection.ops.quote_name(link_table)) if link_table else ""
+    link = ""
+    if link_model is not None and link_insert:
+        columns = _link_columns(link_model)
+        values = ["t.id" if c == "transaction_id" else "l.id" if c == "lot_id" else "%s" for c in columns]
+        link = _LINK_INSERT_SQL.format(
+            table=name(link_model), columns=", ".join(connection.ops.quote_name(c) for c in columns),
+            values=", ".join(values),
+        )
+    elif link_model is not None:
+        link = _LINK_UPDATE_SQL.format(table=name(link_model))
     return _CREDIT_SQL.format(
         txn=name(LedgerTransaction), entry=name(LedgerEntry), lot=name(PointLot), account=name(LedgerAccount),
         member=name(Member), link=link,
     )
+
+
+def _link_params(link: Any) -> list[Any]:
+    """The new link row's column values as the ORM would save them (auto_now_add filled in)."""
+    if link.pk is None:
+        raise ValueError("a new link row needs its primary key before the credit statement")
+    params = []
+    for model_field in type(link)._meta.concrete_fields:
+        if model_field.column in ("transaction_id", "lot_id"):
+            continue
+        value = model_field.pre_save(link, add=True)
+        params.append(model_field.get_db_prep_save(value, connection=connection))
+    return params
 
 
 def _credit_statement(
@@ -426,16 +460,23 @@ def _credit_statement(
         target.pk, points, minus, target.pk, source.pk,
         earned_delta, member.pk, earned_delta,
     ]
-    if link is not None:
+    link_insert = link is not None and link._state.adding
+    if link_insert:
+        params.extend(_link_params(link))
+    elif link is not None:
         params.append(link.pk)
     with connection.cursor() as cursor:
-        cursor.execute(_credit_sql(link._meta.db_table if link is not None else None), params)
+        cursor.execute(_credit_sql(type(link) if link is not None else None, link_insert), params)
         row = cursor.fetchone()
     if row is None:
         return None
     txn.pk, lot.pk = row
     lot.transaction = txn
-    for instance in (txn, lot):
+    instances = [txn, lot]
+    if link is not None:
+        link.transaction, link.lot = txn, lot
+        instances.append(link)
+    for instance in instances:
         instance._state.adding, instance._state.db = False, connection.alias
     target.balance += points
     source.balance += minus

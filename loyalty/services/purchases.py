@@ -189,6 +189,10 @@ def purchase_status(purchase: Purchase) -> str:
 # -- recording a purchase --------------------------------------------------------------------------
 
 
+# How the databases name a duplicate (store, order_id) in an IntegrityError: PostgreSQL, SQLite.
+_DUPLICATE_ORDER = ("purchase_unique_store_order", "loyalty_purchase.store_id, loyalty_purchase.order_id")
+
+
 class _AlreadyRecorded(Exception):
     """The order is already recorded (by an earlier or a concurrent request): roll back and replay it."""
 
@@ -335,38 +339,44 @@ def _purchase_create(
         program=program,
     )
     available_at = occurred_at + timedelta(days=program.pending_days) if program.pending_days else occurred_at
-    # No savepoint of its own: a duplicate order fails this insert and rolls back this whole atomic block
-    # (purchase_record then answers with the recorded purchase).
-    try:
-        purchase = Purchase.objects.create(
-            store=store,
-            member=member,
-            order_id=order_id,
-            total=total,
-            currency=currency,
-            shipping=shipping,
-            tax=tax,
-            lines=[_line_json(line) for line in lines],
-            occurred_at=occurred_at,
-            eligible_amount=earning.eligible_amount,
-            points_base=earning.base,
-            points_bonus=earning.bonus,
-            breakdown=earning.breakdown,
-            available_at=available_at,
-            request_hash=fingerprint,
-        )
-    except IntegrityError:
-        raise _AlreadyRecorded from None
+    purchase = Purchase(
+        pk=getattr(member, "next_purchase_id", None),
+        store=store,
+        member=member,
+        order_id=order_id,
+        total=total,
+        currency=currency,
+        shipping=shipping,
+        tax=tax,
+        lines=[_line_json(line) for line in lines],
+        occurred_at=occurred_at,
+        eligible_amount=earning.eligible_amount,
+        points_base=earning.base,
+        points_bonus=earning.bonus,
+        breakdown=earning.breakdown,
+        available_at=available_at,
+        request_hash=fingerprint,
+    )
+    # No savepoint of its own: a duplicate order fails the purchase's insert and rolls back this whole
+    # atomic block (purchase_record then answers with the recorded purchase). With its id known already
+    # (PostgreSQL) the purchase is inserted by the credit's statement, else first, here.
     txn = None
-    if earning.total > 0:
-        txn = _purchase_credit(
-            purchase,
-            earning,
-            available_at=available_at,
-            expires_at=lot_expiry(program, occurred_at),
-            staff_user=staff_user,
-            now=now,
-        )
+    try:
+        if purchase.pk is None or earning.total <= 0:
+            purchase.save(force_insert=True)
+        if earning.total > 0:
+            txn = _purchase_credit(
+                purchase,
+                earning,
+                available_at=available_at,
+                expires_at=lot_expiry(program, occurred_at),
+                staff_user=staff_user,
+                now=now,
+            )
+    except IntegrityError as error:
+        if not any(name in str(error) for name in _DUPLICATE_ORDER):
+            raise
+        raise _AlreadyRecorded from None
     _purchase_tier_check(member, purchase, txn, available_at=available_at, now=now)
     transaction.on_commit(lambda: purchase_recorded.send(sender=Purchase, purchase=purchase, earning=earning))
     return purchase
@@ -377,17 +387,24 @@ _MEMBER_COLUMNS = tuple(field.attname for field in Member._meta.concrete_fields)
 
 def _member_lock(column: str, value) -> Member | None:
     """The member row, locked (SELECT ... FOR UPDATE), with its tier from the tier cache: raw SQL, as the
-    ORM's query building cost more than the query on every purchase. `column` is `id` or `loyalty_id`."""
+    ORM's query building cost more than the query on every purchase. `column` is `id` or `loyalty_id`.
+    On PostgreSQL `member.next_purchase_id` is an id taken from the purchases' sequence for the new row."""
     assert column in ("id", "loyalty_id")
     table = connection.ops.quote_name(Member._meta.db_table)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = f"SELECT {', '.join(_MEMBER_COLUMNS)} FROM {table} WHERE {column} = %s{lock}"  # noqa: S608 - fixed names
+    columns, params = list(_MEMBER_COLUMNS), [value]
+    if connection.vendor == "postgresql":  # allocate the new purchase's id in the same round trip
+        columns.append("nextval(pg_get_serial_sequence(%s, 'id'))")
+        params.insert(0, Purchase._meta.db_table)
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {column} = %s{lock}"  # noqa: S608 - fixed names
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    member = Member.from_db(connection.alias, _MEMBER_COLUMNS, row)
+    member = Member.from_db(connection.alias, _MEMBER_COLUMNS, row[: len(_MEMBER_COLUMNS)])
+    if len(row) > len(_MEMBER_COLUMNS):  # PostgreSQL: the id of the purchase about to be recorded
+        member.next_purchase_id = row[-1]  # type: ignore[attr-defined]
     if member.tier_id is not None:
         cached = next((tier for tier in tiers_list_get() if tier.pk == member.tier_id), None)
         member.tier = cached or Tier.objects.get(pk=member.tier_id)

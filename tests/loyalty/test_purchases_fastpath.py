@@ -59,3 +59,52 @@ def test_a_member_at_the_top_tier_is_not_checked(member, store, django_capture_o
     with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as queries:
         record(member, store, "o1")
     assert not [q["sql"] for q in queries.captured_queries if "SUM(points)" in q["sql"]]
+
+
+def _purchase_rows(member) -> dict:
+    """What recording purchases left for `member`, without ids and clock times."""
+    member = Member.objects.select_related("tier").get(pk=member.pk)
+    purchases = Purchase.objects.filter(member=member).select_related("transaction", "lot").order_by("occurred_at")
+    return {
+        "purchases": [
+            (p.order_id, p.total, p.eligible_amount, p.points_base, p.points_bonus, p.breakdown, p.lines,
+             p.available_at, p.request_hash != "",
+             p.transaction and (p.transaction.kind, p.transaction.points, p.transaction.balance_after,
+                                p.transaction.reason, p.transaction.metadata["base"]),
+             p.lot and (p.lot.points, p.lot.remaining, p.lot.available_at, p.lot.released_at, p.lot.expires_at))
+            for p in purchases
+        ],
+        "member": (member.tier and member.tier.code, member.lifetime_earned, member.tier_metric_value),
+        "tiers": list(member.tier_history.order_by("changed_at", "id").values_list("kind", "to_tier__code")),
+    }
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement purchase is PostgreSQL's")
+def test_the_one_statement_purchase_records_what_the_orm_path_records(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import MemberFactory
+
+    Tier.objects.create(code="silver", name="Silver", rank=1, threshold=150, multiplier=Decimal("1.5"))
+    Tier.objects.create(code="gold", name="Gold", rank=2, threshold=10**6)
+    now = timezone.now().replace(microsecond=0)
+    results = []
+    for vendor in ("postgresql", "orm"):
+        member, store = MemberFactory(), Store.objects.create(slug=vendor, name=vendor)
+        with monkeypatch.context() as patch:
+            if vendor == "orm":
+                patch.setattr(connection, "vendor", "other")  # the generic path (SQLite's)
+            for day, total in enumerate(["100.00", "80.00", "0.00", "45.50"]):
+                purchase_record(store=store, member=member, order_id=f"o-{day}", total=Decimal(total),
+                                currency=program_get().currency, occurred_at=now - timedelta(days=9 - day),
+                                lines=[{"sku": "A", "quantity": 1, "amount": total}], now=now)
+            # a replay answers with the recorded purchase
+            assert not purchase_record(store=store, member=member, order_id="o-0", total=Decimal("100.00"),
+                                       currency=program_get().currency, occurred_at=now - timedelta(days=9),
+                                       lines=[{"sku": "A", "quantity": 1, "amount": "100.00"}], now=now)[1]
+        results.append(_purchase_rows(member))
+    assert results[0] == results[1]
+    assert results[0]["member"][0] == "silver" and results[0]["tiers"] == [("upgrade", "silver")]
+    assert [p[4] for p in results[0]["purchases"]] == [0, 0, 0, 23]  # the silver bonus once upgraded
