@@ -72,7 +72,9 @@ def _written(member) -> dict:
              t.idempotency_key.replace(str(member.pk), "M"), t.occurred_at)
             for t in txns
         ],
-        "entries": [sorted((e.account.kind, e.account.member_id is None, e.points) for e in t.entries.all()) for t in txns],
+        "entries": [
+            sorted((e.account.kind, e.account.member_id is None, e.points) for e in t.entries.all()) for t in txns
+        ],
         "lots": list(PointLot.objects.filter(member=member).order_by("id").values_list(
             "points", "remaining", "earned_at", "available_at", "released_at", "expires_at")),
         "balances": sorted(LedgerAccount.objects.filter(member=member).values_list("kind", "balance")),
