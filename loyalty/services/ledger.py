@@ -1,7 +1,8 @@
 """The one writer of the points ledger.
 
 Every change of points goes through a function here. Each one, inside `transaction.atomic`:
-1. locks the member's accounts and the system accounts involved, in pk order (`select_for_update`);
+1. locks the member row, then the member's accounts and the system accounts involved, in pk order
+   (`SELECT ... FOR UPDATE`);
 2. returns the earlier transaction when the idempotency key was seen before (same member and kind),
    or refuses it (IdempotencyConflict);
 3. inserts one LedgerTransaction whose LedgerEntries sum to zero, moves point lots and records
@@ -77,6 +78,22 @@ class Audit:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class MemberUpdate:
+    """One more assignment to the member row, written with a credit: `column = expression + plus`, and
+    `stamp_column = stamp`. `expression` (SQL with `params`, e.g. an aggregate over the member's history) is
+    evaluated over the rows as they were before the credit; `plus` is what the credit itself adds to it.
+    The value written comes back as `txn.member_update_value` (the tier metric, stored and checked in the
+    purchase's own statement)."""
+
+    column: str
+    expression: str
+    params: list[Any]
+    plus: Any
+    stamp_column: str
+    stamp: Any
+
+
 # -- accounts and locks ----------------------------------------------------------------------------
 
 
@@ -126,15 +143,21 @@ _ACCOUNT_COLUMNS = ("id", "member_id", "kind", "balance")
 
 
 def _accounts_lock(member_id: int, system_ids: list[int]) -> list[LedgerAccount]:
-    """SELECT ... FOR UPDATE of the member's accounts and these system accounts, in pk order (raw SQL:
-    every posting runs it, and the ORM's query building cost more than the query)."""
-    table = connection.ops.quote_name(LedgerAccount._meta.db_table)
+    """Lock the member row, then the member's accounts and these system accounts in pk order, in one
+    statement (SELECT ... FOR UPDATE; raw SQL: every posting runs it, and the ORM's query building cost more
+    than the query). The member row comes first for every writer, as the purchase path locks it first and
+    a posting may update it (lifetime_earned, the tier metric): one order, so no deadlock between them."""
+    quote = connection.ops.quote_name
+    table, members = quote(LedgerAccount._meta.db_table), quote(Member._meta.db_table)
     ids = system_ids or [-1]  # IN () is not SQL
     wanted = ", ".join(["%s"] * len(ids))
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    member = "%s"
+    lock = ""
+    if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction holds the write lock
+        member, lock = f"(SELECT id FROM {members} WHERE id = %s FOR UPDATE)", " FOR UPDATE"  # noqa: S608
     sql = (
         f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM {table} "  # noqa: S608 - names from _meta, values are parameters
-        f"WHERE member_id = %s OR id IN ({wanted}) ORDER BY id{lock}"
+        f"WHERE member_id = {member} OR id IN ({wanted}) ORDER BY id{lock}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [member_id, *ids])
@@ -296,6 +319,7 @@ def points_credit_in_transaction(
     expires_at: datetime | None = _UNSET,
     now: datetime | None = None,
     link: Any = None,
+    member_update: MemberUpdate | None = None,
 ) -> LedgerTransaction:
     """points_credit without a transaction (or savepoint) of its own, for a caller already inside
     transaction.atomic that rolls back entirely when this raises (a purchase: one transaction, no savepoint).
@@ -304,6 +328,7 @@ def points_credit_in_transaction(
     transaction and lot in the same write (on PostgreSQL in the same statement). A link not yet in the
     database (`_state.adding`) is inserted by that write; on PostgreSQL it must have its primary key
     already (from its sequence), so that the statement can insert every row at once.
+    `member_update` (see MemberUpdate) is written with the credit too.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("points_credit_in_transaction must run inside transaction.atomic")
@@ -331,7 +356,7 @@ def points_credit_in_transaction(
     )
     if connection.vendor == "postgresql":
         txn = _credit_statement(locked, kind=kind, audit=audit, legs=legs, earned_delta=earned_delta, lot=lot,
-                                now=now, link=link)
+                                now=now, link=link, member_update=member_update)
         if txn is None:  # the key was used before: the earlier posting, or IdempotencyConflict
             if (existing := _replay(audit, member=member, kind=kind)) is None:
                 raise IdempotencyConflict(_("This idempotency key was already used for another posting."))
@@ -348,6 +373,8 @@ def points_credit_in_transaction(
                 link.save(force_insert=True)
             else:
                 type(link).objects.filter(pk=link.pk).update(transaction=txn, lot=lot)
+        if member_update is not None:  # the credit's rows are visible now: no `plus`
+            txn.member_update_value = _member_update_apply(member, member_update)  # type: ignore[attr-defined]
     # The new lot rides on the transaction (`txn.lot`) so callers need not read it back.
     txn.lot = lot  # type: ignore[attr-defined]  # an attribute for callers, not a field
     if not pending:
@@ -378,10 +405,12 @@ WITH t AS (
     UPDATE {account} SET balance = balance + CASE WHEN id = %s THEN %s::bigint ELSE %s::bigint END
      WHERE id IN (%s, %s) AND EXISTS (SELECT 1 FROM t)
 ), m AS (
-    UPDATE {member} SET lifetime_earned = lifetime_earned + %s WHERE id = %s AND %s <> 0 AND EXISTS (SELECT 1 FROM t)
+    UPDATE {member} SET lifetime_earned = lifetime_earned + %s{member_set} WHERE id = %s AND EXISTS (SELECT 1 FROM t)
+    RETURNING {member_returning}
 ){link}
-SELECT t.id, l.id FROM t, l
+SELECT t.id, l.id, (SELECT value FROM m) FROM t, l
 """
+_MEMBER_SET_SQL = ", {column} = ({expression}) + %s, {stamp_column} = %s"
 # The link row: updated when it exists, inserted (every column a parameter but its two FKs) when it is new.
 _LINK_UPDATE_SQL = """, k AS (
     UPDATE {table} SET transaction_id = (SELECT id FROM t), lot_id = (SELECT id FROM l)
@@ -396,10 +425,18 @@ def _link_columns(model) -> list[str]:
     return [f.column for f in model._meta.concrete_fields]
 
 
-@functools.cache
-def _credit_sql(link_model: Any, link_insert: bool) -> str:
+def _credit_sql(link_model: Any, link_insert: bool, member_update: MemberUpdate | None) -> str:
     def name(model) -> str:
         return connection.ops.quote_name(model._meta.db_table)
+
+    member_set, member_returning = "", "NULL AS value"
+    if member_update is not None:
+        quote = connection.ops.quote_name
+        member_set = _MEMBER_SET_SQL.format(
+            column=quote(member_update.column), expression=member_update.expression,
+            stamp_column=quote(member_update.stamp_column),
+        )
+        member_returning = f"{quote(member_update.column)} AS value"
 
     link = ""
     if link_model is not None and link_insert:
@@ -413,8 +450,20 @@ def _credit_sql(link_model: Any, link_insert: bool) -> str:
         link = _LINK_UPDATE_SQL.format(table=name(link_model))
     return _CREDIT_SQL.format(
         txn=name(LedgerTransaction), entry=name(LedgerEntry), lot=name(PointLot), account=name(LedgerAccount),
-        member=name(Member), link=link,
+        member=name(Member), link=link, member_set=member_set, member_returning=member_returning,
     )
+
+
+def _member_update_apply(member: Member, update: MemberUpdate):
+    """MemberUpdate on its own (the credit's rows already written and visible): returns the value written."""
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(Member._meta.db_table)} SET {quote(update.column)} = ({update.expression}), "  # noqa: S608
+        f"{quote(update.stamp_column)} = %s WHERE id = %s RETURNING {quote(update.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*update.params, update.stamp, member.pk])
+        return cursor.fetchone()[0]
 
 
 def _link_params(link: Any) -> list[Any]:
@@ -440,6 +489,7 @@ def _credit_statement(
     lot: PointLot,
     now: datetime,
     link: Any,
+    member_update: MemberUpdate | None,
 ) -> LedgerTransaction | None:
     """What _post plus the lot insert write for a credit, in one round trip; None if the key was used."""
     (target, points), (source, minus) = legs
@@ -458,19 +508,24 @@ def _credit_statement(
         target.pk, points, source.pk, minus,
         member.pk, lot.points, lot.remaining, lot.earned_at, lot.available_at, lot.released_at, lot.expires_at,
         target.pk, points, minus, target.pk, source.pk,
-        earned_delta, member.pk, earned_delta,
+        earned_delta,
     ]
+    if member_update is not None:
+        params.extend([*member_update.params, member_update.plus, member_update.stamp])
+    params.append(member.pk)
     link_insert = link is not None and link._state.adding
     if link_insert:
         params.extend(_link_params(link))
     elif link is not None:
         params.append(link.pk)
     with connection.cursor() as cursor:
-        cursor.execute(_credit_sql(type(link) if link is not None else None, link_insert), params)
+        cursor.execute(_credit_sql(type(link) if link is not None else None, link_insert, member_update), params)
         row = cursor.fetchone()
     if row is None:
         return None
-    txn.pk, lot.pk = row
+    txn.pk, lot.pk, member_update_value = row
+    if member_update is not None:
+        txn.member_update_value = member_update_value  # type: ignore[attr-defined]
     lot.transaction = txn
     instances = [txn, lot]
     if link is not None:

@@ -21,9 +21,16 @@ from django.utils.translation import gettext as _
 
 from loyalty.models import Purchase, Refund, Store, Tier, TransactionKind
 from loyalty.services.earning import Earning, Line, earning_calculate
-from loyalty.services.ledger import Audit, LedgerError, points_credit_in_transaction, points_reverse
+from loyalty.services.ledger import Audit, LedgerError, MemberUpdate, points_credit_in_transaction, points_reverse
 from loyalty.services.program import lot_expiry, program_get
-from loyalty.services.tiers import member_tier_upgrade_check_locked, tiers_list_get
+from loyalty.services.tiers import (
+    member_tier_upgrade_apply,
+    member_tier_upgrade_check_locked,
+    member_tier_upgrade_wanted,
+    tier_metric_member_update,
+    tier_metric_plus,
+    tiers_list_get,
+)
 from loyalty.signals import purchase_recorded, purchase_refunded
 from members.models import Member
 
@@ -360,11 +367,19 @@ def _purchase_create(
     # No savepoint of its own: a duplicate order fails the purchase's insert and rolls back this whole
     # atomic block (purchase_record then answers with the recorded purchase). With its id known already
     # (PostgreSQL) the purchase is inserted by the credit's statement, else first, here.
+    # The tier upgrade check, in the purchase's own transaction (one commit, and the member row is locked
+    # already) instead of after the commit: the metric is computed and stored by the credit's own write.
+    # A pending purchase changes no metric until released (the release checks); a member at the top tier
+    # needs no check. No savepoint: if the check fails, the purchase fails with it and may be retried.
+    purchase.tier_checked = True  # type: ignore[attr-defined]  # read by the tier signal receivers: nothing left to check after the commit
+    tier_as_of = max(now, occurred_at)
+    tier_check = available_at <= now and member_tier_upgrade_wanted(member=member)
     txn = None
     try:
         if purchase.pk is None or earning.total <= 0:
             purchase.save(force_insert=True)
         if earning.total > 0:
+            plus = tier_metric_plus(occurred_at=occurred_at, as_of=tier_as_of, points=earning.total, total=total)
             txn = _purchase_credit(
                 purchase,
                 earning,
@@ -372,12 +387,18 @@ def _purchase_create(
                 expires_at=lot_expiry(program, occurred_at),
                 staff_user=staff_user,
                 now=now,
+                member_update=tier_metric_member_update(member=member, as_of=tier_as_of, plus=plus)
+                if tier_check else None,
             )
+            txn.tier_checked = True
     except IntegrityError as error:
         if not any(name in str(error) for name in _DUPLICATE_ORDER):
             raise
         raise _AlreadyRecorded from None
-    _purchase_tier_check(member, purchase, txn, available_at=available_at, now=now)
+    if tier_check and txn is not None:
+        member_tier_upgrade_apply(member=member, metric=txn.member_update_value, as_of=tier_as_of)
+    elif tier_check:  # no points earned; on the spend metric the purchase may still count
+        member_tier_upgrade_check_locked(member=member, as_of=tier_as_of)
     transaction.on_commit(lambda: purchase_recorded.send(sender=Purchase, purchase=purchase, earning=earning))
     return purchase
 
@@ -411,19 +432,6 @@ def _member_lock(column: str, value) -> Member | None:
     return member
 
 
-def _purchase_tier_check(member: Member, purchase: Purchase, txn, *, available_at: datetime, now: datetime) -> None:
-    """The tier upgrade check, in the purchase's own transaction (one commit, and the member row is
-    locked already) instead of after the commit. A pending purchase changes no metric until released
-    (the release checks). No savepoint of its own (a round trip each way on every purchase): the check
-    is one UPDATE of the member row, and if it fails the purchase fails with it and may be retried."""
-    purchase.tier_checked = True  # type: ignore[attr-defined]  # read by the tier signal receivers: nothing left to check after the commit
-    if txn is not None:
-        txn.tier_checked = True
-    if available_at > now:
-        return
-    member_tier_upgrade_check_locked(member=member, as_of=max(now, purchase.occurred_at))
-
-
 def _purchase_credit(
     purchase: Purchase,
     earning: Earning,
@@ -432,6 +440,7 @@ def _purchase_credit(
     expires_at: datetime | None,
     staff_user=None,
     now: datetime,
+    member_update: MemberUpdate | None = None,
 ):
     txn = points_credit_in_transaction(  # no savepoint: any error rolls back the whole purchase
         member=purchase.member,
@@ -450,6 +459,7 @@ def _purchase_credit(
             metadata={"purchase": purchase.pk, "base": earning.base, "bonus": earning.bonus},
         ),
         link=purchase,  # purchase.transaction and purchase.lot, written with the posting
+        member_update=member_update,
     )
     if purchase.transaction_id != txn.pk:  # the key was used before: an earlier posting came back
         raise LedgerError(f"purchase {purchase.pk}: its credit key belongs to transaction {txn.pk}")

@@ -33,7 +33,7 @@ from loyalty.models import (
     TierWindow,
     TransactionKind,
 )
-from loyalty.services.ledger import LedgerError
+from loyalty.services.ledger import LedgerError, MemberUpdate, _member_update_apply
 from loyalty.services.program import program_get, tiers_cached_get
 from loyalty.signals import points_posted
 from members.models import Member, MemberStatus
@@ -173,19 +173,30 @@ def tier_metrics_get(
     return {row[0]: _metric_value(program, row[1]) for row in rows}
 
 
-def _member_tier_metric_store(*, member: Member, as_of: datetime) -> int | Decimal:
-    """Compute the member's metric at `as_of` and store it on the member row, in one statement."""
-    program = program_get()
-    sql, params = _metric_sql(program=program, as_of=as_of, member_id=member.pk)
-    table = _table(Member)
-    update = (
-        f"UPDATE {table} SET tier_metric_value = (SELECT COALESCE(SUM(counted.metric), 0) FROM ({sql}) counted),"  # noqa: S608 - names from _meta
-        " tier_metric_at = %s WHERE id = %s RETURNING tier_metric_value"
+def tier_metric_member_update(*, member: Member, as_of: datetime, plus: int | Decimal = 0) -> MemberUpdate:
+    """Storing the member's metric at `as_of` on the member row, as an update the ledger writes with a
+    credit (`plus`: what that credit adds, the history query not seeing it yet; see MemberUpdate)."""
+    sql, params = _metric_sql(program=program_get(), as_of=as_of, member_id=member.pk)
+    return MemberUpdate(
+        column="tier_metric_value",
+        expression=f"SELECT COALESCE(SUM(counted.metric), 0) FROM ({sql}) counted",  # noqa: S608 - no values
+        params=params, plus=plus, stamp_column="tier_metric_at", stamp=_when(as_of),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(update, [*params, _when(as_of), member.pk])
-        (value,) = cursor.fetchone()
-    metric = _metric_value(program, value)
+
+
+def tier_metric_plus(*, occurred_at: datetime, as_of: datetime, points: int, total: Decimal) -> int | Decimal:
+    """What a purchase released at once adds to the metric at `as_of`: its points or its total, if it falls
+    in the window."""
+    program = program_get()
+    start = tier_window_start(program=program, as_of=as_of)
+    if occurred_at > as_of or (start is not None and occurred_at < start):
+        return 0
+    return total if program.tier_metric == TierMetric.SPEND else points
+
+
+def _member_tier_metric_stored(member: Member, value, as_of: datetime) -> int | Decimal:
+    """The metric as the database stored it, typed, and copied onto the member instance."""
+    metric = _metric_value(program_get(), value)
     member.tier_metric_value, member.tier_metric_at = Decimal(metric).quantize(Decimal("0.01")), as_of
     return metric
 
@@ -323,10 +334,22 @@ def member_tier_upgrade_check_locked(*, member: Member, as_of: datetime) -> Tier
     """member_tier_upgrade_check for a member row the caller has locked (select_for_update, in its
     transaction) and read with its tier. Nothing to do when no earnable tier is above the member's: the
     stored metric of a member at the top is then refreshed by the recalculation only (it is not shown)."""
-    tiers = tiers_list_get()
-    if not any(_earnable(tier) and tier.rank > _rank(member.tier) for tier in tiers):
+    if not member_tier_upgrade_wanted(member=member):
         return None
-    metric = _member_tier_metric_store(member=member, as_of=as_of)
+    stored = _member_update_apply(member, tier_metric_member_update(member=member, as_of=as_of))
+    return member_tier_upgrade_apply(member=member, metric=stored, as_of=as_of)
+
+
+def member_tier_upgrade_wanted(*, member: Member) -> bool:
+    """Whether an earnable tier is above the member's (else no upgrade check is needed)."""
+    return any(_earnable(tier) and tier.rank > _rank(member.tier) for tier in tiers_list_get())
+
+
+def member_tier_upgrade_apply(*, member: Member, metric, as_of: datetime) -> TierHistory | None:
+    """Upgrade the locked member if `metric`, just computed and stored (`tier_metric_value` as the database
+    returned it, or typed), reaches a higher tier."""
+    metric = _member_tier_metric_stored(member, metric, as_of)
+    tiers = tiers_list_get()
     reached = tiers_by_metric(tiers, metric)
     if reached is None or reached.rank <= _rank(member.tier):
         return None

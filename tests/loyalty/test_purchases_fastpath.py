@@ -80,14 +80,18 @@ def _purchase_rows(member) -> dict:
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement purchase is PostgreSQL's")
-def test_the_one_statement_purchase_records_what_the_orm_path_records(monkeypatch):
+@pytest.mark.parametrize("metric", ["points", "spend"])
+def test_the_one_statement_purchase_records_what_the_orm_path_records(monkeypatch, metric):
     from datetime import timedelta
 
     from django.utils import timezone
 
     from tests.factories import MemberFactory
 
-    Tier.objects.create(code="silver", name="Silver", rank=1, threshold=150, multiplier=Decimal("1.5"))
+    program = program_get()
+    program.tier_metric, program.tier_window, program.tier_window_months = metric, "rolling", 12
+    program.save()
+    Tier.objects.create(code="silver", name="Silver", rank=1, threshold=100, multiplier=Decimal("1.5"))
     Tier.objects.create(code="gold", name="Gold", rank=2, threshold=10**6)
     now = timezone.now().replace(microsecond=0)
     results = []
@@ -96,15 +100,17 @@ def test_the_one_statement_purchase_records_what_the_orm_path_records(monkeypatc
         with monkeypatch.context() as patch:
             if vendor == "orm":
                 patch.setattr(connection, "vendor", "other")  # the generic path (SQLite's)
-            for day, total in enumerate(["100.00", "80.00", "0.00", "45.50"]):
+            for day, total in enumerate(["100.00", "80.00", "40.00", "45.50"]):  # the first outside the window
                 purchase_record(store=store, member=member, order_id=f"o-{day}", total=Decimal(total),
-                                currency=program_get().currency, occurred_at=now - timedelta(days=9 - day),
+                                currency=program_get().currency,
+                                occurred_at=now - timedelta(days=9 - day + (400 if day == 0 else 0)),
                                 lines=[{"sku": "A", "quantity": 1, "amount": total}], now=now)
             # a replay answers with the recorded purchase
             assert not purchase_record(store=store, member=member, order_id="o-0", total=Decimal("100.00"),
-                                       currency=program_get().currency, occurred_at=now - timedelta(days=9),
+                                       currency=program_get().currency, occurred_at=now - timedelta(days=409),
                                        lines=[{"sku": "A", "quantity": 1, "amount": "100.00"}], now=now)[1]
         results.append(_purchase_rows(member))
     assert results[0] == results[1]
     assert results[0]["member"][0] == "silver" and results[0]["tiers"] == [("upgrade", "silver")]
     assert [p[4] for p in results[0]["purchases"]] == [0, 0, 0, 23]  # the silver bonus once upgraded
+    assert results[0]["member"][2] == (Decimal("165.50") if metric == "spend" else Decimal("189"))
