@@ -103,35 +103,32 @@ class PurchaseSerializer(serializers.Serializer):
     member_points = MemberBalanceSerializer(help_text="The member's balances after this request.")
 
 
-# One output serializer for every response: DRF deep-copies a serializer's declared fields (nested ones
-# too) for each instance, which cost more than the conversion itself; to_representation keeps no state.
-_PURCHASE_OUTPUT = PurchaseSerializer()
+# The response is built by hand from single fields (the shape of PurchaseSerializer, which documents it):
+# DRF's nested to_representation cost more than the rest of the conversion on every purchase.
+# tests/loyalty/test_api_purchases.py checks that both give the same body.
+_MONEY_OUTPUT = _money_field()
+_TIME_OUTPUT = serializers.DateTimeField()
 
 
 def purchase_representation(purchase: Purchase, balances: dict | None = None) -> dict:
     """`balances` ({available, pending}) when the caller has them already (read under the member's lock)."""
     points = balances or member_points_get(member=purchase.member)
-    return _PURCHASE_OUTPUT.to_representation(
-        {
-            "order_id": purchase.order_id,
-            "member": purchase.member.loyalty_id,
-            "total": purchase.total,
-            "currency": purchase.currency,
-            "occurred_at": purchase.occurred_at,
-            "eligible_amount": purchase.eligible_amount,
-            "points": {
-                "base": purchase.points_base,
-                "bonus": purchase.points_bonus,
-                "total": purchase.points_total,
-            },
-            "breakdown": breakdown_localize(purchase.breakdown),
-            "status": purchase_status(purchase),
-            "available_at": purchase.available_at or purchase.occurred_at,
-            "refunded_total": purchase.refunded_total,
-            "points_reversed": purchase.points_reversed,
-            "member_points": {"available": points["available"], "pending": points["pending"]},
-        }
-    )
+    money, time = _MONEY_OUTPUT.to_representation, _TIME_OUTPUT.to_representation
+    return {
+        "order_id": purchase.order_id,
+        "member": purchase.member.loyalty_id,
+        "total": money(purchase.total),
+        "currency": purchase.currency,
+        "occurred_at": time(purchase.occurred_at),
+        "eligible_amount": money(purchase.eligible_amount),
+        "points": {"base": purchase.points_base, "bonus": purchase.points_bonus, "total": purchase.points_total},
+        "breakdown": breakdown_localize(purchase.breakdown),
+        "status": purchase_status(purchase),
+        "available_at": time(purchase.available_at or purchase.occurred_at),
+        "refunded_total": money(purchase.refunded_total),
+        "points_reversed": purchase.points_reversed,
+        "member_points": {"available": points["available"], "pending": points["pending"]},
+    }
 
 
 ORDER_ID_PARAMETER = OpenApiParameter(

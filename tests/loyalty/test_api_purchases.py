@@ -358,3 +358,33 @@ def test_purchase_post_query_budget(pos_api_client, member, django_assert_max_nu
     post(pos_api_client, body(member, order_id="warm"))  # fills the program, tier, rule and promotion caches
     with django_assert_max_num_queries(18):
         assert post(pos_api_client, body(member, order_id="budget")).status_code == 201
+
+
+def test_the_hand_built_body_is_what_the_documented_serializer_gives(pos_api_client, member):
+    from loyalty.api.purchases import PurchaseSerializer, purchase_representation
+    from loyalty.services.earning import breakdown_localize
+    from loyalty.services.purchases import purchase_status
+
+    program = program_get()
+    program.pending_days = 3
+    program.save()
+    Tier.objects.create(code="silver", name="Silver", rank=1, threshold=0, multiplier=Decimal("1.5"))
+    member.tier = Tier.objects.get(code="silver")
+    member.save()
+    assert post(pos_api_client, body(member, total="40.10")).status_code == 201
+    assert refund(pos_api_client, "1001", "r1", "10.05").status_code == 201
+    purchase = Purchase.objects.select_related("member", "lot").get(order_id="1001")
+    balances = {"available": 3, "pending": 47}
+    documented = PurchaseSerializer().to_representation({
+        **{name: getattr(purchase, name) for name in (
+            "order_id", "total", "currency", "occurred_at", "eligible_amount", "available_at", "refunded_total",
+            "points_reversed")},
+        "member": purchase.member.loyalty_id,
+        "points": {"base": purchase.points_base, "bonus": purchase.points_bonus, "total": purchase.points_total},
+        "breakdown": breakdown_localize(purchase.breakdown),
+        "status": purchase_status(purchase),
+        "member_points": balances,
+    })
+    built = purchase_representation(purchase, balances)
+    assert json.loads(json.dumps(built)) == json.loads(json.dumps(documented))
+    assert built["status"] == "pending" and built["refunded_total"] == "10.05" and len(built["breakdown"]) == 2
