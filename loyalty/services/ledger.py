@@ -142,46 +142,103 @@ _system_ids_cache: dict[str, int] = {}
 _ACCOUNT_COLUMNS = ("id", "member_id", "kind", "balance")
 
 
+def _accounts_lock_sql(system_ids: list[int], member: str) -> tuple[str, list[int]]:
+    """The accounts lock statement (see _accounts_lock); `member` is the SQL that gives the member id."""
+    table = connection.ops.quote_name(LedgerAccount._meta.db_table)
+    ids = system_ids or [-1]  # IN () is not SQL
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM {table} "  # noqa: S608 - names from _meta, values are parameters
+        f"WHERE member_id = {member} OR id IN ({', '.join(['%s'] * len(ids))}) ORDER BY id{lock}"
+    )
+    return sql, ids
+
+
 def _accounts_lock(member_id: int, system_ids: list[int]) -> list[LedgerAccount]:
     """Lock the member row, then the member's accounts and these system accounts in pk order, in one
     statement (SELECT ... FOR UPDATE; raw SQL: every posting runs it, and the ORM's query building cost more
     than the query). The member row comes first for every writer, as the purchase path locks it first and
     a posting may update it (lifetime_earned, the tier metric): one order, so no deadlock between them."""
-    quote = connection.ops.quote_name
-    table, members = quote(LedgerAccount._meta.db_table), quote(Member._meta.db_table)
-    ids = system_ids or [-1]  # IN () is not SQL
-    wanted = ", ".join(["%s"] * len(ids))
     member = "%s"
-    lock = ""
     if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction holds the write lock
-        member, lock = f"(SELECT id FROM {members} WHERE id = %s FOR UPDATE)", " FOR UPDATE"  # noqa: S608
-    sql = (
-        f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM {table} "  # noqa: S608 - names from _meta, values are parameters
-        f"WHERE member_id = {member} OR id IN ({wanted}) ORDER BY id{lock}"
-    )
+        member = f"(SELECT id FROM {connection.ops.quote_name(Member._meta.db_table)} WHERE id = %s FOR UPDATE)"  # noqa: S608
+    sql, ids = _accounts_lock_sql(system_ids, member)
     with connection.cursor() as cursor:
         cursor.execute(sql, [member_id, *ids])
         rows = cursor.fetchall()
     return [LedgerAccount.from_db(connection.alias, _ACCOUNT_COLUMNS, row) for row in rows]
 
 
-def _lock(member: Member, system_kinds: Iterable[str]) -> _Locked:
-    system_kinds = list(system_kinds)
-    for attempt in (1, 2):
-        if attempt == 2 or any(kind not in _system_ids_cache for kind in system_kinds):
-            _system_ids_cache.update(zip(system_kinds, _system_account_ids(system_kinds), strict=True))
-        system_ids = {_system_ids_cache[kind]: kind for kind in system_kinds}
-        accounts = _accounts_lock(member.pk, list(system_ids))
-        system = [a for a in accounts if a.pk in system_ids]
-        if len(system) == len(system_ids) and all(
-            a.member_id is None and a.kind == system_ids[a.pk] for a in system
-        ):
-            break
+def _system_ids(system_kinds: list[str], *, refresh: bool = False) -> dict[int, str]:
+    if refresh or any(kind not in _system_ids_cache for kind in system_kinds):
+        _system_ids_cache.update(zip(system_kinds, _system_account_ids(system_kinds), strict=True))
+    return {_system_ids_cache[kind]: kind for kind in system_kinds}
+
+
+def _system_ids_right(accounts: list[LedgerAccount], system_ids: dict[int, str]) -> bool:
+    """Whether the locked rows include exactly the cached system accounts (else the cache is stale)."""
+    system = [a for a in accounts if a.pk in system_ids]
+    return len(system) == len(system_ids) and all(a.member_id is None and a.kind == system_ids[a.pk] for a in system)
+
+
+def _locked(member: Member, accounts: list[LedgerAccount], system_ids: dict[int, str]) -> _Locked:
     accounts = [a for a in accounts if a.pk in system_ids or a.member_id == member.pk]
     locked = _Locked(member, accounts)
     if AccountKind.AVAILABLE not in locked.by_kind:
         raise LedgerError(_("This member has no ledger accounts."))
     return locked
+
+
+_MEMBER_COLUMNS = tuple(field.attname for field in Member._meta.concrete_fields)
+
+
+def member_posting_lock(
+    *, column: str, value: Any, system_kinds: Iterable[str], extra: Sequence[tuple[str, list]] = ()
+) -> tuple[Member, _Locked, tuple] | None:
+    """Lock and read the member whose `column` (`id` or `loyalty_id`) is `value`, then lock its accounts
+    and the system accounts of `system_kinds`, for postings that follow (pass `locked` to them): one round
+    trip on PostgreSQL. `extra`: more SQL expressions (with parameters) read with the member row, returned
+    as the third item. None when no member matches.
+    """
+    if column not in ("id", "loyalty_id"):
+        raise ValueError(column)
+    system_kinds = list(system_kinds)
+    system_ids = _system_ids(system_kinds)
+    quote = connection.ops.quote_name
+    members = quote(Member._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    columns = ", ".join([*_MEMBER_COLUMNS, *(expression for expression, _params in extra)])
+    member_sql = f"SELECT {columns} FROM {members} WHERE {column} = %s{lock}"  # noqa: S608 - names from _meta
+    member_params = [*(param for _expression, params in extra for param in params), value]
+    accounts_sql, ids = _accounts_lock_sql(list(system_ids), f"(SELECT id FROM {members} WHERE {column} = %s)")  # noqa: S608
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # both statements in one round trip, the member row first
+            cursor.execute(f"{member_sql}; {accounts_sql}", [*member_params, value, *ids])
+            row = cursor.fetchone()
+            cursor.nextset()
+        else:
+            cursor.execute(member_sql, member_params)
+            row = cursor.fetchone()
+            if row is not None:
+                cursor.execute(accounts_sql, [value, *ids])
+        rows = cursor.fetchall() if row is not None else []
+    if row is None:
+        return None
+    accounts = [LedgerAccount.from_db(connection.alias, _ACCOUNT_COLUMNS, account) for account in rows]
+    member = Member.from_db(connection.alias, _MEMBER_COLUMNS, row[: len(_MEMBER_COLUMNS)])
+    if not _system_ids_right(accounts, system_ids):
+        return member, _lock(member, system_kinds), row[len(_MEMBER_COLUMNS):]
+    return member, _locked(member, accounts, system_ids), row[len(_MEMBER_COLUMNS):]
+
+
+def _lock(member: Member, system_kinds: Iterable[str]) -> _Locked:
+    system_kinds = list(system_kinds)
+    for attempt in (1, 2):
+        system_ids = _system_ids(system_kinds, refresh=attempt == 2)
+        accounts = _accounts_lock(member.pk, list(system_ids))
+        if _system_ids_right(accounts, system_ids):
+            break
+    return _locked(member, accounts, system_ids)
 
 
 def _replay(audit: Audit, *, member: Member, kind: str) -> LedgerTransaction | None:
@@ -320,6 +377,7 @@ def points_credit_in_transaction(
     now: datetime | None = None,
     link: Any = None,
     member_update: MemberUpdate | None = None,
+    locked: _Locked | None = None,
 ) -> LedgerTransaction:
     """points_credit without a transaction (or savepoint) of its own, for a caller already inside
     transaction.atomic that rolls back entirely when this raises (a purchase: one transaction, no savepoint).
@@ -328,13 +386,15 @@ def points_credit_in_transaction(
     transaction and lot in the same write (on PostgreSQL in the same statement). A link not yet in the
     database (`_state.adding`) is inserted by that write; on PostgreSQL it must have its primary key
     already (from its sequence), so that the statement can insert every row at once.
-    `member_update` (see MemberUpdate) is written with the credit too.
+    `member_update` (see MemberUpdate) is written with the credit too. `locked`: the member's accounts
+    locked already (member_posting_lock, with `source` among its system kinds).
     """
     if not connection.in_atomic_block:
         raise RuntimeError("points_credit_in_transaction must run inside transaction.atomic")
     if points <= 0:
         raise LedgerError(_("Points to credit must be positive."))
-    locked = _lock(member, [source])
+    if locked is None or source not in locked.by_kind:
+        locked = _lock(member, [source])
     now = now or timezone.now()
     earned_at = audit.occurred_at or now
     available_at = available_at or earned_at

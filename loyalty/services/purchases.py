@@ -19,9 +19,16 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.models import Purchase, Refund, Store, Tier, TransactionKind
+from loyalty.models import AccountKind, Purchase, Refund, Store, Tier, TransactionKind
 from loyalty.services.earning import Earning, Line, earning_calculate
-from loyalty.services.ledger import Audit, LedgerError, MemberUpdate, points_credit_in_transaction, points_reverse
+from loyalty.services.ledger import (
+    Audit,
+    LedgerError,
+    MemberUpdate,
+    member_posting_lock,
+    points_credit_in_transaction,
+    points_reverse,
+)
 from loyalty.services.program import lot_expiry, program_get
 from loyalty.services.tiers import (
     member_tier_upgrade_apply,
@@ -328,10 +335,10 @@ def _purchase_create(
 ) -> Purchase:
     # The member row lock serialises one member's purchases (first-purchase bonus, tier checks);
     # the unique (store, order_id) constraint settles concurrent posts of the same order.
-    if member is not None:
-        member = _member_lock("id", member.pk)
-    elif (member := _member_lock("loyalty_id", loyalty_id)) is None:
+    found = _member_lock("id", member.pk) if member is not None else _member_lock("loyalty_id", loyalty_id)
+    if found is None:
         raise MemberNotFound(_("No member with this loyalty ID."))
+    member, locked = found
     if not member.is_active_member:
         if Purchase.objects.filter(store=store, order_id=order_id).exists():
             raise _AlreadyRecorded  # a replay of an order recorded while the member was active
@@ -389,6 +396,7 @@ def _purchase_create(
                 now=now,
                 member_update=tier_metric_member_update(member=member, as_of=tier_as_of, plus=plus)
                 if tier_check else None,
+                locked=locked,
             )
             txn.tier_checked = True
     except IntegrityError as error:
@@ -403,33 +411,23 @@ def _purchase_create(
     return purchase
 
 
-_MEMBER_COLUMNS = tuple(field.attname for field in Member._meta.concrete_fields)
-
-
-def _member_lock(column: str, value) -> Member | None:
-    """The member row, locked (SELECT ... FOR UPDATE), with its tier from the tier cache: raw SQL, as the
-    ORM's query building cost more than the query on every purchase. `column` is `id` or `loyalty_id`.
-    On PostgreSQL `member.next_purchase_id` is an id taken from the purchases' sequence for the new row."""
-    assert column in ("id", "loyalty_id")
-    table = connection.ops.quote_name(Member._meta.db_table)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    columns, params = list(_MEMBER_COLUMNS), [value]
-    if connection.vendor == "postgresql":  # allocate the new purchase's id in the same round trip
-        columns.append("nextval(pg_get_serial_sequence(%s, 'id'))")
-        params.insert(0, Purchase._meta.db_table)
-    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {column} = %s{lock}"  # noqa: S608 - fixed names
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
+def _member_lock(column: str, value) -> tuple[Member, Any] | None:
+    """The member row, locked with its accounts (the ledger's member_posting_lock, for the purchase's credit),
+    its tier from the tier cache. On PostgreSQL `member.next_purchase_id` is an id taken from the purchases'
+    sequence for the new row, read in the same round trip."""
+    extra = []
+    if connection.vendor == "postgresql":
+        extra.append(("nextval(pg_get_serial_sequence(%s, 'id'))", [Purchase._meta.db_table]))
+    found = member_posting_lock(column=column, value=value, system_kinds=[AccountKind.ISSUED], extra=extra)
+    if found is None:
         return None
-    member = Member.from_db(connection.alias, _MEMBER_COLUMNS, row[: len(_MEMBER_COLUMNS)])
-    if len(row) > len(_MEMBER_COLUMNS):  # PostgreSQL: the id of the purchase about to be recorded
-        member.next_purchase_id = row[-1]  # type: ignore[attr-defined]
+    member, locked, more = found
+    if more:
+        member.next_purchase_id = more[0]  # type: ignore[attr-defined]
     if member.tier_id is not None:
         cached = next((tier for tier in tiers_list_get() if tier.pk == member.tier_id), None)
         member.tier = cached or Tier.objects.get(pk=member.tier_id)
-    return member
+    return member, locked
 
 
 def _purchase_credit(
@@ -441,6 +439,7 @@ def _purchase_credit(
     staff_user=None,
     now: datetime,
     member_update: MemberUpdate | None = None,
+    locked=None,
 ):
     txn = points_credit_in_transaction(  # no savepoint: any error rolls back the whole purchase
         member=purchase.member,
@@ -460,6 +459,7 @@ def _purchase_credit(
         ),
         link=purchase,  # purchase.transaction and purchase.lot, written with the posting
         member_update=member_update,
+        locked=locked,
     )
     if purchase.transaction_id != txn.pk:  # the key was used before: an earlier posting came back
         raise LedgerError(f"purchase {purchase.pk}: its credit key belongs to transaction {txn.pk}")
