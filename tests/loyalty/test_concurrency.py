@@ -197,3 +197,29 @@ def test_ledger_entries_cannot_be_updated_or_deleted():
 
     assert sorted(txn.entries.values_list("points", flat=True)) == [-10, 10]
     assert ledger_verify() == []
+
+
+def test_purchases_and_bonus_credits_of_one_member_at_once_do_not_deadlock():
+    """Every writer locks the member row before the accounts (the purchase path locks it first, and a
+    credit updates it): purchases and bonus credits of one member running at once all succeed."""
+    from decimal import Decimal
+
+    from loyalty.models import Store, Tier
+    from loyalty.services.program import program_get
+    from loyalty.services.purchases import purchase_record
+
+    member = MemberFactory()
+    store = Store.objects.create(slug="concurrent", name="Concurrent")
+    Tier.objects.create(code="silver", name="Silver", rank=1, threshold=10**6)  # the purchases check tiers
+
+    def work(i: int):
+        if i % 2:
+            return purchase_record(store=store, member=member, order_id=f"o{i}", total=Decimal("10.00"),
+                                   currency=program_get().currency)
+        return points_credit(member=member, points=5, kind=TransactionKind.BONUS,
+                             audit=Audit(reason="bonus", idempotency_key=f"bonus-{i}"))
+
+    results = run_together(work)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert available(member) == (THREADS // 2) * 10 + (THREADS // 2) * 5
+    assert ledger_verify() == []
