@@ -19,7 +19,8 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -447,38 +448,38 @@ def points_credit_in_transaction(
 # The transaction insert skips a used idempotency key (ON CONFLICT DO NOTHING): then nothing else is
 # written and the caller replays. The table and column names come from the models; values are parameters.
 _CREDIT_SQL = """
-WITH t AS (
+WITH v (account_id, points) AS (
+    VALUES (%s::bigint, %s::bigint), (%s::bigint, %s::bigint)
+), t AS (
     INSERT INTO {txn} (kind, member_id, reason, reference, store_id, staff_user_id, job, occurred_at,
                        created_at, idempotency_key, points, balance_after, metadata)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ), e AS (
-    INSERT INTO {entry} (transaction_id, account_id, points)
-    SELECT t.id, v.account_id, v.points
-      FROM t CROSS JOIN (VALUES (%s::bigint, %s::bigint), (%s, %s)) v(account_id, points)
+    INSERT INTO {entry} (transaction_id, account_id, points) SELECT t.id, v.account_id, v.points FROM t, v
 ), l AS (
     INSERT INTO {lot} (member_id, transaction_id, points, remaining, earned_at, available_at, released_at, expires_at)
     SELECT %s, t.id, %s, %s, %s, %s, %s, %s FROM t
     RETURNING id
 ), b AS (
-    UPDATE {account} SET balance = balance + CASE WHEN id = %s THEN %s::bigint ELSE %s::bigint END
-     WHERE id IN (%s, %s) AND EXISTS (SELECT 1 FROM t)
+    UPDATE {account} a SET balance = a.balance + v.points FROM v WHERE a.id = v.account_id AND EXISTS (SELECT 1 FROM t)
 ), m AS (
     UPDATE {member} SET lifetime_earned = lifetime_earned + %s{member_set} WHERE id = %s AND EXISTS (SELECT 1 FROM t)
     RETURNING {member_returning}
 ){link}
 SELECT t.id, l.id, (SELECT value FROM m) FROM t, l
 """
-_MEMBER_SET_SQL = ", {column} = ({expression}) + %s, {stamp_column} = %s"
-# The link row: updated when it exists, inserted (every column a parameter but its two FKs) when it is new.
+# The link row: updated when it exists; inserted when it is new, its values in ONE jsonb parameter (psycopg
+# caches the parsed form of a statement only up to 50 parameters; re-parsing this one cost a millisecond).
 _LINK_UPDATE_SQL = """, k AS (
     UPDATE {table} SET transaction_id = (SELECT id FROM t), lot_id = (SELECT id FROM l)
      WHERE id = %s AND EXISTS (SELECT 1 FROM t)
 )"""
 _LINK_INSERT_SQL = """, k AS (
-    INSERT INTO {table} ({columns}) SELECT {values} FROM t, l
+    INSERT INTO {table} ({columns}) SELECT {values} FROM jsonb_populate_record(NULL::{table}, %s::jsonb) r, t, l
 )"""
+_MEMBER_SET_SQL = ", {column} = ({expression}) + %s, {stamp_column} = %s"
 
 
 def _link_columns(model) -> list[str]:
@@ -501,7 +502,8 @@ def _credit_sql(link_model: Any, link_insert: bool, member_update: MemberUpdate 
     link = ""
     if link_model is not None and link_insert:
         columns = _link_columns(link_model)
-        values = ["t.id" if c == "transaction_id" else "l.id" if c == "lot_id" else "%s" for c in columns]
+        quote = connection.ops.quote_name
+        values = ["t.id" if c == "transaction_id" else "l.id" if c == "lot_id" else f"r.{quote(c)}" for c in columns]
         link = _LINK_INSERT_SQL.format(
             table=name(link_model), columns=", ".join(connection.ops.quote_name(c) for c in columns),
             values=", ".join(values),
@@ -527,16 +529,21 @@ def _member_update_apply(member: Member, update: MemberUpdate):
 
 
 def _link_params(link: Any) -> list[Any]:
-    """The new link row's column values as the ORM would save them (auto_now_add filled in)."""
+    """The new link row's column values as the ORM would save them (auto_now_add filled in), as one JSON
+    object for jsonb_populate_record."""
     if link.pk is None:
         raise ValueError("a new link row needs its primary key before the credit statement")
-    params = []
+    row: dict[str, Any] = {}
     for model_field in type(link)._meta.concrete_fields:
         if model_field.column in ("transaction_id", "lot_id"):
             continue
         value = model_field.pre_save(link, add=True)
-        params.append(model_field.get_db_prep_save(value, connection=connection))
-    return params
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, datetime | date):
+            value = value.isoformat()  # full precision (DjangoJSONEncoder would cut to milliseconds)
+        row[model_field.column] = value
+    return [json.dumps(row)]
 
 
 def _credit_statement(
@@ -563,11 +570,10 @@ def _credit_statement(
         points=points, balance_after=balance_after, metadata=audit.metadata,
     )
     params: list[Any] = [
+        target.pk, points, source.pk, minus,
         kind, member.pk, txn.reason, txn.reference, txn.store_id, txn.staff_user_id, txn.job, occurred_at, now, key,
         points, balance_after, json.dumps(audit.metadata),
-        target.pk, points, source.pk, minus,
         member.pk, lot.points, lot.remaining, lot.earned_at, lot.available_at, lot.released_at, lot.expires_at,
-        target.pk, points, minus, target.pk, source.pk,
         earned_delta,
     ]
     if member_update is not None:
