@@ -588,7 +588,8 @@ def _credit_statement(
         member_set = None
         if member_update is not None:
             member_set = (member_update.column, member_update.expression, member_update.stamp_column)
-        cursor.execute(_credit_sql(type(link) if link is not None else None, link_insert, member_set), params)
+        link_model: Any = type(link) if link is not None else None
+        cursor.execute(_credit_sql(link_model, link_insert, member_set), params)
         row = cursor.fetchone()
     if row is None:
         return None

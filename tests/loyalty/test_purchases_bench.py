@@ -27,3 +27,16 @@ def test_tiny_benchmark_run(capsys):
     assert "trivial write (1 INSERT + commit)" in out and "purchases / trivial write (commits)" in out
     assert "2 tiers configured" in out
     assert IdempotencyRecord.objects.filter(scope="bench_api").exists()  # the write baseline really inserts
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # the server process must see the committed data
+def test_tiny_benchmark_run_over_http(capsys):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("--server needs a database the gunicorn process can open: PostgreSQL here")
+    call_command("bench_api", n=2, rounds=1, history=20, noinput=True, server=True)
+    out = capsys.readouterr().out
+    assert "over HTTP to a local gunicorn process" in out and "purchases / trivial POST" in out
+    assert "verify_ledger: sound" in out

@@ -1,10 +1,12 @@
 """Benchmark the API in-process: purchases/s and balance reads/s next to a trivial endpoint.
 
-    python manage.py bench_api [--n 300] [--history 100000] [--rounds 5] [--check] [--noinput]
+    python manage.py bench_api [--n 300] [--history 100000] [--rounds 5] [--server] [--check] [--noinput]
 
 Every request goes through the whole stack (URL routing, middleware, API-key authentication, DRF,
-serializers, services, the database) with Django's test Client in this process, one at a time; the
-network and the WSGI server are left out on purpose so the figures compare the application's own work.
+serializers, services, the database), one at a time. By default with Django's test Client in this
+process: the network and the WSGI server are left out, so the figures compare the application's own work.
+With --server the requests go over HTTP (one kept-alive connection) to a local gunicorn process serving
+the same code, as a till or webshop calls it, less the network between them.
 Next to the real endpoints the command measures a trivial DRF endpoint with the same authentication
 (`{"ok": true}`, GET and POST, mounted only for the benchmark through a temporary URLconf) and prints the
 ratios. A third baseline, the trivial write, inserts one row in a transaction and commits: a purchase
@@ -21,13 +23,19 @@ It WRITES to the configured database (a store, API key, members, purchases and a
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import random
 import secrets
+import socket
 import statistics
+import subprocess
+import sys
 import time
 import types
 from datetime import timedelta
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -99,6 +107,80 @@ def bench_urlconf() -> types.ModuleType:
         path("", include(settings.ROOT_URLCONF)),
     ]
     return module
+
+
+class _HttpResponse:
+    def __init__(self, status_code: int, content: bytes) -> None:
+        self.status_code, self.content = status_code, content
+
+
+class _HttpClient:
+    """The test Client's get/post, over one kept-alive HTTP connection to the bench server."""
+
+    def __init__(self, port: int, key: str) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Api-Key {key}", "Host": "127.0.0.1"}
+
+    def _send(self, method: str, path: str, body: bytes | None, headers: dict) -> _HttpResponse:
+        self.connection.request(method, path, body=body, headers={**self.headers, **headers})
+        response = self.connection.getresponse()
+        return _HttpResponse(response.status, response.read())
+
+    def get(self, path: str, **_kwargs) -> _HttpResponse:
+        return self._send("GET", path, None, {})
+
+    def post(self, path: str, data, content_type: str = "application/json", **_kwargs) -> _HttpResponse:
+        payload = data if isinstance(data, str | bytes) else json.dumps(data)
+        body = payload.encode() if isinstance(payload, str) else payload
+        return self._send("POST", path, body, {"Content-Type": content_type})
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class BenchServer:
+    """gunicorn serving the project plus the trivial endpoints (_bench_server.py) on a free local port."""
+
+    def start(self, key: str) -> _HttpClient:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
+               "DATABASE_URL": self._database_url()}
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            [sys.executable, "-m", "gunicorn", "loyalty.management.commands._bench_server:application",
+             "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread", "--threads", "1",
+             "--keep-alive", "60", "--log-level", "warning"],
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise CommandError("The bench server did not start.") from None
+                time.sleep(0.2)
+        self.address = f"127.0.0.1:{port} (one worker, one thread, keep-alive)"
+        self.client = _HttpClient(port, key)
+        return self.client
+
+    @staticmethod
+    def _database_url() -> str:
+        """The database this process uses (a test run's too), for the server process."""
+        db = connection.settings_dict
+        if connection.vendor == "postgresql":
+            auth = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
+            return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
+        if connection.vendor == "sqlite" and not connection.is_in_memory_db():  # type: ignore[attr-defined]
+            return f"sqlite:///{db['NAME']}"
+        raise CommandError("--server needs PostgreSQL or an SQLite file the server process can open.")
+
+    def stop(self) -> None:
+        self.client.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 def bench_tiers_ensure() -> int:
@@ -212,6 +294,12 @@ class Command(BaseCommand):
             "--no-tiers", action="store_true", help="Do not configure tiers when none exist (by default two are)."
         )
         parser.add_argument(
+            "--server",
+            action="store_true",
+            help="Send the requests over HTTP to a local gunicorn process (one worker, one thread, keep-alive) "
+            "instead of calling the application in this process.",
+        )
+        parser.add_argument(
             "--no-sync",
             action="store_true",
             help="Do not wait for the disk flush at commit (PostgreSQL: synchronous_commit off; SQLite: "
@@ -261,7 +349,20 @@ class Command(BaseCommand):
             f"(short member: {entries[short.pk]} entries)"
         )
 
-        client = Client(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+        server = BenchServer() if options["server"] else None
+        if server is not None:
+            client = server.start(raw_key)
+            self.stdout.write(f"Requests go over HTTP to a local gunicorn process at {server.address}")
+        else:
+            client = Client(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+        try:
+            self._run(client, server is not None, program=program, short=short, long=long, buyers=buyers,
+                      entries=entries, tag=tag, n=n, rounds=rounds, check=check, no_verify=no_verify)
+        finally:
+            if server is not None:
+                server.stop()
+
+    def _run(self, client, over_http, *, program, short, long, buyers, entries, tag, n, rounds, check, no_verify):
         body = {
             "total": "59.90",
             "currency": program.currency,
@@ -317,13 +418,13 @@ class Command(BaseCommand):
         per_round = max(n // rounds, 1)
         shuffle = random.Random(0)  # noqa: S311 - ordering requests, not security
         with override_settings(ROOT_URLCONF=bench_urlconf(), ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
-            queries = {}
+            queries: dict[str, int | str] = {}
             for name, (request, expected) in kinds.items():  # warm up caches, connections, imports
                 for _ in range(3):
                     self._expect(request(), expected)
                 with CaptureQueriesContext(connection) as captured:
                     self._expect(request(), expected)
-                queries[name] = len(captured)
+                queries[name] = "-" if over_http else len(captured)  # the server's queries are not seen here
             for _round in range(rounds):
                 spent = dict.fromkeys(kinds, 0.0)
                 for _ in range(per_round):  # one request of each kind in turn: load changes hit all alike,
@@ -345,7 +446,7 @@ class Command(BaseCommand):
             f"\n{'endpoint':<40} {'req/s':>9} {'ms/req':>8} {'SQL/req':>8}   ({rounds} rounds x {per_round}, median)"
         )
         for name in kinds:
-            self.stdout.write(f"{name:<40} {median[name]:>9.1f} {1000 / median[name]:>8.2f} {queries[name]:>8}")
+            self.stdout.write(f"{name:<40} {median[name]:>9.1f} {1000 / median[name]:>8.2f} {queries[name]!s:>8}")
         purchases = median[names[2]] / median[names[1]]
         purchases_write = median[names[2]] / median[write_name]
         reads = median[names[3]] / median[names[0]]
