@@ -1,8 +1,8 @@
 """The one writer of the points ledger.
 
 Every change of points goes through a function here. Each one, inside `transaction.atomic`:
-1. locks the member row, then the member's accounts and the system accounts involved, in pk order
-   (`SELECT ... FOR UPDATE`);
+1. locks the member row (`FOR NO KEY UPDATE`), then the member's accounts and the system accounts
+   involved, in pk order (`SELECT ... FOR UPDATE`);
 2. returns the earlier transaction when the idempotency key was seen before (same member and kind),
    or refuses it (IdempotencyConflict);
 3. inserts one LedgerTransaction whose LedgerEntries sum to zero, moves point lots and records
@@ -155,6 +155,12 @@ def _accounts_lock_sql(system_ids: list[int], member: str) -> tuple[str, list[in
     return sql, ids
 
 
+# The member row's lock: FOR NO KEY UPDATE, which serialises the member's postings like FOR UPDATE but lets
+# the foreign-key checks of other transactions (FOR KEY SHARE, e.g. the expiry job's inserts for this member,
+# checked at its commit) through; FOR UPDATE would make them wait on us while we wait on their accounts.
+_MEMBER_LOCK = " FOR NO KEY UPDATE"
+
+
 def _accounts_lock(member_id: int, system_ids: list[int]) -> list[LedgerAccount]:
     """Lock the member row, then the member's accounts and these system accounts in pk order, in one
     statement (SELECT ... FOR UPDATE; raw SQL: every posting runs it, and the ORM's query building cost more
@@ -162,7 +168,7 @@ def _accounts_lock(member_id: int, system_ids: list[int]) -> list[LedgerAccount]
     a posting may update it (lifetime_earned, the tier metric): one order, so no deadlock between them."""
     member = "%s"
     if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction holds the write lock
-        member = f"(SELECT id FROM {connection.ops.quote_name(Member._meta.db_table)} WHERE id = %s FOR UPDATE)"  # noqa: S608
+        member = f"(SELECT id FROM {connection.ops.quote_name(Member._meta.db_table)} WHERE id = %s{_MEMBER_LOCK})"  # noqa: S608
     sql, ids = _accounts_lock_sql(system_ids, member)
     with connection.cursor() as cursor:
         cursor.execute(sql, [member_id, *ids])
@@ -207,7 +213,7 @@ def member_posting_lock(
     system_ids = _system_ids(system_kinds)
     quote = connection.ops.quote_name
     members = quote(Member._meta.db_table)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    lock = _MEMBER_LOCK if connection.features.has_select_for_update else ""
     columns = ", ".join([*_MEMBER_COLUMNS, *(expression for expression, _params in extra)])
     member_sql = f"SELECT {columns} FROM {members} WHERE {column} = %s{lock}"  # noqa: S608 - names from _meta
     member_params = [*(param for _expression, params in extra for param in params), value]
