@@ -540,22 +540,21 @@ def tiers_recalculate(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
 
-    reached_rank: dict = {}  # metric -> the rank of the tier it reaches (many members share a metric value)
     # (member_id, from_tier_id, to_tier_id, kind, metric to store or None)
     changes: list[tuple[int, int | None, int | None, str, int | Decimal | None]] = []
     stored_changes: list[tuple[int, int | Decimal]] = []  # (member_id, metric): only the stored metric is stale
-    for member_id, tier_id, tier_since, current, _reached, paid, floor, raw, store, paid_ended in rows:
-        metric = Decimal(str(raw)).quantize(Decimal("0.01")) if spend else int(raw)
-        if metric not in reached_rank:
-            reached_rank[metric] = _rank(tiers_by_metric(tiers_list, metric))
+    for member_id, tier_id, tier_since, current, reached, paid, floor, raw, store, paid_ended in rows:
+        # `reached`: tiers_by_metric's rank, computed by the query (see _reached_rank_sql).
         # The highest of the three; on a tie the first (as max() would pick): reached, then paid, then floor.
-        target_rank, kind = reached_rank[metric], TierChangeKind.UPGRADE
+        target_rank, kind = reached, TierChangeKind.UPGRADE
         if paid > target_rank:
             target_rank, kind = paid, TierChangeKind.PAID
         if floor > target_rank:
             target_rank, kind = floor, TierChangeKind.FLOOR
         target_id = tier_id_by_rank.get(target_rank)
-        to_store = metric if store else None  # an int (points) or a Decimal in cents (spend)
+        to_store = None
+        if store:  # an int (points) or a Decimal in cents (spend), typed like tier_metrics_get
+            to_store = Decimal(str(raw)).quantize(Decimal("0.01")) if spend else int(raw)
         if target_rank < current and not (
             _held_long_enough(_from_db(tier_since), program.tier_hold_months, as_of) or paid_ended
         ):
