@@ -33,6 +33,7 @@ from loyalty.services.earning import (
 )
 from loyalty.services.ledger import LedgerError
 from loyalty.services.purchases import (
+    CENT,
     MAX_MONEY,
     MemberNotFound,
     PurchaseInvalid,
@@ -46,7 +47,6 @@ TAGS = ["purchases"]
 TAGS_CONFIG = ["configuration"]
 MAX_LINES = 500
 ZERO = Decimal("0")
-CENT = Decimal("0.01")
 
 
 def _money_field(**kwargs) -> serializers.DecimalField:

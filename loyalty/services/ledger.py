@@ -279,20 +279,8 @@ def _post(
         raise ValueError("pending balance would go negative")
     # No savepoint: the key was checked under the member's lock (_replay); the same key posted concurrently
     # for another member fails this insert, and the service's _atomic turns that into IdempotencyConflict.
-    txn = LedgerTransaction.objects.create(
-        kind=kind,
-        member=member,
-        reason=audit.reason[:255],
-        reference=audit.reference[:255],
-        store=audit.store,
-        staff_user=audit.staff_user,
-        job=audit.job,
-        occurred_at=audit.occurred_at or timezone.now(),
-        idempotency_key=audit.idempotency_key or f"{kind}:{uuid.uuid4()}",
-        points=member_delta,
-        balance_after=locked.available.balance + locked.pending.balance,
-        metadata=audit.metadata,
-    )
+    txn = _new_transaction(locked, kind=kind, audit=audit, points=member_delta, now=timezone.now())
+    txn.save(force_insert=True)
     LedgerEntry.objects.bulk_create([LedgerEntry(transaction=txn, account=a, points=p) for a, p in legs])
     # All balances in one UPDATE.
     deltas: dict[int, int] = {}
@@ -304,8 +292,31 @@ def _post(
     )
     if earned_delta:
         Member.objects.filter(pk=member.pk).update(lifetime_earned=F("lifetime_earned") + earned_delta)
+    return _posted(locked, txn)
+
+
+def _new_transaction(locked: _Locked, *, kind: str, audit: Audit, points: int, now: datetime) -> LedgerTransaction:
+    """The transaction row of a posting (unsaved); `locked`'s balances are already those after it."""
+    return LedgerTransaction(
+        kind=kind,
+        member=locked.member,
+        reason=audit.reason[:255],
+        reference=audit.reference[:255],
+        store=audit.store,
+        staff_user=audit.staff_user,
+        job=audit.job,
+        occurred_at=audit.occurred_at or now,
+        idempotency_key=audit.idempotency_key or f"{kind}:{uuid.uuid4()}",
+        points=points,
+        balance_after=locked.available.balance + locked.pending.balance,
+        metadata=audit.metadata,
+    )
+
+
+def _posted(locked: _Locked, txn: LedgerTransaction) -> LedgerTransaction:
+    """After a posting is written: its signal once committed, and the member's balances on the transaction
+    for callers answering with them (no read-back)."""
     transaction.on_commit(lambda: points_posted.send(sender=LedgerTransaction, transaction=txn))
-    # The member's balances once posted, for callers answering with them (no read-back).
     txn.member_balances = {  # type: ignore[attr-defined]  # an attribute for callers, not a field
         "available": locked.available.balance,
         "pending": locked.pending.balance,
@@ -567,18 +578,14 @@ def _credit_statement(
     """What _post plus the lot insert write for a credit, in one round trip; None if the key was used."""
     (target, points), (source, minus) = legs
     member = locked.member
-    key = audit.idempotency_key or f"{kind}:{uuid.uuid4()}"
-    occurred_at = audit.occurred_at or now
-    balance_after = locked.available.balance + locked.pending.balance + points
-    txn = LedgerTransaction(
-        kind=kind, member=member, reason=audit.reason[:255], reference=audit.reference[:255], store=audit.store,
-        staff_user=audit.staff_user, job=audit.job, occurred_at=occurred_at, created_at=now, idempotency_key=key,
-        points=points, balance_after=balance_after, metadata=audit.metadata,
-    )
+    target.balance += points  # as _post does: the row below carries the balances after the posting
+    source.balance += minus
+    txn = _new_transaction(locked, kind=kind, audit=audit, points=points, now=now)
+    txn.created_at = now
     params: list[Any] = [
         target.pk, points, source.pk, minus,
-        kind, member.pk, txn.reason, txn.reference, txn.store_id, txn.staff_user_id, txn.job, occurred_at, now, key,
-        points, balance_after, json.dumps(audit.metadata),
+        kind, member.pk, txn.reason, txn.reference, txn.store_id, txn.staff_user_id, txn.job, txn.occurred_at, now,
+        txn.idempotency_key, points, txn.balance_after, json.dumps(audit.metadata),
         member.pk, lot.points, lot.remaining, lot.earned_at, lot.available_at, lot.released_at, lot.expires_at,
         earned_delta,
     ]
@@ -597,7 +604,9 @@ def _credit_statement(
         link_model: Any = type(link) if link is not None else None
         cursor.execute(_credit_sql(link_model, link_insert, member_set), params)
         row = cursor.fetchone()
-    if row is None:
+    if row is None:  # nothing written: the balances stay as they were
+        target.balance -= points
+        source.balance -= minus
         return None
     txn.pk, lot.pk, member_update_value = row
     if member_update is not None:
@@ -609,14 +618,7 @@ def _credit_statement(
         instances.append(link)
     for instance in instances:
         instance._state.adding, instance._state.db = False, connection.alias
-    target.balance += points
-    source.balance += minus
-    transaction.on_commit(lambda: points_posted.send(sender=LedgerTransaction, transaction=txn))
-    txn.member_balances = {  # type: ignore[attr-defined]  # an attribute for callers, not a field
-        "available": locked.available.balance,
-        "pending": locked.pending.balance,
-    }
-    return txn
+    return _posted(locked, txn)
 
 
 @_atomic
