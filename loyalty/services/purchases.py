@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -40,8 +39,6 @@ from loyalty.services.tiers import (
 )
 from loyalty.signals import purchase_recorded, purchase_refunded
 from members.models import Member
-
-logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -338,7 +335,7 @@ def _purchase_create(
     found = _member_lock("id", member.pk) if member is not None else _member_lock("loyalty_id", loyalty_id)
     if found is None:
         raise MemberNotFound(_("No member with this loyalty ID."))
-    member, locked = found
+    member, locked, purchase_id = found
     if not member.is_active_member:
         if Purchase.objects.filter(store=store, order_id=order_id).exists():
             raise _AlreadyRecorded  # a replay of an order recorded while the member was active
@@ -354,7 +351,7 @@ def _purchase_create(
     )
     available_at = occurred_at + timedelta(days=program.pending_days) if program.pending_days else occurred_at
     purchase = Purchase(
-        pk=getattr(member, "next_purchase_id", None),
+        pk=purchase_id,
         store=store,
         member=member,
         order_id=order_id,
@@ -411,10 +408,10 @@ def _purchase_create(
     return purchase
 
 
-def _member_lock(column: str, value) -> tuple[Member, Any] | None:
+def _member_lock(column: str, value) -> tuple[Member, Any, int | None] | None:
     """The member row, locked with its accounts (the ledger's member_posting_lock, for the purchase's credit),
-    its tier from the tier cache. On PostgreSQL `member.next_purchase_id` is an id taken from the purchases'
-    sequence for the new row, read in the same round trip."""
+    its tier from the tier cache, and on PostgreSQL an id for the new purchase taken from the purchases'
+    sequence in the same round trip (None elsewhere: the insert assigns it)."""
     extra = []
     if connection.vendor == "postgresql":
         extra.append(("nextval(pg_get_serial_sequence(%s, 'id'))", [Purchase._meta.db_table]))
@@ -422,12 +419,10 @@ def _member_lock(column: str, value) -> tuple[Member, Any] | None:
     if found is None:
         return None
     member, locked, more = found
-    if more:
-        member.next_purchase_id = more[0]  # type: ignore[attr-defined]
     if member.tier_id is not None:
         cached = next((tier for tier in tiers_list_get() if tier.pk == member.tier_id), None)
         member.tier = cached or Tier.objects.get(pk=member.tier_id)
-    return member, locked
+    return member, locked, more[0] if more else None
 
 
 def _purchase_credit(
