@@ -1,8 +1,8 @@
 """Reads. Balances are one indexed row each, whatever the history length."""
 
-from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery, Sum
 
+from loyalty.db import prepared_cursor
 from loyalty.models import AccountKind, LedgerAccount, PointLot
 from members.models import Member
 
@@ -42,7 +42,7 @@ WHERE m.loyalty_id = %s
 
 def member_balance_get(*, loyalty_id: str) -> dict | None:
     """A till's balance check: one query over the unique loyalty ID and the two account rows."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_BALANCE_SQL, [loyalty_id])
         row = cursor.fetchone()
     if row is None:

@@ -84,6 +84,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # here), and Django's default (0) opens one per request. Health checks replace a connection that dropped.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # loyalty/db.py: the hot statements (purchase posting, account locks, balance reads) are prepared once
+    # per connection and run with a generic plan; the threshold is one no other query reaches.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("prepare_threshold", 2**31 - 1)
+    _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

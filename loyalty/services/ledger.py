@@ -28,6 +28,7 @@ from django.db.models import BigIntegerField, Case, F, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from loyalty.db import prepared_cursor
 from loyalty.models import (
     AccountKind,
     LedgerAccount,
@@ -170,7 +171,7 @@ def _accounts_lock(member_id: int, system_ids: list[int]) -> list[LedgerAccount]
     if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction holds the write lock
         member = f"(SELECT id FROM {connection.ops.quote_name(Member._meta.db_table)} WHERE id = %s{_MEMBER_LOCK})"  # noqa: S608
     sql, ids = _accounts_lock_sql(system_ids, member)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [member_id, *ids])
         rows = cursor.fetchall()
     return [LedgerAccount.from_db(connection.alias, _ACCOUNT_COLUMNS, row) for row in rows]
@@ -199,6 +200,24 @@ def _locked(member: Member, accounts: list[LedgerAccount], system_ids: dict[int,
 _MEMBER_COLUMNS = tuple(field.attname for field in Member._meta.concrete_fields)
 
 
+@functools.lru_cache(maxsize=8)
+def _member_posting_lock_sql(column: str, columns: str) -> str:
+    """The member row (FOR NO KEY UPDATE) and then its accounts and the given system accounts (FOR UPDATE, in
+    pk order), one row per account. The accounts' scan needs the member's id, so the member row is locked
+    before any account: the order every posting keeps."""
+    quote = connection.ops.quote_name
+    members, accounts = quote(Member._meta.db_table), quote(LedgerAccount._meta.db_table)
+    account_columns = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
+    return f"""
+WITH m AS (SELECT {columns} FROM {members} WHERE {column} = %s{_MEMBER_LOCK}),
+a AS (
+    SELECT {", ".join(_ACCOUNT_COLUMNS)} FROM {accounts}
+     WHERE member_id = (SELECT id FROM m) OR id = ANY(%s) ORDER BY id FOR UPDATE
+)
+SELECT m.*, {account_columns} FROM m LEFT JOIN a ON true ORDER BY a.id
+"""  # noqa: S608 - names from _meta and the caller's fixed expressions, values are parameters
+
+
 def member_posting_lock(
     *, column: str, value: Any, system_kinds: Iterable[str], extra: Sequence[tuple[str, list]] = ()
 ) -> tuple[Member, _Locked, tuple] | None:
@@ -213,22 +232,26 @@ def member_posting_lock(
     system_ids = _system_ids(system_kinds)
     quote = connection.ops.quote_name
     members = quote(Member._meta.db_table)
-    lock = _MEMBER_LOCK if connection.features.has_select_for_update else ""
+    extra_params = [param for _expression, params in extra for param in params]
     columns = ", ".join([*_MEMBER_COLUMNS, *(expression for expression, _params in extra)])
-    member_sql = f"SELECT {columns} FROM {members} WHERE {column} = %s{lock}"  # noqa: S608 - names from _meta
-    member_params = [*(param for _expression, params in extra for param in params), value]
-    accounts_sql, ids = _accounts_lock_sql(list(system_ids), f"(SELECT id FROM {members} WHERE {column} = %s)")  # noqa: S608
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # both statements in one round trip, the member row first
-            cursor.execute(f"{member_sql}; {accounts_sql}", [*member_params, value, *ids])
+    if connection.vendor == "postgresql":  # one prepared statement; the member row is locked first
+        with prepared_cursor() as cursor:
+            cursor.execute(_member_posting_lock_sql(column, columns), [*extra_params, value, list(system_ids)])
+            rows = cursor.fetchall()
+        width = len(_MEMBER_COLUMNS) + len(extra)
+        row = rows[0][:width] if rows else None
+        rows = [r[width:] for r in rows if r[width] is not None]
+    else:
+        lock = _MEMBER_LOCK if connection.features.has_select_for_update else ""
+        member_sql = f"SELECT {columns} FROM {members} WHERE {column} = %s{lock}"  # noqa: S608 - names from _meta
+        accounts_sql, ids = _accounts_lock_sql(list(system_ids), "%s")
+        with connection.cursor() as cursor:
+            cursor.execute(member_sql, [*extra_params, value])
             row = cursor.fetchone()
-            cursor.nextset()
-        else:
-            cursor.execute(member_sql, member_params)
-            row = cursor.fetchone()
+            rows = []
             if row is not None:
-                cursor.execute(accounts_sql, [value, *ids])
-        rows = cursor.fetchall() if row is not None else []
+                cursor.execute(accounts_sql, [row[0], *ids])
+                rows = cursor.fetchall()
     if row is None:
         return None
     accounts = [LedgerAccount.from_db(connection.alias, _ACCOUNT_COLUMNS, account) for account in rows]
@@ -597,7 +620,7 @@ def _credit_statement(
         params.extend(_link_params(link))
     elif link is not None:
         params.append(link.pk)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         member_set = None
         if member_update is not None:
             member_set = (member_update.column, member_update.expression, member_update.stamp_column)
