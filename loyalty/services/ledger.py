@@ -85,6 +85,8 @@ class MemberUpdate:
     """One more assignment to the member row, written with a credit: `column = expression + plus`, and
     `stamp_column = stamp`. `expression` (SQL with `params`, e.g. an aggregate over the member's history) is
     evaluated over the rows as they were before the credit; `plus` is what the credit itself adds to it.
+    A posting that changes the tier metric without one (a credit, a reversal, a release) clears the stored
+    metric's stamp (`tier_metric_at`), so that the metric is not carried forward from a stale value.
     The value written comes back as `txn.member_update_value` (the tier metric, stored and checked in the
     purchase's own statement)."""
 
@@ -313,8 +315,10 @@ def _post(
         balance=F("balance")
         + Case(*(When(pk=pk, then=Value(delta)) for pk, delta in deltas.items()), output_field=BigIntegerField())
     )
-    if earned_delta:
-        Member.objects.filter(pk=member.pk).update(lifetime_earned=F("lifetime_earned") + earned_delta)
+    if earned_delta:  # an earning or a reversal: the stored tier metric is no longer exact (see MemberUpdate)
+        Member.objects.filter(pk=member.pk).update(
+            lifetime_earned=F("lifetime_earned") + earned_delta, tier_metric_at=None
+        )
     return _posted(locked, txn)
 
 
@@ -535,7 +539,7 @@ def _credit_sql(link_model: Any, link_insert: bool, member_set: tuple[str, str, 
     def name(model) -> str:
         return quote(model._meta.db_table)
 
-    member_sql, member_returning = "", "NULL AS value"
+    member_sql, member_returning = f", {quote('tier_metric_at')} = NULL", "NULL AS value"
     if member_set is not None:
         column, expression, stamp_column = member_set
         member_sql = _MEMBER_SET_SQL.format(column=quote(column), expression=expression,
@@ -809,6 +813,7 @@ def points_release(*, member: Member, as_of: datetime, job: str = "release_pendi
         legs=[(locked.pending, -points), (locked.available, points)],
     )
     PointLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(released_at=as_of)
+    Member.objects.filter(pk=member.pk).update(tier_metric_at=None)  # released points count: see MemberUpdate
     _settle_debt(locked, balance_before, txn)
     return txn
 

@@ -14,7 +14,7 @@ from typing import cast
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import ForeignObjectRel, ProtectedError, RestrictedError
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_save
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -173,13 +173,32 @@ def tier_metrics_get(
     return {row[0]: _metric_value(program, row[1]) for row in rows}
 
 
+# Which postings change the points metric (a release counts its lots from then on).
+_METRIC_KINDS = (TransactionKind.EARN, TransactionKind.BONUS, TransactionKind.REVERSE, TransactionKind.RELEASE)
+
+
 def tier_metric_member_update(*, member: Member, as_of: datetime, plus: int | Decimal = 0) -> MemberUpdate:
     """Storing the member's metric at `as_of` on the member row, as an update the ledger writes with a
-    credit (`plus`: what that credit adds, the history query not seeing it yet; see MemberUpdate)."""
-    sql, params = _metric_sql(program=program_get(), as_of=as_of, member_id=member.pk)
+    credit (`plus`: what that credit adds, the history query not seeing it yet; see MemberUpdate).
+
+    The points metric over a lifetime window is carried forward from the stored value when that value is
+    still exact: stamped (the ledger clears the stamp on every credit, reversal and release that does not
+    store the metric itself, and a change of the metric's settings clears every stamp), not after
+    `as_of`, and no such posting dated after it. Otherwise, and for spend or a window (where time alone
+    changes the metric), the metric is summed over the member's history: a cost that grows with it.
+    """
+    program = program_get()
+    sql, params = _metric_sql(program=program, as_of=as_of, member_id=member.pk)
+    expression = f"SELECT COALESCE(SUM(counted.metric), 0) FROM ({sql}) counted"  # noqa: S608 - no values
+    if program.tier_metric == TierMetric.POINTS and tier_window_start(program=program, as_of=as_of) is None:
+        members, stamp = _table(Member), _column(Member, "tier_metric_at")
+        expression = f"""CASE WHEN {members}.{stamp} IS NOT NULL AND {members}.{stamp} <= %s AND NOT EXISTS (
+            SELECT 1 FROM {_table(LedgerTransaction)} t WHERE t.member_id = %s AND t.occurred_at > {members}.{stamp}
+               AND t.kind IN ({", ".join(["%s"] * len(_METRIC_KINDS))})
+        ) THEN {members}.{_column(Member, "tier_metric_value")} ELSE ({expression}) END"""  # noqa: S608 - no values
+        params = [_when(as_of), member.pk, *_METRIC_KINDS, *params]
     return MemberUpdate(
-        column="tier_metric_value",
-        expression=f"SELECT COALESCE(SUM(counted.metric), 0) FROM ({sql}) counted",  # noqa: S608 - no values
+        column="tier_metric_value", expression=expression,
         params=params, plus=plus, stamp_column="tier_metric_at", stamp=_when(as_of),
     )
 
@@ -405,10 +424,30 @@ def _on_purchase_saved(sender, instance: Purchase, created: bool, **kwargs) -> N
     transaction.on_commit(check)
 
 
+_METRIC_SETTINGS = ("tier_metric", "tier_window", "tier_window_months")
+
+
+def _on_program_saving(sender, instance: Program, **kwargs) -> None:
+    """Note whether this save changes what the tier metric counts (see _on_program_saved)."""
+    before = Program.objects.filter(pk=instance.pk).values_list(*_METRIC_SETTINGS).first()
+    instance._tier_metric_changed = before is not None and before != tuple(  # type: ignore[attr-defined]
+        getattr(instance, name) for name in _METRIC_SETTINGS
+    )
+
+
+def _on_program_saved(sender, instance: Program, **kwargs) -> None:
+    """Metrics stored under the old settings are not carried forward (tier_metric_member_update): their
+    stamps are cleared, so each is computed afresh at its next posting, read or recalculation."""
+    if getattr(instance, "_tier_metric_changed", False):
+        Member.objects.filter(tier_metric_at__isnull=False).update(tier_metric_at=None)
+
+
 def tier_signals_connect() -> None:
     """Called from LoyaltyConfig.ready()."""
     points_posted.connect(_on_points_posted, dispatch_uid="tiers_upgrade_on_points_posted")
     post_save.connect(_on_purchase_saved, sender=Purchase, dispatch_uid="tiers_upgrade_on_purchase")
+    pre_save.connect(_on_program_saving, sender=Program, dispatch_uid="tiers_metric_settings_saving")
+    post_save.connect(_on_program_saved, sender=Program, dispatch_uid="tiers_metric_settings_saved")
 
 
 # -- the recalculation job -------------------------------------------------------------------------
