@@ -18,8 +18,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
-from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
@@ -29,7 +27,7 @@ from campaigns.models import Promotion, PromotionKind
 from loyalty.models import Tier
 from loyalty.services.earning import Bonus, EarningContext, LineEarning
 from loyalty.services.ledger import LedgerError
-from loyalty.services.program import _cached
+from loyalty.services.program import _cached, cached_forget
 
 ZERO = Decimal("0")
 
@@ -58,9 +56,7 @@ PROMOTIONS_KEY = f"campaigns:promotions_active:v1:{_COLUMNS:x}"
 
 def promotions_cache_clear(**kwargs) -> None:
     """Drop the cached active promotions now and after the surrounding transaction commits."""
-    cache.delete(PROMOTIONS_KEY)
-    if connection.in_atomic_block:
-        transaction.on_commit(lambda: cache.delete(PROMOTIONS_KEY))
+    cached_forget(PROMOTIONS_KEY)
 
 
 post_save.connect(promotions_cache_clear, sender=Promotion, dispatch_uid="promotions_cache_clear_save")

@@ -27,8 +27,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import Any
 
-from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext, gettext_noop
@@ -36,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from loyalty.models import EarningRule, Program, Purchase, Rounding
 from loyalty.services.ledger import LedgerError
-from loyalty.services.program import _cached, program_get
+from loyalty.services.program import _cached, cached_forget, program_get
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -231,9 +230,7 @@ def _rules_load() -> list[EarningRule] | str:
 
 def earning_rules_cache_clear(**kwargs) -> None:
     """Drop the cached active rules now and after the surrounding transaction commits."""
-    cache.delete(RULES_KEY)
-    if connection.in_atomic_block:
-        transaction.on_commit(lambda: cache.delete(RULES_KEY))
+    cached_forget(RULES_KEY)
 
 
 post_save.connect(earning_rules_cache_clear, sender=EarningRule, dispatch_uid="earning_rules_cache_clear_save")

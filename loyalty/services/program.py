@@ -1,10 +1,14 @@
+import copy
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
@@ -26,18 +30,64 @@ PROGRAM_KEY = f"loyalty:program:v{CACHE_VERSION}:{_COLUMNS:x}"
 TIERS_KEY = f"loyalty:tiers:v{CACHE_VERSION}:{_COLUMNS:x}"
 
 
+# Within one request each cached value is unpickled once (a request memo; loyalty.middleware turns it on):
+# a purchase asked for the program and the tiers seven times, each a cache read (a Redis round trip in
+# production) and an unpickling. Callers still get their own copies; cached_forget() empties the memo too.
+_memo: ContextVar[dict[str, Any] | None] = ContextVar("loyalty_config_memo", default=None)
+
+
+@contextmanager
+def config_memo() -> Iterator[None]:
+    """Read each cached configuration value at most once in this block (one request)."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
+def _own(value: Any) -> Any:
+    """A copy a caller may change: model instances (alone or in a list) copied, as unpickling would."""
+    if isinstance(value, Model):
+        copied = copy.copy(value.__dict__)
+        copied["_state"] = copy.copy(value._state)
+        copied["_state"].fields_cache = dict(value._state.fields_cache)
+        instance = value.__class__.__new__(value.__class__)
+        instance.__dict__ = copied
+        return instance
+    if isinstance(value, list):
+        return [_own(item) for item in value]
+    return value
+
+
 def _cached(key: str, load: Callable[[], Any]) -> Any:
     """Cache-aside. A value read inside a transaction is cached only once that transaction commits, so
-    a rolled-back change never reaches the cache."""
+    a rolled-back change never reaches the cache (nor the request memo)."""
+    memo = _memo.get()
+    if memo is not None and key in memo:
+        return _own(memo[key])
     value = cache.get(key)
-    if value is not None:
+    committed = value is not None or not connection.in_atomic_block
+    if value is None:
+        value = load()
+        if connection.in_atomic_block:
+            transaction.on_commit(lambda: cache.set(key, value, CACHE_TIMEOUT))
+        else:
+            cache.set(key, value, CACHE_TIMEOUT)
+    if memo is None or not committed:
         return value
-    value = load()
+    memo[key] = value
+    return _own(value)
+
+
+def cached_forget(*keys: str) -> None:
+    """Drop cached values now (cache and request memo) and again after the surrounding transaction commits."""
+    cache.delete_many(keys)
+    if (memo := _memo.get()) is not None:
+        for key in keys:
+            memo.pop(key, None)
     if connection.in_atomic_block:
-        transaction.on_commit(lambda: cache.set(key, value, CACHE_TIMEOUT))
-    else:
-        cache.set(key, value, CACHE_TIMEOUT)
-    return value
+        transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 def program_get() -> Program:
@@ -55,9 +105,7 @@ def tiers_cached_get() -> list[Tier]:
 
 def config_cache_clear(**kwargs) -> None:
     """Drop the cached program and tiers now and after the surrounding transaction commits."""
-    cache.delete_many([PROGRAM_KEY, TIERS_KEY])
-    if connection.in_atomic_block:
-        transaction.on_commit(lambda: cache.delete_many([PROGRAM_KEY, TIERS_KEY]))
+    cached_forget(PROGRAM_KEY, TIERS_KEY)
 
 
 for _model in (Program, Tier):
