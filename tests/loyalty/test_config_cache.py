@@ -10,7 +10,8 @@ from django.db import transaction
 from django.urls import reverse
 
 from loyalty.models import Program, Tier
-from loyalty.services.program import program_get, tiers_cached_get
+from loyalty.services import program as program_service
+from loyalty.services.program import config_memo, program_get, tiers_cached_get
 from loyalty.services.tiers import tier_delete, tier_update
 
 pytestmark = pytest.mark.django_db
@@ -84,3 +85,67 @@ def test_a_rolled_back_change_never_reaches_the_cache(django_capture_on_commit_c
         raise RuntimeError("roll back")
     assert Program.objects.get(pk=1).currency != "USD"
     assert program_get().currency == Program.objects.get(pk=1).currency
+
+
+# -- the request memo: one cache read per value and request --------------------------------------
+
+
+def test_a_request_reads_each_cached_value_once(django_capture_on_commit_callbacks, monkeypatch):
+    Tier.objects.create(code="silver", name="Silver", rank=1, threshold=100)
+    fill(django_capture_on_commit_callbacks)
+    reads = []
+    real_get = program_service.cache.get
+
+    def counted_get(key, *args, **kwargs):
+        reads.append(key)
+        return real_get(key, *args, **kwargs)
+
+    monkeypatch.setattr(program_service.cache, "get", counted_get)
+    with config_memo():
+        first, second = program_get(), program_get()
+        tiers = tiers_cached_get()
+        tiers_cached_get()
+    assert sorted(reads) == sorted([program_service.PROGRAM_KEY, program_service.TIERS_KEY])
+    first.currency = "USD"  # still each caller's own copy
+    tiers[0].name = "Changed"
+    with config_memo():
+        assert program_get().currency != "USD"
+    assert second.currency != "USD" and tiers_cached_get()[0].name == "Silver"
+
+
+def test_a_change_inside_the_request_is_seen_by_the_rest_of_it(django_capture_on_commit_callbacks):
+    fill(django_capture_on_commit_callbacks)
+    with config_memo():
+        program = program_get()
+        program.points_valid_days = 90
+        program.save()
+        assert program_get().points_valid_days == 90
+        Tier.objects.create(code="gold", name="Gold", rank=2, threshold=500)
+        assert [tier.code for tier in tiers_cached_get()] == ["gold"]
+
+
+def test_a_value_read_in_a_rolled_back_transaction_is_not_kept_for_the_request(django_capture_on_commit_callbacks):
+    fill(django_capture_on_commit_callbacks)
+    with config_memo():
+        with contextlib.suppress(RuntimeError), transaction.atomic():
+            Program.objects.filter(pk=1).update(points_valid_days=7)  # no signal: the cache keeps the old row
+            program_service.cached_forget(program_service.PROGRAM_KEY)  # as a save would
+            assert program_get().points_valid_days == 7  # read from the database, inside the transaction
+            raise RuntimeError("roll back")
+        assert program_get().points_valid_days != 7
+
+
+def test_the_middleware_gives_each_request_a_memo(pos_api_client, member, monkeypatch):
+    seen = []
+    real = program_service._cached
+
+    def spy(key, load):
+        seen.append(program_service._memo.get())
+        return real(key, load)
+
+    monkeypatch.setattr(program_service, "_cached", spy)
+    for _ in range(2):
+        assert pos_api_client.get(f"/api/v1/members/{member.loyalty_id}/").status_code == 200
+    assert seen and all(memo is not None for memo in seen), "a request read the configuration without a memo"
+    assert len({id(memo) for memo in seen}) == 2  # one memo per request
+    assert program_service._memo.get() is None  # and none is left behind
