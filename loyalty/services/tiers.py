@@ -186,6 +186,8 @@ def tier_metric_member_update(*, member: Member, as_of: datetime, plus: int | De
     store the metric itself, and a change of the metric's settings clears every stamp), not after
     `as_of`, and no such posting dated after it. Otherwise, and for spend or a window (where time alone
     changes the metric), the metric is summed over the member's history: a cost that grows with it.
+    One gap is left to the next recalculation: a back-dated posting committed while the recalculation's
+    batch UPDATE for that member runs can have its cleared stamp overwritten by the job's value at `as_of`.
     """
     program = program_get()
     sql, params = _metric_sql(program=program, as_of=as_of, member_id=member.pk)
