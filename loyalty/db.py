@@ -11,7 +11,7 @@ off, e.g. behind PgBouncer before 1.21 in transaction mode). Anywhere else this 
 
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 try:
     import psycopg
@@ -40,10 +40,11 @@ def prepared_cursor():
 
     Use `%s` placeholders and one statement per execute (the extended protocol takes no `;` lists).
     """
-    if connection.vendor != "postgresql" or psycopg is None:
-        return connection.cursor()
-    connection.ensure_connection()
-    raw = connection.connection
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of the `connection` proxy is a context lookup
+    if db.vendor != "postgresql" or psycopg is None:
+        return db.cursor()
+    db.ensure_connection()
+    raw = db.connection
     if not isinstance(raw, psycopg.Connection) or raw.prepare_threshold is None:  # switched off
-        return connection.cursor()
-    return connection._prepare_cursor(PreparedCursor(raw))
+        return db.cursor()
+    return db._prepare_cursor(PreparedCursor(raw))

@@ -256,8 +256,9 @@ def member_posting_lock(
                 rows = cursor.fetchall()
     if row is None:
         return None
-    accounts = [LedgerAccount.from_db(connection.alias, _ACCOUNT_COLUMNS, account) for account in rows]
-    member = Member.from_db(connection.alias, _MEMBER_COLUMNS, row[: len(_MEMBER_COLUMNS)])
+    alias = connection.alias
+    accounts = [LedgerAccount.from_db(alias, _ACCOUNT_COLUMNS, account) for account in rows]
+    member = Member.from_db(alias, _MEMBER_COLUMNS, row[: len(_MEMBER_COLUMNS)])
     if not _system_ids_right(accounts, system_ids):
         return member, _lock(member, system_kinds), row[len(_MEMBER_COLUMNS):]
     return member, _locked(member, accounts, system_ids), row[len(_MEMBER_COLUMNS):]
@@ -643,8 +644,9 @@ def _credit_statement(
     if link is not None:
         link.transaction, link.lot = txn, lot
         instances.append(link)
+    alias = connection.alias
     for instance in instances:
-        instance._state.adding, instance._state.db = False, connection.alias
+        instance._state.adding, instance._state.db = False, alias
     return _posted(locked, txn)
 
 

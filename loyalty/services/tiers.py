@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import logging
 from collections import defaultdict
@@ -77,6 +78,7 @@ def _held_long_enough(tier_since: datetime | None, hold_months: int, as_of: date
 # -- the metric ------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
@@ -94,7 +96,8 @@ def _points_metric_sql(*, start: datetime | None, as_of: datetime, member_id: in
     """
     txn, lot, allocation = _table(LedgerTransaction), _table(PointLot), _table(LotAllocation)
     window = "t.occurred_at <= %s" + (" AND t.occurred_at >= %s" if start is not None else "")
-    window_params: list = [_when(as_of)] + ([_when(start)] if start is not None else [])
+    when = _when(as_of)
+    window_params: list = [when] + ([_when(start)] if start is not None else [])
     if member_id is not None:
         window += " AND t.member_id = %s"
         window_params.append(member_id)
@@ -116,9 +119,9 @@ def _points_metric_sql(*, start: datetime | None, as_of: datetime, member_id: in
         GROUP BY member_id
     """  # noqa: S608
     params = [
-        TransactionKind.EARN, TransactionKind.BONUS, _when(as_of), *window_params,
+        TransactionKind.EARN, TransactionKind.BONUS, when, *window_params,
         TransactionKind.REVERSE, *window_params,
-        TransactionKind.REVERSE, _when(as_of), *window_params,
+        TransactionKind.REVERSE, when, *window_params,
     ]
     return sql, params
 
@@ -189,7 +192,7 @@ def tier_metric_member_update(*, member: Member, as_of: datetime, plus: int | De
     One gap is left to the next recalculation: a back-dated posting committed while the recalculation's
     batch UPDATE for that member runs can have its cleared stamp overwritten by the job's value at `as_of`.
     """
-    program = program_get()
+    program, when = program_get(), _when(as_of)
     sql, params = _metric_sql(program=program, as_of=as_of, member_id=member.pk)
     expression = f"SELECT COALESCE(SUM(counted.metric), 0) FROM ({sql}) counted"  # noqa: S608 - no values
     if program.tier_metric == TierMetric.POINTS and tier_window_start(program=program, as_of=as_of) is None:
@@ -198,10 +201,10 @@ def tier_metric_member_update(*, member: Member, as_of: datetime, plus: int | De
             SELECT 1 FROM {_table(LedgerTransaction)} t WHERE t.member_id = %s AND t.occurred_at > {members}.{stamp}
                AND t.kind IN ({", ".join(["%s"] * len(_METRIC_KINDS))})
         ) THEN {members}.{_column(Member, "tier_metric_value")} ELSE ({expression}) END"""  # noqa: S608 - no values
-        params = [_when(as_of), member.pk, *_METRIC_KINDS, *params]
+        params = [when, member.pk, *_METRIC_KINDS, *params]
     return MemberUpdate(
         column="tier_metric_value", expression=expression,
-        params=params, plus=plus, stamp_column="tier_metric_at", stamp=_when(as_of),
+        params=params, plus=plus, stamp_column="tier_metric_at", stamp=when,
     )
 
 
@@ -633,6 +636,7 @@ def tiers_recalculate(
     return counts
 
 
+@functools.cache
 def _column(model, field: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(field).column)
 
