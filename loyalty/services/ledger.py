@@ -203,19 +203,15 @@ _MEMBER_COLUMNS = tuple(field.attname for field in Member._meta.concrete_fields)
 
 
 @functools.lru_cache(maxsize=8)
-def _member_posting_lock_sql(column: str, columns: str) -> str:
-    """The member row (FOR NO KEY UPDATE) and then its accounts and the given system accounts (FOR UPDATE, in
-    pk order), one row per account. The accounts' scan needs the member's id, so the member row is locked
-    before any account: the order every posting keeps."""
-    quote = connection.ops.quote_name
-    members, accounts = quote(Member._meta.db_table), quote(LedgerAccount._meta.db_table)
+def _member_posting_lock_sql(column: str, columns: str, accounts_sql: str) -> str:
+    """The member row (FOR NO KEY UPDATE) and then the accounts lock statement (_accounts_lock_sql, given the
+    member's id as `(SELECT id FROM m)`), one row per account. The accounts' scan needs the member's id, so
+    the member row is locked before any account: the order every posting keeps."""
+    members = connection.ops.quote_name(Member._meta.db_table)
     account_columns = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
     return f"""
 WITH m AS (SELECT {columns} FROM {members} WHERE {column} = %s{_MEMBER_LOCK}),
-a AS (
-    SELECT {", ".join(_ACCOUNT_COLUMNS)} FROM {accounts}
-     WHERE member_id = (SELECT id FROM m) OR id = ANY(%s) ORDER BY id FOR UPDATE
-)
+a AS ({accounts_sql})
 SELECT m.*, {account_columns} FROM m LEFT JOIN a ON true ORDER BY a.id
 """  # noqa: S608 - names from _meta and the caller's fixed expressions, values are parameters
 
@@ -237,8 +233,9 @@ def member_posting_lock(
     extra_params = [param for _expression, params in extra for param in params]
     columns = ", ".join([*_MEMBER_COLUMNS, *(expression for expression, _params in extra)])
     if connection.vendor == "postgresql":  # one prepared statement; the member row is locked first
+        accounts_sql, ids = _accounts_lock_sql(list(system_ids), "(SELECT id FROM m)")
         with prepared_cursor() as cursor:
-            cursor.execute(_member_posting_lock_sql(column, columns), [*extra_params, value, list(system_ids)])
+            cursor.execute(_member_posting_lock_sql(column, columns, accounts_sql), [*extra_params, value, *ids])
             rows = cursor.fetchall()
         width = len(_MEMBER_COLUMNS) + len(extra)
         row = rows[0][:width] if rows else None
