@@ -514,11 +514,7 @@ def _reached_rank_sql(tiers: list[Tier]) -> tuple[str, list]:
 
 
 def _decisions_sql(*, program: Program, tiers: list[Tier], as_of: datetime) -> tuple[str, list]:
-    start = tier_window_start(program=program, as_of=as_of)
-    if program.tier_metric == TierMetric.SPEND:
-        metric_sql, metric_params = _spend_metric_sql(start=start, as_of=as_of, member_id=None)
-    else:
-        metric_sql, metric_params = _points_metric_sql(start=start, as_of=as_of, member_id=None)
+    metric_sql, metric_params = _metric_sql(program=program, as_of=as_of, member_id=None)
     reached_sql, reached_params = _reached_rank_sql(tiers)
     greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
     sql = _DECISIONS.format(
@@ -572,7 +568,6 @@ def tiers_recalculate(
         return counts
     tiers_list = list(tiers.values())
     tier_id_by_rank = {tier.rank: tier.pk for tier in tiers_list}
-    spend = program.tier_metric == TierMetric.SPEND
     sql, params = _decisions_sql(program=program, tiers=tiers_list, as_of=as_of)
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -596,9 +591,7 @@ def tiers_recalculate(
         if floor > target_rank:
             target_rank, kind = floor, TierChangeKind.FLOOR
         target_id = tier_id_by_rank.get(target_rank)
-        to_store = None
-        if store:  # an int (points) or a Decimal in cents (spend), typed like tier_metrics_get
-            to_store = Decimal(str(raw)).quantize(Decimal("0.01")) if spend else int(raw)
+        to_store = _metric_value(program, raw) if store else None  # typed like tier_metrics_get
         if target_rank < current and not (
             _held_long_enough(_from_db(tier_since), program.tier_hold_months, as_of) or paid_ended
         ):
