@@ -4,11 +4,10 @@ Threads each use their own database connection (closed at the end) and start tog
 The tests commit for real (transaction=True), so the deferred balance trigger fires at COMMIT.
 """
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from loyalty.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, LotAllocation, TransactionKind
 from loyalty.selectors import member_points_get
@@ -23,35 +22,13 @@ from loyalty.services.ledger import (
     points_return,
 )
 from loyalty.services.verify import ledger_verify
+from tests.concurrency import run_together
 from tests.factories import MemberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 THREADS = 20
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def run_together(work, n: int = THREADS) -> list:
-    """Run work(i) in n threads released at once; returns each result or the exception it raised."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except Exception as exc:  # the test inspects it
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
-    return results
 
 
 def available(member) -> int:

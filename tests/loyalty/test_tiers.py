@@ -1,13 +1,12 @@
 """Tiers (loyalty.services.tiers): the metric and its windows, upgrades at once, the recalculation job,
 staff floors and paid tiers."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connections
+from django.db import IntegrityError
 from django.utils import timezone
 
 from loyalty.models import PointLot, Purchase, Store, Tier, TierChangeKind, TierHistory, TierMembership
@@ -27,6 +26,7 @@ from loyalty.services.tiers import (
     tiers_recalculate,
 )
 from members.models import Member, MemberStatus
+from tests.concurrency import run_together
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -373,23 +373,8 @@ def test_two_concurrent_recalculations_change_each_member_once(tiers):
     for index, member in enumerate(members):
         earn(member, 150 if index % 2 else 600, T0, key=f"e{index}")
     Member.objects.update(tier=None, tier_since=None, tier_metric_at=None)
-    barrier, results, errors = threading.Barrier(2), [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(tiers_recalculate(as_of=T0, batch_size=7))
-        except Exception as error:  # surfaced by the assertion below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    results = run_together(lambda _index: tiers_recalculate(as_of=T0, batch_size=7), n=2)
+    assert [result for result in results if isinstance(result, Exception)] == []
     assert sum(result["upgraded"] for result in results) == 30
     recalculated = TierHistory.objects.filter(changed_at=T0)  # (the live upgrades after each earn came first)
     assert sorted(recalculated.values_list("member_id", flat=True)) == sorted(m.pk for m in members)
