@@ -14,8 +14,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
+from loyalty.reasons import Reason
 from loyalty.services.ledger import LedgerError
 from rewards.models import Redemption, RedemptionStatus, Reward, RewardKind, VoucherCode
 from rewards.selectors import charity_donation_totals
@@ -204,7 +205,7 @@ class RedemptionAdmin(admin.ModelAdmin):
             try:
                 redemption_cancel(
                     redemption=redemption, staff_user=request.user,
-                    reason=_("Cancelled by staff (%(user)s)") % {"user": request.user},
+                    reason=Reason(gettext_noop("Cancelled by staff")),
                 )
                 cancelled += 1
             except LedgerError as error:

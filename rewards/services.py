@@ -28,8 +28,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from loyalty.models import Program, Store
+from loyalty.reasons import Reason, reason_text
 from loyalty.selectors import member_points_get
 from loyalty.services.ledger import Audit, LedgerError, points_debit, points_return
 from loyalty.services.program import program_get
@@ -244,8 +246,10 @@ def points_redeem_for_discount(
         member=member,
         points=points,
         audit=Audit(
-            reason=_("Points used for a discount of %(value)s %(currency)s")
-            % {"value": value, "currency": program.currency},
+            reason=Reason(
+                gettext_noop("Points used for a discount of %(value)s %(currency)s"),
+                {"value": value, "currency": program.currency},
+            ),
             reference=order_id,
             store=store,
             occurred_at=now,
@@ -319,7 +323,7 @@ def reward_redeem(
             member=member,
             points=reward.cost_points,
             audit=Audit(
-                reason=_("Reward redeemed: %(name)s") % {"name": reward.name},
+                reason=Reason(gettext_noop("Reward redeemed: %(name)s"), {"name": reward.name}),
                 reference=reward.code,
                 store=store,
                 occurred_at=now,
@@ -359,7 +363,7 @@ def _refuse(redemption: Redemption, *, allow_used: bool) -> None:
 def redemption_cancel(
     *,
     redemption: Redemption,
-    reason: str = "",
+    reason: str | Reason = "",
     staff_user=None,
     store: Store | None = None,
     allow_used: bool = False,
@@ -374,7 +378,7 @@ def redemption_cancel(
     now = now or timezone.now()
     redemption = Redemption.objects.get(pk=redemption.pk)
     _refuse(redemption, allow_used=allow_used)  # fail fast without taking any lock
-    reason = reason or _("Redemption %(code)s cancelled") % {"code": redemption.code}
+    reason = reason or Reason(gettext_noop("Redemption %(code)s cancelled"), {"code": redemption.code})
     with transaction.atomic():
         if redemption.reward_id is not None:
             list(Reward.objects.select_for_update(of=("self",)).filter(pk=redemption.reward_id))
@@ -388,7 +392,7 @@ def redemption_cancel(
             Reward.objects.filter(pk=locked.reward_id, stock__isnull=False).update(stock=F("stock") + 1)
         locked.status = RedemptionStatus.CANCELLED
         locked.cancelled_at = now
-        locked.cancel_reason = reason[:255]
+        locked.cancel_reason = reason_text(reason)[0][:255]
         locked.cancel_transaction = returned
         locked.save(update_fields=["status", "cancelled_at", "cancel_reason", "cancel_transaction"])
     return locked
@@ -453,7 +457,7 @@ def redemptions_cancel_for_order(*, member: Member, order_id: str, store: Store 
         .exclude(status=RedemptionStatus.CANCELLED)
         .order_by("pk")
     )
-    reason = _("Order %(order)s fully refunded") % {"order": order_id}
+    reason = Reason(gettext_noop("Order %(order)s fully refunded"), {"order": order_id})
     return [
         redemption_cancel(redemption=redemption, reason=reason, store=store, allow_used=True) for redemption in due
     ]

@@ -97,6 +97,7 @@ class TransactionSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=TransactionKind.choices)
     points = serializers.IntegerField(help_text="Signed change to the member's available + pending points.")
     balance_after = serializers.IntegerField(help_text="Available + pending points after this transaction.")
+    reason = serializers.CharField(source="reason_text", help_text="Readable reason, in the request's language.")
 
     class Meta:
         model = LedgerTransaction

@@ -2,8 +2,10 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, JSONField, Q, Value
 from django.utils.translation import gettext_lazy as _
+
+from loyalty.reasons import reason_render
 
 
 class AccountKind(models.TextChoices):
@@ -74,7 +76,15 @@ class LedgerTransaction(models.Model):
         "members.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_transactions",
         db_index=False,
     )
+    # The reason in English (what the admin searches; the fallback), and the message id and parameters it
+    # was rendered from, so each reader sees it in their own language (loyalty.reasons). Staff-typed
+    # reasons have no message id and are shown as typed.
     reason = models.CharField(_("reason"), max_length=255)
+    # db_default too: bulk inserts that do not name them (COPY, the expiry bound in bench_jobs) get none.
+    reason_msgid = models.CharField(_("reason message id"), max_length=255, blank=True, default="", db_default="")
+    reason_params = models.JSONField(
+        _("reason parameters"), default=dict, blank=True, db_default=Value({}, JSONField())
+    )
     reference = models.CharField(_("reference"), max_length=255, blank=True)
     # store and staff_user: indexed only where set (see Meta); job postings have neither.
     store = models.ForeignKey(
@@ -106,6 +116,11 @@ class LedgerTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.points:+d}"
+
+    @property
+    def reason_text(self) -> str:
+        """The reason in the active language (the member's, in the portal and their emails)."""
+        return reason_render(self.reason_msgid, self.reason_params, self.reason)
 
 
 class LedgerEntry(models.Model):

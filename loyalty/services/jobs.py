@@ -27,8 +27,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from loyalty.models import ExpiryReminder, LedgerEntry, LedgerTransaction, PointLot, TransactionKind
+from loyalty.reasons import Reason
 from loyalty.services import ledger_bulk
 from loyalty.services.ledger import Audit, LedgerError, points_credit, points_release
 from loyalty.services.program import program_get
@@ -264,7 +266,7 @@ def birthday_bonuses_award(*, as_of: datetime, dry_run: bool = False, progress: 
                     points=points_each,
                     kind=TransactionKind.BONUS,
                     audit=Audit(
-                        reason=_("Birthday bonus"),
+                        reason=Reason(gettext_noop("Birthday bonus")),
                         idempotency_key=birthday_key(member_id=member_id, year=today.year),
                         job="award_birthday_bonuses",
                         occurred_at=as_of,

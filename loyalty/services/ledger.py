@@ -27,6 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import BigIntegerField, Case, F, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from loyalty.db import prepared_cursor
 from loyalty.models import (
@@ -38,6 +39,7 @@ from loyalty.models import (
     PointLot,
     TransactionKind,
 )
+from loyalty.reasons import Reason, reason_text
 from loyalty.services.program import lot_expiry, program_get
 from loyalty.signals import points_posted
 from members.models import Member
@@ -66,11 +68,14 @@ class AlreadyReturned(LedgerError):
     status_code = 409
 
 
+EXPIRED_REASON = Reason(gettext_noop("Points expired"))
+
+
 @dataclass
 class Audit:
     """Who did it and why: copied onto the transaction row."""
 
-    reason: str
+    reason: str | Reason  # a Reason (message id + parameters) for anything not typed by a person
     idempotency_key: str = ""
     reference: str = ""
     store: Any = None
@@ -322,10 +327,13 @@ def _post(
 
 def _new_transaction(locked: _Locked, *, kind: str, audit: Audit, points: int, now: datetime) -> LedgerTransaction:
     """The transaction row of a posting (unsaved); `locked`'s balances are already those after it."""
+    reason, reason_msgid, reason_params = reason_text(audit.reason)
     return LedgerTransaction(
         kind=kind,
         member=locked.member,
-        reason=audit.reason[:255],
+        reason=reason[:255],
+        reason_msgid=reason_msgid[:255],
+        reason_params=reason_params,
         reference=audit.reference[:255],
         store=audit.store,
         staff_user=audit.staff_user,
@@ -493,9 +501,9 @@ _CREDIT_SQL = """
 WITH v (account_id, points) AS (
     VALUES (%s::bigint, %s::bigint), (%s::bigint, %s::bigint)
 ), t AS (
-    INSERT INTO {txn} (kind, member_id, reason, reference, store_id, staff_user_id, job, occurred_at,
-                       created_at, idempotency_key, points, balance_after, metadata)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)
+    INSERT INTO {txn} (kind, member_id, reason, reason_msgid, reason_params, reference, store_id, staff_user_id,
+                       job, occurred_at, created_at, idempotency_key, points, balance_after, metadata)
+    VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ), e AS (
@@ -609,7 +617,8 @@ def _credit_statement(
     txn.created_at = now
     params: list[Any] = [
         target.pk, points, source.pk, minus,
-        kind, member.pk, txn.reason, txn.reference, txn.store_id, txn.staff_user_id, txn.job, txn.occurred_at, now,
+        kind, member.pk, txn.reason, txn.reason_msgid, json.dumps(txn.reason_params), txn.reference, txn.store_id,
+        txn.staff_user_id, txn.job, txn.occurred_at, now,
         txn.idempotency_key, points, txn.balance_after, json.dumps(audit.metadata),
         member.pk, lot.points, lot.remaining, lot.earned_at, lot.available_at, lot.released_at, lot.expires_at,
         earned_delta,
@@ -807,7 +816,7 @@ def points_release(*, member: Member, as_of: datetime, job: str = "release_pendi
     txn = _post(
         locked,
         kind=TransactionKind.RELEASE,
-        audit=Audit(reason=_("Pending points released"), job=job, occurred_at=as_of,
+        audit=Audit(reason=Reason(gettext_noop("Pending points released")), job=job, occurred_at=as_of,
                     metadata={"lots": [lot.pk for lot in lots]}),
         legs=[(locked.pending, -points), (locked.available, points)],
     )
@@ -833,7 +842,7 @@ def points_expire_member(*, member: Member, as_of: datetime, job: str = "expire_
     txn = _post(
         locked,
         kind=TransactionKind.EXPIRE,
-        audit=Audit(reason=_("Points expired"), job=job, occurred_at=as_of, metadata={"expired_lots": len(lots)}),
+        audit=Audit(reason=EXPIRED_REASON, job=job, occurred_at=as_of, metadata={"expired_lots": len(lots)}),
         legs=[(locked.available, -points), (locked.system(AccountKind.EXPIRED), points)],
     )
     # One UPDATE however many lots expire; both sides of the SET read the row as it was.

@@ -33,10 +33,9 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from loyalty.models import AccountKind, TransactionKind
-from loyalty.services.ledger import LedgerError, _system_account_ids
+from loyalty.services.ledger import EXPIRED_REASON, LedgerError, _system_account_ids
 
 # Statement templates. The {placeholders} are constant SQL fragments (see _sql); every value is a parameter.
 # {expirable_l}: the lots that expire, the same condition as points_expire_member.
@@ -68,9 +67,10 @@ _TOTALS = (
     " WHERE {expirable_l}"
 )
 _INSERT_TRANSACTIONS = (
-    "INSERT INTO loyalty_ledgertransaction (kind, member_id, reason, reference, job, occurred_at, created_at,"
-    " idempotency_key, points, balance_after, metadata)"
-    " SELECT %s, s.member_id, %s, '', %s, %s, %s, CAST(%s AS VARCHAR(100)) || CAST(s.member_id AS VARCHAR(20)),"
+    "INSERT INTO loyalty_ledgertransaction (kind, member_id, reason, reason_msgid, reason_params, reference, job,"
+    " occurred_at, created_at, idempotency_key, points, balance_after, metadata)"
+    " SELECT %s, s.member_id, %s, %s, '{{}}', '', %s, %s, %s,"
+    " CAST(%s AS VARCHAR(100)) || CAST(s.member_id AS VARCHAR(20)),"
     " -s.points, available.balance - s.points + pending.balance, {lots_metadata}"
     " FROM (SELECT l.member_id, SUM(l.remaining) AS points, COUNT(*) AS lots FROM loyalty_pointlot l"
     "       WHERE {batch_l} AND {expirable_l} GROUP BY l.member_id) s"
@@ -217,8 +217,8 @@ def points_expire_batch(
             cursor.execute(_sql(_LOCK), [AccountKind.AVAILABLE, members, expired_account])
         cursor.execute(
             _sql(_INSERT_TRANSACTIONS),
-            [TransactionKind.EXPIRE, _("Points expired")[:255], job, when, now, key_prefix, members, when,
-             AccountKind.AVAILABLE, members, AccountKind.PENDING, members],
+            [TransactionKind.EXPIRE, EXPIRED_REASON.english(), EXPIRED_REASON.msgid, job, when, now, key_prefix,
+             members, when, AccountKind.AVAILABLE, members, AccountKind.PENDING, members],
         )
         inserted = cursor.fetchall()  # (id, points, lots) of one transaction per member, not per lot
         if not inserted:

@@ -17,8 +17,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from loyalty.models import AccountKind, Purchase, Refund, Store, Tier, TransactionKind
+from loyalty.reasons import Reason
 from loyalty.services.earning import Earning, Line, earning_calculate
 from loyalty.services.ledger import (
     Audit,
@@ -444,7 +446,7 @@ def _purchase_credit(
         expires_at=expires_at,
         now=now,
         audit=Audit(
-            reason=_("Purchase %(order)s") % {"order": purchase.order_id},
+            reason=Reason(gettext_noop("Purchase %(order)s"), {"order": purchase.order_id}),
             reference=purchase.order_id,
             idempotency_key=f"purchase:{purchase.pk}",
             store=purchase.store,
@@ -514,7 +516,7 @@ def refund_record(
                 points=to_reverse,
                 lot=locked.lot,
                 audit=Audit(
-                    reason=_("Refund on order %(order)s") % {"order": locked.order_id},
+                    reason=Reason(gettext_noop("Refund on order %(order)s"), {"order": locked.order_id}),
                     reference=locked.order_id,
                     idempotency_key=f"refund:{locked.pk}:{refund_id}",
                     store=store,
