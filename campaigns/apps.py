@@ -8,7 +8,7 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         # loyalty never imports campaigns: campaigns plugs its promotions into the earning pipeline here.
-        from campaigns.services import promotion_bonuses
+        from campaigns.services.promotions import promotion_bonuses
         from loyalty.services.earning import register_bonus_provider
 
         register_bonus_provider(promotion_bonuses)

@@ -204,7 +204,7 @@ SPECTACULAR_SETTINGS = {
         "RewardKindEnum": "rewards.models.RewardKind",
         "RedemptionStatusEnum": "rewards.models.RedemptionStatus",
         "RedemptionKindEnum": "rewards.models.REDEMPTION_KIND_CHOICES",
-        "PromotionKindEnum": "campaigns.models.PromotionKind",
+        "PromotionKindEnum": "campaigns.models.promotions.PromotionKind",
     },
 }
 

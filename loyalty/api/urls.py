@@ -10,5 +10,5 @@ urlpatterns = [
     path("", include("loyalty.api.webhooks_urls")),
     path("", include("loyalty.api.tiers_urls")),
     path("", include("rewards.api_urls")),
-    path("", include("campaigns.api_urls")),
+    path("", include("campaigns.api.urls")),
 ]

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Promotion, PromotionKind
-from campaigns.services import PromotionInvalid, promotion_bonuses, promotion_create, promotion_update
+from campaigns.services.promotions import PromotionInvalid, promotion_bonuses, promotion_create, promotion_update
 from loyalty.models import Rounding, Store, Tier
 from loyalty.services import earning as earning_module
 from loyalty.services.earning import earning_calculate

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import PromotionKind
-from campaigns.services import promotion_create, promotion_delete, promotion_update
+from campaigns.services.promotions import promotion_create, promotion_delete, promotion_update
 from loyalty.services.earning import (
     earning_calculate,
     earning_rule_create,

@@ -7,7 +7,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Promotion
-from campaigns.services import PromotionInvalid, promotion_validate
+from campaigns.services.promotions import PromotionInvalid, promotion_validate
 from loyalty.models import Tier
 
 
@@ -87,7 +87,7 @@ class LiveFilter(admin.SimpleListFilter):
         return [("yes", _("Yes")), ("no", _("No"))]
 
     def queryset(self, request, queryset):
-        from campaigns.services import promotions_live
+        from campaigns.services.promotions import promotions_live
 
         live = promotions_live(at=timezone.now()).values("pk")
         if self.value() == "yes":

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.api import PromotionDetailApi, PromotionListCreateApi
+from campaigns.api.promotions import PromotionDetailApi, PromotionListCreateApi
 
 # Ids are matched as any segment and checked by the view, so unknown ones get the JSON 404.
 urlpatterns = [

@@ -11,7 +11,7 @@ class PromotionKind(models.TextChoices):
 
 
 class Promotion(models.Model):
-    """A time-limited earning bonus, added to a purchase's points by campaigns.services.promotion_bonuses.
+    """A time-limited earning bonus, added to a purchase's points by campaigns.services.promotions.promotion_bonuses.
 
     `skus`, `categories` and `tiers` (tier codes) are JSON lists; an empty list means "any".
     """

@@ -10,7 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from campaigns.models import Promotion, PromotionKind
-from campaigns.services import PromotionInvalid, promotion_create, promotion_delete, promotion_update
+from campaigns.services.promotions import PromotionInvalid, promotion_create, promotion_delete, promotion_update
 from loyalty.api.base import NUMBERED_PAGE_PARAMETERS, AdminApi, paginate, paginated
 from loyalty.api.errors import ApiError, ErrorSerializer
 from loyalty.api.fields import ApiDateTimeField

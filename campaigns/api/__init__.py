@@ -1,0 +1,1 @@
+"""The campaigns REST API: one module per domain; urls.py routes them."""

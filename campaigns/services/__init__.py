@@ -1,0 +1,1 @@
+"""Campaign services, one module per domain (promotions, ...)."""
