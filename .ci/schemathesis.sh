@@ -26,7 +26,7 @@ export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=
 export EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"
 
 "$PY" manage.py migrate --noinput -v 0
-key="$("$PY" manage.py create_api_key --store "Schemathesis" --scope admin | tail -n 1)"
+key="$("$PY" manage.py create_api_key --store "Schemathesis" --create --scope admin | tail -n 1)"
 # One real member with some history and a signed-in session, so that /members/{loyalty_id}/... and the
 # session-authenticated /me/... operations reach their success paths too (not only 401/404).
 read -r loyalty_id session_key csrf_token < <("$PY" manage.py shell -v 0 -c '
