@@ -114,6 +114,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Unknown coupon codes one API key may try per minute before 429 rate_limited.
 REWARDS_COUPON_MISSES_PER_MINUTE = env.int("REWARDS_COUPON_MISSES_PER_MINUTE", default=10)
+# Look-ups of unknown members (loyalty IDs, emails) one API key may make per minute before 429 rate_limited.
+API_LOOKUP_MISSES_PER_MINUTE = env.int("API_LOOKUP_MISSES_PER_MINUTE", default=30)
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGIN_URL = "account_login"
 

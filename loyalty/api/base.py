@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from loyalty.api.auth import ApiKeyAuthentication, HasAdminScope, HasApiKey, IsMember
 from loyalty.api.errors import ErrorSerializer, error_body
+from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
 from loyalty.models import IdempotencyRecord
 from members.models import Member, User
 
@@ -88,8 +89,8 @@ class ApiAutoSchema(AutoSchema):
     - Nested serializers (`MemberCreateApi.InputSerializer`) get components named after their view
       (`MemberCreateInput`), so two views' `InputSerializer`s never collide.
     - POSTs document the Idempotency-Key header.
-    - The errors every view of a kind can answer (400 unparsable JSON, 401, 403, 422) are documented
-      with the error shape unless the view declares them itself.
+    - The errors every view of a kind can answer (400 unparsable JSON, 401, 403, 422, and 429 for an API
+      key's look-ups of `{loyalty_id}`) are documented with the error shape unless the view declares them.
     """
 
     def _get_serializer_name(self, serializer, direction, bypass_extensions=False) -> str:
@@ -125,6 +126,8 @@ class ApiAutoSchema(AutoSchema):
         if self.method == "POST" and isinstance(self.view, IdempotentMixin):
             defaults["409"] = _("`idempotency_conflict`: the Idempotency-Key was used with another request.")
             defaults["422"] = _("Validation failed (`invalid`, with `fields`), also for a bad Idempotency-Key.")
+        if "{loyalty_id}" in self.path and ApiKeyAuthentication in [type(a) for a in self.view.get_authenticators()]:
+            defaults["429"] = MEMBER_LOOKUP_LIMITED.description
         authenticators = [type(a) for a in self.view.get_authenticators()]
         if authenticators:
             defaults["401"] = _("`unauthorized`: no, bad or revoked credentials.")
@@ -186,12 +189,15 @@ LOYALTY_ID_PARAMETER = OpenApiParameter(
 )
 
 
-def member_by_loyalty_id(loyalty_id: str) -> Member:
-    """The member with this loyalty ID or 404; malformed IDs never reach the database."""
-    if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
-        raise Http404
-    member = Member.objects.select_related("tier").filter(loyalty_id=loyalty_id).first()
+def member_by_loyalty_id(request, loyalty_id: str) -> Member:
+    """The member with this loyalty ID or 404; malformed IDs never reach the database. Unknown IDs count
+    against the API key's look-up limit (MEMBER_LOOKUP_MISSES): past it, 429 whether the member exists or not."""
+    MEMBER_LOOKUP_MISSES.check(request.auth)
+    member = None
+    if re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
+        member = Member.objects.select_related("tier").filter(loyalty_id=loyalty_id).first()
     if member is None:
+        MEMBER_LOOKUP_MISSES.record(request.auth)
         raise Http404
     return member
 

@@ -22,6 +22,7 @@ from loyalty.api.base import (
 )
 from loyalty.api.errors import ApiError, ErrorSerializer
 from loyalty.api.fields import ApiDateTimeField
+from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
 from loyalty.models import EarningRule, Purchase
 from loyalty.selectors import member_points_get
 from loyalty.services.earning import (
@@ -300,6 +301,7 @@ class PurchaseRecordApi(PosApi):
                     "`order_conflict`: this order id was recorded with other details; or `idempotency_conflict`."
                 ),
             ),
+            429: MEMBER_LOOKUP_LIMITED,
             422: OpenApiResponse(
                 ErrorSerializer,
                 description=gettext_lazy(
@@ -318,6 +320,7 @@ class PurchaseRecordApi(PosApi):
             serializer = self.InputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
+        MEMBER_LOOKUP_MISSES.check(request.auth)
         try:  # the service reads the member once, locked (no read here first)
             purchase, created = purchase_record(
                 store=request.auth.store,
@@ -333,6 +336,7 @@ class PurchaseRecordApi(PosApi):
         except PurchaseInvalid as error:
             raise _api_error(error) from None
         except MemberNotFound:
+            MEMBER_LOOKUP_MISSES.record(request.auth)
             raise Http404 from None
         if not created:  # the recorded purchase as it is now (refunds, release since)
             purchase = purchase_get(store=request.auth.store, order_id=purchase.order_id)

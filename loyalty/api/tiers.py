@@ -208,7 +208,7 @@ class MemberMembershipCreateApi(PosApi):
         },
     )
     def post(self, request, loyalty_id: str):
-        member = member_by_loyalty_id(loyalty_id)
+        member = member_by_loyalty_id(request, loyalty_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

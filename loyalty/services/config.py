@@ -82,7 +82,8 @@ def store_resolve(*, reference: str, create: bool = False) -> tuple[Store, bool]
             _("%(count)s stores are named \"%(name)s\": %(stores)s. Use the slug.")
             % {"count": len(named), "name": reference, "stores": _described(named)}
         )
-    alike = [store for store in Store.objects.order_by("slug") if _look(reference) in (_look(store.slug), _look(store.name))]
+    looks = _look(reference)
+    alike = [store for store in Store.objects.order_by("slug") if looks in (_look(store.slug), _look(store.name))]
     if alike:
         raise StoreReferenceError(
             _("No store has the slug or name \"%(name)s\", but %(stores)s looks the same: use its slug.")
