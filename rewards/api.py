@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from loyalty.api.auth import HasAdminScope
@@ -33,8 +33,9 @@ from loyalty.api.base import (
     paginated,
 )
 from loyalty.api.errors import ErrorSerializer
-from loyalty.api.fields import ApiDateTimeField
+from loyalty.api.fields import ApiDateTimeField, money_field
 from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MissLimit
+from loyalty.api.parsers import JSONParser
 from loyalty.models import ApiKey, ApiKeyScope, Tier
 from loyalty.selectors import member_points_get
 from rewards.models import (
@@ -206,7 +207,7 @@ def _may_use(api_key: ApiKey, redemption: Redemption) -> bool:
 class RedemptionQuoteApi(PosApi):
     class InputSerializer(serializers.Serializer):
         member = serializers.RegexField(LOYALTY_ID_PATTERN, help_text="The member's 16-digit loyalty ID.")
-        subtotal = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+        subtotal = money_field()
         currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217 code, e.g. EUR.")
 
     class OutputSerializer(serializers.Serializer):
@@ -254,8 +255,8 @@ class RedemptionCreateApi(PosApi):
         order_id = serializers.CharField(
             max_length=100, required=False, allow_blank=True, help_text="Pay with points: the order."
         )
-        subtotal = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True,
+        subtotal = money_field(
+            required=False, allow_null=True,
             help_text="Pay with points: the cart subtotal; the points may not exceed what it allows.",
         )
 
@@ -395,7 +396,7 @@ class RewardInputSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=RewardKind.choices)
     cost_points = serializers.IntegerField(min_value=1, max_value=MAX_POINTS)
-    value = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
+    value = money_field(required=False)
     stock = serializers.IntegerField(min_value=0, max_value=MAX_POINTS, required=False, allow_null=True)
     per_member_limit = serializers.IntegerField(min_value=1, max_value=MAX_POINTS, required=False, allow_null=True)
     min_tier = serializers.SlugRelatedField(
