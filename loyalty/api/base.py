@@ -6,6 +6,7 @@ import inspect
 import re
 from typing import cast
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 from loyalty.api.auth import ApiKeyAuthentication, HasAdminScope, HasApiKey, IsMember
 from loyalty.api.errors import ErrorSerializer, error_body
 from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
+from loyalty.inputs import MAX_JSON_DEPTH
 from loyalty.models import IdempotencyRecord
 from members.models import Member, User
 
@@ -89,8 +91,9 @@ class ApiAutoSchema(AutoSchema):
     - Nested serializers (`MemberCreateApi.InputSerializer`) get components named after their view
       (`MemberCreateInput`), so two views' `InputSerializer`s never collide.
     - POSTs document the Idempotency-Key header.
-    - The errors every view of a kind can answer (400 unparsable JSON, 401, 403, 422, and 429 for an API
-      key's look-ups of `{loyalty_id}`) are documented with the error shape unless the view declares them.
+    - The errors every view of a kind can answer (400 unparsable JSON, 413 a body over the size limit, 401,
+      403, 422, and 429 for an API key's look-ups of `{loyalty_id}`) are documented with the error shape
+      unless the view declares them.
     """
 
     def _get_serializer_name(self, serializer, direction, bypass_extensions=False) -> str:
@@ -121,7 +124,10 @@ class ApiAutoSchema(AutoSchema):
         defaults: dict[str, str] = {}
         has_body = self.method in ("POST", "PUT", "PATCH")
         if has_body:
-            defaults["400"] = _("The body is not valid JSON.")
+            defaults["400"] = _("`invalid`: the body is not valid JSON, or nested more than %(depth)s levels deep.") % {
+                "depth": MAX_JSON_DEPTH}
+            defaults["413"] = _("`invalid`: the body is larger than %(limit)s bytes (file uploads not counted).") % {
+                "limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
             defaults["422"] = _("Validation failed (`invalid`, with `fields`).")
         if self.method == "POST" and isinstance(self.view, IdempotentMixin):
             defaults["409"] = _("`idempotency_conflict`: the Idempotency-Key was used with another request.")

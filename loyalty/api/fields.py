@@ -4,6 +4,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from loyalty.inputs import EARLIEST_YEAR, plain_decimal_text
@@ -64,6 +65,24 @@ class PlainDecimalField(serializers.DecimalField):
         if value.is_zero() and text.startswith("-"):
             self.fail("plain")  # "-0.00": a sign error somewhere, not an amount
         return value
+
+
+class PlainDecimalFieldSchema(OpenApiSerializerFieldExtension):
+    """The schema names the plain form: `^[0-9]{1,10}(?:\\.[0-9]{1,2})?$` for money (no sign when it cannot be
+    negative) instead of drf-spectacular's pattern for any DecimalField, which also matches "", "." and "-"."""
+
+    target_class = PlainDecimalField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        field = self.target
+        if "pattern" in schema and field.max_whole_digits is not None:
+            sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+            schema["pattern"] = (
+                rf"^{sign}[0-9]{{1,{max(field.max_whole_digits, 1)}}}(?:\.[0-9]{{1,{field.decimal_places}}})?$"
+            )
+        return schema
 
 
 def money_field(**kwargs) -> PlainDecimalField:

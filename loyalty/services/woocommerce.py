@@ -146,13 +146,17 @@ def _when(order: dict[str, Any], now: datetime) -> datetime | None:
     return None
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def order_lines(order: dict[str, Any]) -> list[dict[str, Any]]:
     """WooCommerce line_items as purchase lines: the line `total` is after coupons and before tax.
 
     The order payload carries no product categories, so only SKU earning rules apply to webhook orders.
     """
     lines = []
-    for item in order.get("line_items") or []:
+    for item in _list(order.get("line_items")):
         if not isinstance(item, dict):
             continue
         quantity = _quantity(item.get("quantity"))
@@ -268,7 +272,7 @@ def woocommerce_order_process(*, store: Store, order: dict[str, Any], now: datet
             return _ignored(order_id, error.code, error.detail)
         outcome.result = "recorded" if created else "updated"
     outcome.purchase = purchase
-    for entry in order.get("refunds") or []:
+    for entry in _list(order.get("refunds")):
         if not isinstance(entry, dict) or entry.get("id") in (None, ""):
             continue
         refund_id = str(entry["id"])
