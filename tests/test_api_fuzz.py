@@ -2,7 +2,8 @@
 
 Generated bodies (well-formed ones with fields swapped for odd values, random JSON, raw bytes: deep nesting,
 NaN, huge integers, bad UTF-8, oversized bodies) go through the test client to the purchase, refund, member,
-redemption, quote, membership and webhook endpoints. Whatever comes in, the answer is never a 5xx, it is
+redemption, quote, membership, adjustment, configuration (program, tiers, promotions, rewards, earning rules)
+and webhook endpoints. Whatever comes in, the answer is never a 5xx, it is
 JSON, an error has the `{code, detail, fields}` shape (a 422 `invalid` names the fields at fault), and a
 refused request changes nothing. Schemathesis (CI) fuzzes from the schema; this one aims at the parsers.
 """
@@ -165,23 +166,36 @@ def api_requests(draw, loyalty_id: str):
                                               "starts_at": "2026-01-02T10:00:00Z", "ends_at": "2027-01-02T10:00:00Z"},
                       {"kind": odd, "multiplier": money, "points": odd, "min_total": money, "starts_at": times,
                        "ends_at": times}),
+        "tier": ("/api/v1/tiers/", {"code": f"t{n}", "name": "T", "rank": 10 + n, "threshold": 100,
+                                    "multiplier": "1.50"},
+                 {"rank": odd, "threshold": odd, "multiplier": money, "price": money, "period_months": odd}),
+        "earning-rule": ("/api/v1/earning-rules/", {"sku": f"S{n}", "multiplier": "2.00"},
+                         {"sku": odd, "category": odd, "points_per_unit": money, "multiplier": money}),
+        "reward": ("/api/v1/rewards/", {"code": f"r{n}", "name": "Mug", "kind": "fixed_discount", "cost_points": 100,
+                                        "value": "5.00", "available_from": "2026-01-02T10:00:00Z"},
+                   {"value": money, "cost_points": odd, "stock": odd, "available_from": times,
+                    "available_until": times, "kind": odd}),
+        "program": ("/api/v1/program/", {"earn_rate": "1.00"},
+                    {"earn_rate": money, "point_value": money, "max_discount_percent": odd, "pending_days": odd,
+                     "currency": odd}),
     }
     name = draw(st.sampled_from(sorted(good)))
     path, body, fields = good[name]
+    method = "PATCH" if name == "program" else "POST"
     shape = draw(st.sampled_from(["mutated", "mutated", "mutated", "random", "raw"]))
     if shape == "raw":
-        return path, draw(raw_bodies())
+        return method, path, draw(raw_bodies())
     data = _mutate(draw, dict(body), fields) if shape == "mutated" else draw(json_values)
-    return path, json.dumps(data, allow_nan=False).encode()
+    return method, path, json.dumps(data, allow_nan=False).encode()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(data=st.data())
 def test_api_never_answers_5xx_and_always_the_error_shape(world, data):
-    path, body = data.draw(api_requests(world["member"].loyalty_id))
+    method, path, body = data.draw(api_requests(world["member"].loyalty_id))
     before = _counts()
-    response = world["client"].generic("POST", path, body, content_type="application/json")
+    response = world["client"].generic(method, path, body, content_type="application/json")
     assert_answer(response, before)
 
 
