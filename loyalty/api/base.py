@@ -132,11 +132,11 @@ class ApiAutoSchema(AutoSchema):
         if self.method == "POST" and isinstance(self.view, IdempotentMixin):
             defaults["409"] = _("`idempotency_conflict`: the Idempotency-Key was used with another request.")
             defaults["422"] = _("Validation failed (`invalid`, with `fields`), also for a bad Idempotency-Key.")
-        if "{loyalty_id}" in self.path and ApiKeyAuthentication in [type(a) for a in self.view.get_authenticators()]:
-            defaults["429"] = MEMBER_LOOKUP_LIMITED.description
         authenticators = [type(a) for a in self.view.get_authenticators()]
         if authenticators:
             defaults["401"] = _("`unauthorized`: no, bad or revoked credentials.")
+        if "{loyalty_id}" in self.path and ApiKeyAuthentication in authenticators:  # member_by_loyalty_id
+            defaults["429"] = MEMBER_LOOKUP_LIMITED.description
         permissions = [type(p) for p in self.view.get_permissions()]
         if any(issubclass(p, (HasAdminScope, IsMember)) for p in permissions) or (
             has_body and SessionAuthentication in authenticators

@@ -284,7 +284,6 @@ class PurchaseRecordApi(PosApi):
                     "`order_conflict`: this order id was recorded with other details; or `idempotency_conflict`."
                 ),
             ),
-            429: MEMBER_LOOKUP_LIMITED,
             422: OpenApiResponse(
                 ErrorSerializer,
                 description=gettext_lazy(
@@ -292,6 +291,7 @@ class PurchaseRecordApi(PosApi):
                     "total, a future `occurred_at`), `member_inactive`, `currency_mismatch`."
                 ),
             ),
+            429: MEMBER_LOOKUP_LIMITED,
         },
     )
     def post(self, request):
