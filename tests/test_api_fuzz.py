@@ -189,7 +189,7 @@ def api_requests(draw, loyalty_id: str):
     return method, path, json.dumps(data, allow_nan=False).encode()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(data=st.data())
 def test_api_never_answers_5xx_and_always_the_error_shape(world, data):
