@@ -126,6 +126,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Unknown coupon codes one API key may try per minute before 429 rate_limited.
 REWARDS_COUPON_MISSES_PER_MINUTE = env.int("REWARDS_COUPON_MISSES_PER_MINUTE", default=10)
+# Look-ups of unknown members (loyalty IDs, emails) one API key may make per minute before 429 rate_limited.
+API_LOOKUP_MISSES_PER_MINUTE = env.int("API_LOOKUP_MISSES_PER_MINUTE", default=30)
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGIN_URL = "account_login"
 
@@ -199,7 +201,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.JSONParser"],  # bounded size and nesting depth
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -152,8 +152,7 @@ class PromotionInvalid(LedgerError):
     status_code = 422
 
     def __init__(self, fields: dict[str, list[str]]) -> None:
-        super().__init__(_("The promotion is not valid."))
-        self.fields = fields
+        super().__init__(_("The promotion is not valid."), fields)
 
 
 PROMOTION_FIELDS = (

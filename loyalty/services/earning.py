@@ -383,10 +383,6 @@ class EarningRuleInvalid(LedgerError):
     code = "invalid"
     status_code = 422
 
-    def __init__(self, detail: str, fields: dict[str, list[str]] | None = None) -> None:
-        super().__init__(detail)
-        self.fields = fields or {}
-
 
 _RULE_FIELDS = ("sku", "category", "points_per_unit", "multiplier", "excluded", "active")
 
