@@ -245,3 +245,14 @@ def member_status_set(*, member: Member, status: str) -> Member:
         Member.objects.filter(pk=member.pk).update(status=status)
     member.status = status
     return member
+
+
+@transaction.atomic
+def member_update(*, member: Member, status: str | None = None, **profile) -> Member:
+    """A staff or API change of a member: profile fields (member_profile_update) and the status
+    (member_status_set), all or nothing. Raises MemberInvalid."""
+    if status is not None:
+        member_status_set(member=member, status=status)
+    if profile:
+        member_profile_update(member=member, **profile)
+    return member
