@@ -191,7 +191,7 @@ def referral_referrer_reward(*, referee_id: int, at: datetime | None = None) -> 
             kind=TransactionKind.BONUS,
             audit=Audit(reason=Reason(REFERRER_REASON, {"name": member_display_name(referee)}),
                         idempotency_key=f"referral:referrer:{referral.pk}", reference=purchase.order_id,
-                        occurred_at=at),
+                        occurred_at=min(at, timezone.now())),  # available at once, also for a job run ahead
         )
         referral.referrer_points = points
     referral.status, referral.rewarded_at = ReferralStatus.REWARDED, at
