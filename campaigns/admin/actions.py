@@ -50,7 +50,7 @@ class ActionRuleAdmin(admin.ModelAdmin):
     list_display = ["type", "name", "points", "active", "once_per_reference", "per_day", "per_week", "per_month",
                     "lifetime"]
     list_filter = ["active", "once_per_reference"]
-    list_editable = []
+
     search_fields = ["type", "name"]
     fieldsets = [
         (None, {"fields": ["type", "name", "points", "active", "once_per_reference"]}),
@@ -102,7 +102,7 @@ class ActionEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = ["member", "type", "rule", "reference", "occurred_at", "points", "capped", "cap",
                        "transaction", "store", "staff_user", "created_at"]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -22,7 +22,7 @@ class ReferralAdmin(admin.ModelAdmin):
     readonly_fields = ["referrer", "referee", "status", "block_reason", "channel", "ip_address", "referee_confirmed",
                        "referee_points", "referee_transaction", "referrer_points", "referrer_transaction", "purchase",
                        "created_at", "rewarded_at", "decided_at", "decided_by"]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request):
         return False  # a referral is made by the new member's enrolment

@@ -226,5 +226,6 @@ def test_a_custom_action_is_named_by_its_rule(member):
 
 
 def test_built_in_rules_exist_switched_off():
-    built_in = dict(ActionRule.objects.filter(type__in=["review", "social_share", "survey"]).values_list("type", "active"))
+    built_in = ActionRule.objects.filter(type__in=["review", "social_share", "survey"])
+    built_in = dict(built_in.values_list("type", "active"))
     assert built_in == {"review": False, "social_share": False, "survey": False}

@@ -26,9 +26,9 @@ def anna():
 
 
 def test_a_till_enrols_with_a_referral_code(pos_api_client, anna):
-    response = pos_api_client.post("/api/v1/members/", {"email": "bram@example.com", "first_name": "Bram",
-                                                        "last_name": "Bakker", "referral_code": anna.referral_code.lower()},
-                                   format="json")
+    body = {"email": "bram@example.com", "first_name": "Bram", "last_name": "Bakker",
+            "referral_code": anna.referral_code.lower()}
+    response = pos_api_client.post("/api/v1/members/", body, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["points"]["available"] == 100
     referee = Member.objects.get(email="bram@example.com")
