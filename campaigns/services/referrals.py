@@ -105,11 +105,11 @@ def referral_record(
         block_reason=reason,
     )
     if not reason and confirmed:
-        _referee_pay(referral)
+        _referee_pay(referral, at=referee.joined_at)
     return referral
 
 
-def _referee_pay(referral: Referral) -> LedgerTransaction | None:
+def _referee_pay(referral: Referral, at: datetime | None = None) -> LedgerTransaction | None:
     """The referee's bonus, once (its key), to an active, confirmed referee of a live referral."""
     if referral.referee_transaction_id is not None or not referral.referee_confirmed:
         return None
@@ -125,7 +125,8 @@ def _referee_pay(referral: Referral) -> LedgerTransaction | None:
         points=points,
         kind=TransactionKind.BONUS,
         audit=Audit(reason=Reason(REFEREE_REASON, {"name": member_display_name(referrer)}),
-                    idempotency_key=f"referral:referee:{referral.pk}", reference=referrer.referral_code),
+                    idempotency_key=f"referral:referee:{referral.pk}", reference=referrer.referral_code,
+                    occurred_at=min(at or timezone.now(), timezone.now())),
     )
     Referral.objects.filter(pk=referral.pk).update(referee_transaction=txn, referee_points=points)
     referral.referee_transaction, referral.referee_points = txn, points
