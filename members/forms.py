@@ -12,7 +12,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member, User
+from members.models import Member, MemberStatus, User
 from members.services import PROFILE_FIELDS, MemberInvalid, member_profile_validate
 
 MAX_ADJUSTMENT = 10_000_000
@@ -142,9 +142,9 @@ class ProfileForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        changes = {name: cleaned[name] for name in ("nickname", "leaderboard_opt_in") if name in cleaned}
         try:  # the service's rules (nickname length and uniqueness, a nickname for the leaderboard)
-            member_profile_validate(self.instance, {name: cleaned[name] for name in ("nickname", "leaderboard_opt_in")
-                                              if name in cleaned})
+            member_profile_validate(self.instance, changes)
         except MemberInvalid as error:
             for name, messages in error.fields.items():
                 for message in messages:
@@ -153,3 +153,27 @@ class ProfileForm(forms.ModelForm):
 
     def changes(self) -> dict:
         return {name: self.cleaned_data[name] for name in PROFILE_FIELDS if name in self.cleaned_data}
+
+
+class MemberAdminForm(forms.ModelForm):
+    """The admin's member change form: closing a membership is final, and the profile follows the service's
+    rules (nickname length and uniqueness)."""
+
+    class Meta:
+        model = Member
+        fields = ["status", "nickname", "leaderboard_opt_in"]  # the admin passes its own field list
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            was = Member.objects.filter(pk=self.instance.pk).values_list("status", flat=True).first()
+            if was == MemberStatus.CLOSED and cleaned.get("status") not in (None, MemberStatus.CLOSED):
+                self.add_error("status", _("A closed membership is final: it cannot be reopened."))
+            changes = {name: cleaned[name] for name in ("nickname", "leaderboard_opt_in") if name in cleaned}
+            try:
+                member_profile_validate(Member.objects.get(pk=self.instance.pk), changes)
+            except MemberInvalid as error:
+                for name, messages in error.fields.items():
+                    for message in messages:
+                        self.add_error(name if name in self.fields else None, message)
+        return cleaned

@@ -5,7 +5,7 @@ from django.dispatch import Signal, receiver
 member_enrolled = Signal()
 
 # Sent inside the enrolment's transaction when the new member came with a referrer's code: `member`,
-# `referrer`, `channel` ("portal", "api", "admin"), `ip_address` (portal sign-ups) and `confirmed` (False
+# `referrer`, `channel` ("portal" or "api"), `ip_address` (portal sign-ups) and `confirmed` (False
 # for a portal sign-up whose email is not confirmed yet). campaigns records the referral.
 member_referred = Signal()
 

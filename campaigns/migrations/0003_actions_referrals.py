@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('status', models.CharField(choices=[('pending', 'Waiting for the first purchase'), ('rewarded', 'Rewarded'), ('blocked', 'Blocked'), ('capped', "Over the referrer's limit"), ('cancelled', 'Cancelled')], default='pending', max_length=10, verbose_name='status')),
                 ('block_reason', models.CharField(blank=True, choices=[('same_email', "The new member's email is the referrer's own (an alias with +tag or dots)."), ('referrer_inactive', "The referrer's membership is not active."), ('ip_limit', 'More than ten portal sign-ups with a referral from one IP address in a week.')], max_length=20, verbose_name='blocked because')),
-                ('channel', models.CharField(choices=[('portal', 'Portal sign-up'), ('api', 'API or till'), ('admin', 'Admin')], default='api', max_length=10, verbose_name='channel')),
+                ('channel', models.CharField(choices=[('portal', 'Portal sign-up'), ('api', 'API or till')], default='api', max_length=10, verbose_name='channel')),
                 ('ip_address', models.GenericIPAddressField(blank=True, null=True, verbose_name='IP address')),
                 ('referee_confirmed', models.BooleanField(default=True, verbose_name='email confirmed')),
                 ('referee_points', models.PositiveIntegerField(default=0, verbose_name='points to the new member')),

@@ -22,7 +22,6 @@ class BlockReason(models.TextChoices):
 class ReferralChannel(models.TextChoices):
     PORTAL = "portal", _("Portal sign-up")
     API = "api", _("API or till")
-    ADMIN = "admin", _("Admin")
 
 
 class Referral(models.Model):

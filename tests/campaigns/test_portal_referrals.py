@@ -99,3 +99,23 @@ def test_staff_edit_action_rules(admin_client):
     assert admin_client.post(change, {"name": "Quiz!", "points": 6, "per_week": ""}).status_code == 302
     rule.refresh_from_db()
     assert (rule.type, rule.name, rule.points, rule.per_week, rule.active) == ("quiz", "Quiz!", 6, None, False)
+
+
+def test_staff_cannot_reopen_a_closed_member_or_reuse_a_nickname(admin_client):
+    from members.models import Member, MemberStatus
+    from members.services import member_status_set
+
+    taken = MemberFactory(email="t@example.com")
+    Member.objects.filter(pk=taken.pk).update(nickname="Speedy")
+    member = MemberFactory(email="c@example.com")
+    member_status_set(member=member, status=MemberStatus.CLOSED)
+    change = reverse("admin:members_member_change", args=[member.pk])
+    form = admin_client.get(change).context["adminform"].form
+    data = {name: form.initial.get(name) or "" for name in form.fields if not form.fields[name].disabled}
+    data.update({"status": "active", "language": "en"})
+    response = admin_client.post(change, data)
+    assert response.status_code == 200 and "closed membership is final" in response.content.decode()
+    data.update({"status": "closed", "nickname": "speedy"})
+    response = admin_client.post(change, data)
+    assert response.status_code == 200 and "nickname is taken" in response.content.decode()
+    assert Member.objects.get(pk=member.pk).status == MemberStatus.CLOSED
