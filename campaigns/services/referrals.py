@@ -216,6 +216,8 @@ def on_points_posted(sender, transaction: LedgerTransaction, **kwargs) -> None:
     member = transaction.member
     if member is None or member.referred_by_id is None:
         return
+    if not Referral.objects.filter(referee_id=member.pk, status=ReferralStatus.PENDING).exists():
+        return  # decided already: no transaction, no lock
     try:
         referral_referrer_reward(referee_id=member.pk, at=transaction.occurred_at)
     except Exception:  # the posting is committed already; the next release of this member tries again
