@@ -200,6 +200,35 @@ def referral_referrer_reward(*, referee_id: int, at: datetime | None = None) -> 
     return referral
 
 
+def referrals_reward_due(*, as_of: datetime, dry_run: bool = False, progress: Any = None) -> dict:
+    """The catch-up job (`reward_referrals`): decide every pending referral whose referee has a qualifying
+    purchase released by `as_of`. The after-commit receiver below decides them as they are released; this
+    catches what it missed (a crash between the release's commit and the reward). Idempotent, safe to run
+    twice or concurrently (each referral is decided under its row lock, once)."""
+    due = list(
+        Referral.objects.filter(
+            status=ReferralStatus.PENDING, referee__purchases__lot__released_at__lte=as_of,
+            referee__purchases__refunded_total__lt=F("referee__purchases__total"),
+        ).values_list("referee_id", flat=True).distinct().order_by("referee_id")
+    )
+    counts = {"referrals": len(due), "rewarded": 0, "capped": 0, "blocked": 0, "failed": 0, "dry_run": dry_run}
+    if dry_run:
+        return counts
+    for done, referee_id in enumerate(due, start=1):
+        try:
+            decided = referral_referrer_reward(referee_id=referee_id, at=as_of)
+        except LedgerError as error:
+            counts["failed"] += 1
+            logger.error("reward_referrals: referee %s failed: %s", referee_id, error)
+        else:
+            if decided is not None:
+                outcome = {"rewarded": "rewarded", "capped": "capped"}.get(str(decided.status), "blocked")
+                counts[outcome] += 1
+        if progress is not None:
+            progress(done, len(due))
+    return counts
+
+
 _RELEASING_KINDS = (TransactionKind.EARN, TransactionKind.RELEASE)
 
 
@@ -220,7 +249,7 @@ def on_points_posted(sender, transaction: LedgerTransaction, **kwargs) -> None:
         return  # decided already: no transaction, no lock
     try:
         referral_referrer_reward(referee_id=member.pk, at=transaction.occurred_at)
-    except Exception:  # the posting is committed already; the next release of this member tries again
+    except Exception:  # the posting is committed already; the reward_referrals job catches up
         logger.exception("referral reward failed for referee %s", member.pk)
 
 

@@ -285,3 +285,41 @@ def test_a_blocked_referral_can_be_cancelled(referrer):
     member_status_set(member=referrer, status=MemberStatus.SUSPENDED)
     referral = referral_cancel(referral=Referral.objects.get(referee=join(referrer)))
     assert (referral.status, referral.block_reason) == (ReferralStatus.CANCELLED, "")
+
+
+# -- the catch-up job ---------------------------------------------------------------------------------------------
+
+
+def test_the_reward_referrals_job_catches_up_what_the_live_reward_missed(store, referrer):
+    import io
+
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    from campaigns import tasks
+    from campaigns.services.referrals import referrals_reward_due
+
+    program_set(referral_cap=1)
+    first, second = join(referrer), join(referrer, email="chloe@example.com")
+    buy(store, first)  # no commit callbacks here: as if the process died before the live reward ran
+    buy(store, second, order_id="A2")
+    assert not Referral.objects.exclude(status=ReferralStatus.PENDING).exists()
+
+    out = io.StringIO()
+    call_command("reward_referrals", "--dry-run", stdout=out)
+    assert "2 referrals due" in out.getvalue()
+    assert not Referral.objects.exclude(status=ReferralStatus.PENDING).exists()
+
+    assert tasks.reward_referrals.delay().get() == {
+        "referrals": 2, "rewarded": 1, "capped": 1, "blocked": 0, "failed": 0, "dry_run": False}
+    assert available(referrer) == REFERRER_BONUS
+    assert referrals_reward_due(as_of=timezone.now())["referrals"] == 0  # twice: nothing more
+    assert PeriodicTask.objects.filter(task="campaigns.tasks.reward_referrals", enabled=True).exists()
+
+
+def test_the_job_leaves_purchases_not_yet_released(store, referrer):
+    from campaigns.services.referrals import referrals_reward_due
+
+    program_set(pending_days=14)
+    buy(store, join(referrer))
+    assert referrals_reward_due(as_of=timezone.now())["referrals"] == 0
