@@ -12,3 +12,7 @@ class CampaignsConfig(AppConfig):
         from loyalty.services.earning import register_bonus_provider
 
         register_bonus_provider(promotion_bonuses)
+
+        from campaigns.services.referrals import referrals_signals_connect
+
+        referrals_signals_connect()

@@ -15,6 +15,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from loyalty.api.auth import HasAdminScope
 from loyalty.api.base import (
     CURSOR_PAGE_PARAMETERS,
     IDEMPOTENCY_HEADER,
@@ -34,8 +35,9 @@ from loyalty.api.serializers import MemberSerializer, TransactionSerializer
 from loyalty.models import LedgerTransaction
 from loyalty.selectors import member_balance_get, members_with_balances
 from loyalty.services.ledger import points_adjust
+from members.forms import PHONE_RE
 from members.models import Member, MemberStatus
-from members.services import MemberExists, member_create
+from members.services import NICKNAME_MAX, MemberExists, MemberInvalid, member_create, member_update
 
 TAGS = ["members"]
 # Far beyond any real adjustment, far below what a 64-bit balance column holds.
@@ -140,7 +142,66 @@ class MemberListCreateApi(PosApi):
         return Response(member_representation(member), status=status.HTTP_201_CREATED)
 
 
+class MemberChangeSerializer(serializers.Serializer):
+    """The profile fields a change may carry (all optional); the API views pick theirs."""
+
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    phone = serializers.RegexField(PHONE_RE, max_length=30, required=False, allow_blank=True,
+                                   help_text="Digits, spaces and an optional leading +.")
+    nickname = serializers.CharField(
+        max_length=NICKNAME_MAX, required=False, allow_blank=True,
+        help_text="3 to 30 characters, unique whatever the case; shown on the leaderboard. Empty clears it.",
+    )
+    leaderboard_opt_in = serializers.BooleanField(required=False, help_text="Needs a nickname.")
+    marketing_consent = serializers.BooleanField(required=False)
+
+    def validate_birthday(self, value: date | None) -> date | None:
+        if value is not None and not date(1900, 1, 1) <= value <= timezone.localdate():
+            raise serializers.ValidationError(_("Enter a date of birth in the past."))
+        return value
+
+
+def member_change(member: Member, request, serializer_class) -> Member:
+    """Validate a PATCH body with `serializer_class` and apply it through member_update; 422 with `fields`."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        return member_update(member=member, **serializer.validated_data)
+    except MemberInvalid as error:
+        raise ApiError(error.code, error.detail, fields=error.fields) from None
+
+
 class MemberDetailApi(PosApi):
+    class ChangeSerializer(MemberChangeSerializer):
+        birthday = serializers.DateField(required=False, allow_null=True)
+        status = serializers.ChoiceField(
+            choices=MemberStatus.choices, required=False,
+            help_text="Suspended and closed members earn nothing; closing is final.",
+        )
+
+    def get_permissions(self):
+        if self.request is not None and self.request.method == "PATCH":
+            return [HasAdminScope()]
+        return super().get_permissions()
+
+    @extend_schema(
+        operation_id="members_partial_update",
+        tags=TAGS,
+        summary="Change a member's profile or status (admin scope)",
+        parameters=[LOYALTY_ID_PARAMETER],
+        request=ChangeSerializer,
+        responses={200: MemberSerializer, 404: NOT_FOUND, 422: OpenApiResponse(
+            ErrorSerializer, description=gettext_lazy(
+                "`invalid` with `fields`: a nickname taken or not 3-30 characters, the leaderboard without a "
+                "nickname, reopening a closed member, a bad phone number or birthday."))},
+    )
+    def patch(self, request, loyalty_id: str):
+        """Only the fields sent change. A closed member stays closed; a suspended or closed member earns
+        nothing from purchases, actions or referrals."""
+        member = member_change(member_by_loyalty_id(request, loyalty_id), request, self.ChangeSerializer)
+        return Response(member_representation(member))
+
     @extend_schema(
         operation_id="members_retrieve",
         tags=TAGS,

@@ -22,8 +22,10 @@ JOB_TASKS = {
     "loyalty.tasks.award_birthday_bonuses": ("0", "6"),
     "loyalty.tasks.send_expiry_reminders": ("0", "9"),
     "rewards.expire_coupons": ("0", "1"),
+    "campaigns.tasks.reward_referrals": ("30", "*"),
 }
 OUR_APPS = ("loyalty.", "members.", "rewards.", "campaigns.")
+celery_app.loader.import_default_modules()  # every app's tasks module, as a worker imports them
 
 
 @pytest.fixture

@@ -200,6 +200,9 @@ CASES = [
      lambda w: Member.objects.filter(pk=w["member"].pk).update(tier_floor=w["tier"], tier_floor_reason="")),
     ("member_no_self_referral", "refers themself",
      lambda w: Member.objects.filter(pk=w["member"].pk).update(referred_by=w["member"].pk)),
+    ("member_nickname_unique_ci", "same nickname in another case",
+     lambda w: (Member.objects.filter(pk=w["member"].pk).update(nickname="Speedy"),
+                _second_member(w, nickname="SPEEDY"))),
 ]
 
 

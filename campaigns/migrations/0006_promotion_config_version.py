@@ -5,7 +5,7 @@ from loyalty.db import ConfigVersionTrigger
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0002_verbose_name_plural"),
+        ("campaigns", "0005_referral_job_schedule"),
         ("loyalty", "0012_config_version"),
     ]
 
