@@ -31,14 +31,15 @@ from urllib.parse import parse_qs
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from loyalty.inputs import MAX_JSON_DEPTH, JsonInputError, JsonTooDeep, json_loads, plain_decimal_text
-from loyalty.models import IdempotencyRecord, Purchase, Store
-from loyalty.services.ledger import LedgerError
+from loyalty.models import Purchase, Store
+from loyalty.services.idempotency import idempotency_claim, idempotency_record
+from loyalty.services.ledger import IdempotencyConflict, LedgerError
 from loyalty.services.purchases import (
     MAX_MONEY,
     ZERO,
@@ -59,7 +60,6 @@ logger = logging.getLogger(__name__)
 EARNING_STATUSES = frozenset({"processing", "completed"})
 REVERSING_STATUSES = frozenset({"cancelled", "refunded", "failed"})
 CENT = Decimal("0.01")
-_IN_FLIGHT = 0
 
 
 class WebhookUnauthorized(LedgerError):
@@ -70,11 +70,6 @@ class WebhookUnauthorized(LedgerError):
 class WebhookInvalid(LedgerError):
     code = "invalid"
     status_code = 422
-
-
-class WebhookInProgress(LedgerError):
-    code = "idempotency_conflict"
-    status_code = 409
 
 
 # -- signature and ping ----------------------------------------------------------------------------
@@ -308,44 +303,36 @@ def woocommerce_delivery_receive(
         )
     if topic and not topic.startswith("order."):
         return 200, {"result": "ignored", "reason": "topic", "detail": _("Only order webhooks are used.")}
-    record = None
     delivery_id = delivery_id.strip()[:255]
-    if delivery_id:
-        body_hash = hashlib.sha256(body).hexdigest()
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    scope=f"wc:{store.pk}",
-                    key=delivery_id,
-                    request_hash=body_hash,
-                    status_code=_IN_FLIGHT,
-                    response_body=b"",
+    with transaction.atomic():  # the order's effects and the delivery's recorded response commit together
+        claim = None
+        if delivery_id:
+            try:
+                claim = idempotency_claim(
+                    scope=f"wc:{store.pk}", key=delivery_id, request_hash=hashlib.sha256(body).hexdigest()
                 )
-        except IntegrityError:
-            seen = IdempotencyRecord.objects.get(scope=f"wc:{store.pk}", key=delivery_id)
-            if seen.request_hash == body_hash:
-                if seen.status_code == _IN_FLIGHT:
-                    raise WebhookInProgress(_("This delivery is still being processed.")) from None
-                return seen.status_code, {**json.loads(bytes(seen.response_body)), "duplicate": True}
-    try:
-        try:
-            order = json_loads(body)
-        except JsonTooDeep:
-            raise WebhookInvalid(_("The JSON is nested more than %(depth)s levels deep.")
-                                 % {"depth": MAX_JSON_DEPTH}) from None
-        except JsonInputError:
-            raise WebhookInvalid(_("The body is not JSON.")) from None
-        if not isinstance(order, dict):
-            raise WebhookInvalid(_("The body is not a JSON object."))
-        with transaction.atomic():
-            outcome = woocommerce_order_process(store=store, order=order)
-        status, response = 200, outcome.as_dict()
-    except BaseException:
-        if record is not None:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()  # not handled: a retry may try again
-        raise
-    if record is not None:
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            status_code=status, response_body=json.dumps(response).encode()
-        )
+            except IdempotencyConflict:
+                pass  # the same delivery id with another body: a new delivery, handled (and not recorded)
+            else:
+                if claim.replay is not None:
+                    status, first = claim.replay
+                    return status, {**json.loads(first), "duplicate": True}
+        order = _order_parse(body)
+        status, response = 200, woocommerce_order_process(store=store, order=order).as_dict()
+        if claim is not None:
+            idempotency_record(claim, status=status, body=json.dumps(response).encode())
     return status, response
+
+
+def _order_parse(body: bytes) -> dict[str, Any]:
+    try:
+        order = json_loads(body)
+    except JsonTooDeep:
+        raise WebhookInvalid(
+            _("The JSON is nested more than %(depth)s levels deep.") % {"depth": MAX_JSON_DEPTH}
+        ) from None
+    except JsonInputError:
+        raise WebhookInvalid(_("The body is not JSON.")) from None
+    if not isinstance(order, dict):
+        raise WebhookInvalid(_("The body is not a JSON object."))
+    return order
