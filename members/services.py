@@ -6,11 +6,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.services.ledger import member_accounts_create
-from members.loyalty_ids import generate_loyalty_id
+from members.loyalty_ids import generate_loyalty_id, is_valid_loyalty_id
 from members.models import Member, User
 from members.signals import member_enrolled
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+class LoyaltyIdTaken(Exception):
+    code = "loyalty_id_taken"
+
+    def __init__(self, member: Member) -> None:
+        super().__init__(_("Another member already has this loyalty ID."))
+        self.member = member
 
 
 class MemberExists(Exception):
@@ -43,14 +51,22 @@ def member_create(
     language: str = "en",
     joined_at: datetime | None = None,
     store=None,
+    loyalty_id: str | None = None,
 ) -> Member:
     """Enrol a member (with or without a login) and open their ledger accounts.
 
-    Raises MemberExists when the email is taken (case-insensitive).
+    `loyalty_id`: keep a card number the member already carries (a migration from another programme; it must
+    be a valid 16-digit card number); by default one is drawn at random.
+    Raises MemberExists when the email is taken (case-insensitive), LoyaltyIdTaken when the given loyalty ID is.
     """
     email = email.strip()
     if (existing := member_get_by_email(email=email)) is not None:
         raise MemberExists(existing)
+    if loyalty_id is not None:
+        if not is_valid_loyalty_id(loyalty_id):
+            raise ValueError(f"not a valid loyalty ID: {loyalty_id!r}")
+        if (holder := Member.objects.filter(loyalty_id=loyalty_id).first()) is not None:
+            raise LoyaltyIdTaken(holder)
     joined_at = joined_at or timezone.now()
     for _attempt in range(10):
         member = Member(
@@ -65,7 +81,7 @@ def member_create(
             user=user,
             language=language,
             joined_at=joined_at,
-            loyalty_id=generate_loyalty_id(),
+            loyalty_id=loyalty_id or generate_loyalty_id(),
             referral_code=_referral_code(),
         )
         try:
@@ -75,6 +91,8 @@ def member_create(
         except IntegrityError:
             if (existing := member_get_by_email(email=email)) is not None:
                 raise MemberExists(existing) from None
+            if loyalty_id and (holder := Member.objects.filter(loyalty_id=loyalty_id).first()) is not None:
+                raise LoyaltyIdTaken(holder) from None
             continue  # a loyalty ID or referral code collided: draw again
     else:
         raise RuntimeError("could not draw a free loyalty ID")

@@ -10,6 +10,9 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from loyalty.admin.imports import ServiceImportAdminMixin
+from loyalty.exports import CsvExportMixin
+from loyalty.imports import PointsImportResource
 from loyalty.models import (
     ApiKey,
     LedgerAccount,
@@ -20,6 +23,7 @@ from loyalty.models import (
     Program,
     Store,
 )
+from loyalty.reasons import reason_render
 from loyalty.services.api_keys import api_key_create, api_key_revoke
 from loyalty.services.program import program_get
 
@@ -125,7 +129,17 @@ class PostedByFilter(admin.SimpleListFilter):
 
 
 @admin.register(LedgerTransaction)
-class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerTransactionAdmin(CsvExportMixin, ServiceImportAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    resource_classes = [PointsImportResource]
+    import_help = _(
+        "Grant or correct points: one row per member with loyalty_id or email, points (positive adds, negative "
+        "removes), reason (shown to the member) and optionally expires_at (YYYY-MM-DD, for points added) and "
+        "reference (a row with a reference already imported for that member is skipped)."
+    )
+    change_list_template = "admin/change_list_csv.html"
+    csv_filename = "transactions"
+    csv_header = ("id", "occurred_at", "loyalty_id", "kind", "points", "balance_after", "reason", "reference",
+                  "store", "staff_user", "job", "idempotency_key")
     list_display = ["id", "occurred_at", "member", "kind", "points", "balance_after", "reason", "store", "staff_user",
                     "job"]
     list_filter = ["kind", PostedByFilter, "store", ("occurred_at", admin.DateFieldListFilter)]
@@ -138,6 +152,14 @@ class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
               "staff_user", "job", "idempotency_key", "metadata"]
     readonly_fields = cast("list[str]", fields)
     inlines = [LedgerEntryInline, LotAllocationInline, PointLotCreatedInline]
+
+    def csv_rows(self, queryset):
+        rows = queryset.values_list(
+            "id", "occurred_at", "member__loyalty_id", "kind", "points", "balance_after", "reason_msgid",
+            "reason_params", "reason", "reference", "store__slug", "staff_user__email", "job", "idempotency_key",
+        ).iterator(chunk_size=self.csv_chunk_size)
+        for row in rows:
+            yield (*row[:6], reason_render(row[6], row[7], row[8]), *row[9:])
 
 
 @admin.register(LedgerAccount)

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.exports import CsvExportMixin
 from loyalty.models import EarningRule, Purchase, Refund, Store
 from loyalty.services.earning import EarningRuleInvalid, breakdown_localize, earning_rule_validate
 from loyalty.services.ledger import LedgerError
@@ -121,8 +122,13 @@ class RefundInline(admin.TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(admin.ModelAdmin):
+class PurchaseAdmin(CsvExportMixin, admin.ModelAdmin):
     """Purchases are read-only here. "Add purchase" records one through the earning pipeline."""
+
+    change_list_template = "admin/change_list_csv.html"
+    csv_filename = "purchases"
+    csv_header = ("order_id", "store", "loyalty_id", "occurred_at", "total", "currency", "shipping", "tax",
+                  "eligible_amount", "points_base", "points_bonus", "refunded_total", "points_reversed")
 
     list_display = [
         "order_id",
@@ -172,6 +178,12 @@ class PurchaseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def csv_rows(self, queryset):
+        return queryset.values_list(
+            "order_id", "store__slug", "member__loyalty_id", "occurred_at", "total", "currency", "shipping", "tax",
+            "eligible_amount", "points_base", "points_bonus", "refunded_total", "points_reversed",
+        ).iterator(chunk_size=self.csv_chunk_size)
 
     @admin.display(description=_("breakdown"))
     def breakdown_text(self, obj: Purchase) -> str:
