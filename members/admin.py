@@ -17,10 +17,18 @@ from loyalty.admin.imports import ServiceImportAdminMixin
 from loyalty.exports import CsvExportMixin
 from loyalty.models import AccountKind, LedgerAccount, LedgerTransaction, PointLot
 from loyalty.selectors import member_expiring_get, member_points_get
-from loyalty.services.ledger import LedgerError, points_adjust
-from members.forms import PointsAdjustForm, UserAdminChangeForm, UserAdminCreationForm
+from loyalty.services.ledger import LedgerError
+from members.bulk import (
+    BulkResult,
+    BulkTooLarge,
+    member_points_adjust,
+    members_expiry_reminder_resend,
+    members_points_adjust,
+    members_status_set,
+)
+from members.forms import BulkPointsAdjustForm, PointsAdjustForm, UserAdminChangeForm, UserAdminCreationForm
 from members.imports import MemberImportResource
-from members.models import Member, User
+from members.models import Member, MemberStatus, User
 from members.services import member_create
 
 RECENT_HISTORY = 20
@@ -134,6 +142,93 @@ class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
     def has_import_permission(self, request):
         return super().has_import_permission(request) and self.has_add_permission(request)
 
+    # -- bulk actions: the selected members, or all that match the list's filter ("Select all") -------
+
+    actions = ["bulk_adjust_points", "bulk_suspend", "bulk_reactivate", "bulk_resend_expiry_reminder"]
+    bulk_adjust_template = "admin/members/member/bulk_adjust_points.html"
+
+    def has_bulk_permission(self, request) -> bool:
+        return self.has_view_permission(request) and request.user.has_perm("loyalty.run_bulk_actions")
+
+    @staticmethod
+    def _selection(request, queryset) -> dict:
+        from django.contrib.admin import helpers
+
+        if request.POST.get("select_across") == "1":
+            return {"filter": request.GET.urlencode() or "all"}
+        return {"selected": len(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))}
+
+    def _report(self, request, result: BulkResult, done_message: str) -> None:
+        self.message_user(request, done_message % {"count": result.done}, messages.SUCCESS)
+        if result.already:
+            self.message_user(request, gettext("%(count)d members were already done; nothing changed for them.")
+                              % {"count": result.already}, messages.INFO)
+        if result.refused:
+            shown = "; ".join(f"{loyalty_id}: {why}" for loyalty_id, why in result.refused[:10])
+            more = len(result.refused) - 10
+            if more > 0:
+                shown += " " + gettext("(and %(count)d more, listed in the audit log)") % {"count": more}
+            self.message_user(request, gettext("%(count)d members were left out: %(members)s") % {
+                "count": len(result.refused), "members": shown}, messages.WARNING)
+
+    @admin.action(description=_("Add or remove points…"), permissions=["bulk"])
+    def bulk_adjust_points(self, request, queryset):
+        from django.contrib.admin import helpers
+
+        form = BulkPointsAdjustForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                result = members_points_adjust(
+                    members=queryset, points=form.cleaned_data["points"], reason=form.cleaned_data["reason"],
+                    staff_user=request.user, token=str(form.cleaned_data["token"]),
+                    selection=self._selection(request, queryset),
+                )
+            except BulkTooLarge as error:
+                self.message_user(request, str(error), messages.ERROR)
+                return None
+            self._report(request, result, gettext("Points posted for %(count)d members."))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Add or remove points"),
+            "form": form,
+            "count": queryset.count(),
+            "queryset": queryset[:20],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, self.bulk_adjust_template, context)
+
+    def _status(self, request, queryset, status: str, done_message: str) -> None:
+        try:
+            result = members_status_set(members=queryset, status=status, staff_user=request.user,
+                                        selection=self._selection(request, queryset))
+        except BulkTooLarge as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self._report(request, result, done_message)
+
+    @admin.action(description=_("Suspend the selected members"), permissions=["bulk"])
+    def bulk_suspend(self, request, queryset):
+        self._status(request, queryset, MemberStatus.SUSPENDED, gettext("%(count)d members suspended."))
+
+    @admin.action(description=_("Reactivate the selected members"), permissions=["bulk"])
+    def bulk_reactivate(self, request, queryset):
+        self._status(request, queryset, MemberStatus.ACTIVE, gettext("%(count)d members reactivated."))
+
+    @admin.action(description=_("Send the expiry reminder again"), permissions=["bulk"])
+    def bulk_resend_expiry_reminder(self, request, queryset):
+        try:
+            result = members_expiry_reminder_resend(members=queryset, staff_user=request.user,
+                                                    selection=self._selection(request, queryset))
+        except BulkTooLarge as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self._report(request, result, gettext("Expiry reminders sent to %(count)d members."))
+
     def has_adjust_permission(self, request, obj=None) -> bool:
         """Support staff adjust points without changing members' profiles: viewing members is enough."""
         return self.has_view_permission(request, obj) and request.user.has_perm("loyalty.add_ledgertransaction")
@@ -204,15 +299,13 @@ class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
         if request.method == "POST":
             form = PointsAdjustForm(request.POST)
             if form.is_valid():
-                key = form.idempotency_key
-                replay = LedgerTransaction.objects.filter(idempotency_key=key).exists()
                 try:
-                    txn = points_adjust(
+                    txn, replay = member_points_adjust(
                         member=member,
                         points=form.cleaned_data["points"],
                         reason=form.cleaned_data["reason"],
                         staff_user=request.user,
-                        idempotency_key=key,
+                        idempotency_key=form.idempotency_key,
                     )
                 except LedgerError as exc:
                     form.add_error("points" if exc.code == "insufficient_points" else None, exc.detail)

@@ -14,14 +14,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext_lazy
 
 from loyalty.exports import CsvExportMixin
-from loyalty.reasons import Reason
 from loyalty.services.ledger import LedgerError
 from rewards.models import Redemption, RedemptionStatus, Reward, RewardKind, VoucherCode
 from rewards.selectors import charity_donation_totals
-from rewards.services import redemption_cancel, voucher_codes_from_csv, voucher_codes_import
+from rewards.services import redemptions_cancel_bulk, voucher_codes_from_csv, voucher_codes_import
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
@@ -211,21 +210,17 @@ class RedemptionAdmin(CsvExportMixin, admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Cancel the selected redemptions (points back)"), permissions=["cancel"])
     def cancel_redemptions(self, request, queryset):
-        cancelled, refused = 0, []
-        for redemption in queryset.order_by("pk"):
-            try:
-                redemption_cancel(
-                    redemption=redemption, staff_user=request.user,
-                    reason=Reason(gettext_noop("Cancelled by staff")),
-                )
-                cancelled += 1
-            except LedgerError as error:
-                refused.append(f"{redemption.code}: {error.detail}")
-        if cancelled:
+        from django.contrib.admin import helpers
+
+        selection = ({"filter": request.GET.urlencode() or "all"} if request.POST.get("select_across") == "1"
+                     else {"selected": len(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))})
+        result = redemptions_cancel_bulk(redemptions=queryset.order_by("pk"), staff_user=request.user,
+                                         selection=selection)
+        if result.cancelled:
             messages.success(request, _("%(count)s redemptions cancelled; their points were given back.")
-                             % {"count": cancelled})
-        for line in refused:
-            messages.warning(request, line)
+                             % {"count": len(result.cancelled)})
+        for redemption, why in result.refused:
+            messages.warning(request, f"{redemption.code}: {why}")
 
     def get_urls(self):
         return [

@@ -7,8 +7,9 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from loyalty.admin.imports import ServiceImportAdminMixin
 from loyalty.exports import CsvExportMixin
@@ -21,6 +22,8 @@ from loyalty.models import (
     LotAllocation,
     PointLot,
     Program,
+    StaffAction,
+    StaffActionSource,
     Store,
 )
 from loyalty.reasons import reason_render
@@ -348,3 +351,56 @@ class ApiKeyAdmin(admin.ModelAdmin):
             ngettext("%(count)d API key revoked.", "%(count)d API keys revoked.", count) % {"count": count},
             messages.SUCCESS,
         )
+
+
+# -- audit log of staff actions (read-only) ---------------------------------------------------------
+
+
+@admin.register(StaffAction)
+class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Bulk actions and imports, written by the services that did them. Never changed or deleted."""
+
+    list_display = ["performed_at", "who", "kind", "count", "summary"]
+    list_filter = ["kind", "source", ("performed_at", admin.DateFieldListFilter)]
+    list_select_related = ["staff_user"]
+    search_fields = ["staff_user__email"]
+    search_help_text = _("Staff email.")
+    date_hierarchy = "performed_at"
+    show_full_result_count = False
+    fields = ["performed_at", "who", "kind", "count", "summary", "details_list"]
+    readonly_fields = cast("list[str]", fields)
+
+    @admin.display(description=_("who"), ordering="staff_user__email")
+    def who(self, obj: StaffAction) -> str:
+        return str(obj.staff_user) if obj.staff_user_id else str(StaffActionSource.COMMAND.label)
+
+    @admin.display(description=_("summary"))
+    def summary(self, obj: StaffAction) -> str:
+        details = obj.details or {}
+        parts = []
+        if "points" in details:
+            parts.append(f"{details['points']:+d}")
+        if details.get("reason"):
+            parts.append(f"“{details['reason']}”")
+        if details.get("file"):
+            parts.append(details["file"])
+        selection = details.get("selection") or {}
+        if "filter" in selection:
+            parts.append(gettext("all matching %(filter)s") % {"filter": selection["filter"]})
+        elif "selected" in selection:
+            parts.append(ngettext("%(count)d selected", "%(count)d selected", selection["selected"])
+                         % {"count": selection["selected"]})
+        elif "member" in selection:
+            parts.append(selection["member"])
+        if details.get("refused"):
+            parts.append(gettext("%(count)d left out") % {"count": details["refused"]})
+        return " · ".join(str(part) for part in parts)
+
+    @admin.display(description=_("details"))
+    def details_list(self, obj: StaffAction) -> str:
+        rows = format_html_join(
+            "", "<dt>{}</dt><dd>{}</dd>",
+            ((key.replace("_", " "), ", ".join(map(str, value)) if isinstance(value, list) else value)
+             for key, value in sorted((obj.details or {}).items())),
+        )
+        return format_html('<dl class="staff-action-details">{}</dl>', rows)
