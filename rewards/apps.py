@@ -18,6 +18,6 @@ class RewardsConfig(AppConfig):
 
         kpi_table_register(KpiTable(
             key="top_rewards", title=_("Top rewards"), columns=(_("Reward"), _("Redemptions"), _("Points")),
-            rows=lambda period: rewards_top_get(since=period.since, until=period.until),
+            rows=lambda period, figures: rewards_top_get(since=period.since, until=period.until),
             description=_("Most redeemed in the range, cancelled redemptions left out."), order=30,
         ))

@@ -3,6 +3,8 @@ pages, with every row run through the services in one transaction. A file with e
 line and offers no "Confirm import"; a confirmed import that fails (the data changed since the preview)
 shows its errors again instead of a success message."""
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext
@@ -12,12 +14,15 @@ from import_export.results import RowResult
 
 from loyalty.imports import import_errors
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
 
 class ServiceImportAdminMixin(ImportMixin):
     import_template_name = "admin/import_service.html"
     formats = [CSV]
     skip_admin_log = True  # the import writes its own audit log entry (StaffAction)
-    import_help = ""  # what the file holds, shown above the upload form
+    import_help: "str | StrPromise" = ""  # what the file holds, shown above the upload form
 
     def has_import_permission(self, request) -> bool:
         return request.user.has_perm("loyalty.import_data") and self.has_view_permission(request)

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from django import forms
-from django.contrib.humanize.templatetags.humanize import intcomma
 from django.contrib import admin
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.response import TemplateResponse
@@ -145,12 +145,14 @@ def kpi_dashboard_view(request):
                    for index, label in enumerate(points["columns"][1:], start=1)],
         "title": points["title"],
     }
-    last_days = [(gettext("Last 30 days"), 30), (gettext("Last 90 days"), 90), (gettext("Last 12 months"), 365)]
-    shortcuts = [
-        (label, f"{url}?{urlencode({'start': (today - timedelta(days=days - 1)).isoformat(), 'end': today.isoformat()})}")
-        for label, days in last_days
+    ranges = [
+        (gettext("Last 30 days"), today - timedelta(days=29)),
+        (gettext("Last 90 days"), today - timedelta(days=89)),
+        (gettext("Last 12 months"), today - timedelta(days=364)),
+        (gettext("This year"), today.replace(month=1, day=1)),
     ]
-    shortcuts.append((gettext("This year"), f"{url}?{urlencode({'start': today.replace(month=1, day=1).isoformat(), 'end': today.isoformat()})}"))
+    shortcuts = [(label, f"{url}?{urlencode({'start': start.isoformat(), 'end': today.isoformat()})}")
+                 for label, start in ranges]
     context = {
         **admin.site.each_context(request),
         "title": gettext("Programme performance"),

@@ -106,10 +106,12 @@ def test_bad_points_or_missing_reason_show_the_form_again(admin_client, members)
 def test_suspend_and_reactivate(admin_client, members):
     act(admin_client, "bulk_suspend", list(members.values()))
     statuses = dict(Member.objects.values_list("email", "status"))
-    assert statuses == {"rich@example.com": "suspended", "poor@example.com": "suspended", "closed@example.com": "closed"}
+    assert statuses == {"rich@example.com": "suspended", "poor@example.com": "suspended",
+                        "closed@example.com": "closed"}
     act(admin_client, "bulk_reactivate", [members["rich"], members["closed"]])
     statuses = dict(Member.objects.values_list("email", "status"))
-    assert statuses == {"rich@example.com": "active", "poor@example.com": "suspended", "closed@example.com": "closed"}
+    assert statuses == {"rich@example.com": "active", "poor@example.com": "suspended",
+                        "closed@example.com": "closed"}
     kinds = list(StaffAction.objects.order_by("pk").values_list("kind", "count"))
     assert kinds == [(StaffActionKind.MEMBERS_SUSPENDED, 2), (StaffActionKind.MEMBERS_REACTIVATED, 1)]
 

@@ -18,20 +18,23 @@ Needs a THROWAWAY database (ledger entries are append-only, so the data cannot b
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
 from datetime import datetime, timedelta
 
 from django.apps import apps
+from django.conf import settings
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
 from django.db import connection, transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from loyalty.management.commands.bench_jobs import Command as JobsBench
+from loyalty.management.commands.bench_jobs import _Clock
 from loyalty.models import (
     AccountKind,
     LedgerAccount,
@@ -64,9 +67,11 @@ class Command(BaseCommand):
                             help="Run even though the database holds members the bench did not create.")
         parser.add_argument("--no-build", action="store_true", help="Time the data already loaded.")
         parser.add_argument("--verify", action="store_true", help="Run ledger_verify on the data.")
+        parser.add_argument("--no-parallel", action="store_true",
+                            help="PostgreSQL: no parallel workers, so that the CPU shown is all the work done.")
 
     def handle(self, *args, members: int, entries: int, runs: int, seed: int, force: bool, no_build: bool,
-               verify: bool, **options):
+               verify: bool, no_parallel: bool, **options):
         if members < 1 or entries < 2 * members or runs < 1:
             raise CommandError("need --members >= 1, --entries >= 2 x --members and --runs >= 1")
         if Member.objects.exclude(email__endswith=MARKER).exists() and not force:
@@ -100,7 +105,15 @@ class Command(BaseCommand):
             self.stdout.write(f"ledger_verify: {len(problems)} problem(s)")
             if problems:
                 raise CommandError(f"the generated ledger is inconsistent: {problems[:5]}")
-        self._time(runs)
+        if no_parallel and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET max_parallel_workers_per_gather = 0")
+        # The bench's superuser has no authenticator app, and static files need no collectstatic here: neither
+        # is what is measured.
+        storages = {**settings.STORAGES,
+                    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+        with override_settings(ADMIN_MFA_REQUIRED=False, STORAGES=storages):
+            self._time(runs)
 
     # -- timing -----------------------------------------------------------------------------------------
 
@@ -111,13 +124,16 @@ class Command(BaseCommand):
         client = Client()
         client.force_login(admin)
 
-        def get() -> float:
-            started = time.perf_counter()
-            response = client.get("/admin/kpi/", secure=True)  # secure: SECURE_SSL_REDIRECT when DEBUG is off
-            elapsed = (time.perf_counter() - started) * 1000
+        cpu: dict[str, list[float]] = {"cold": [], "warm": []}
+
+        def get(kind: str = "") -> float:
+            with _Clock() as clock:
+                response = client.get("/admin/kpi/", secure=True)  # secure: SECURE_SSL_REDIRECT when DEBUG is off
             if response.status_code != 200:
                 raise CommandError(f"/admin/kpi/ answered {response.status_code}")
-            return elapsed
+            if kind:
+                cpu[kind].append(((clock.db_cpu or 0) + clock.cpu) * 1000)
+            return clock.wall * 1000
 
         queries: list[tuple[float, str]] = []
 
@@ -135,18 +151,18 @@ class Command(BaseCommand):
             cache.clear()
             if run == 0:
                 with connection.execute_wrapper(timed):
-                    cold.append(get())
+                    cold.append(get("cold"))
             else:
-                cold.append(get())
-            warm.append(get())
-        self.stdout.write(
-            f"/admin/kpi/ cold (figures computed): min {min(cold):.0f} ms, median {statistics.median(cold):.0f} ms, "
-            f"max {max(cold):.0f} ms over {runs} runs"
-        )
-        self.stdout.write(
-            f"/admin/kpi/ warm (figures cached):   min {min(warm):.0f} ms, median {statistics.median(warm):.0f} ms, "
-            f"max {max(warm):.0f} ms"
-        )
+                cold.append(get("cold"))
+            warm.append(get("warm"))
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        for label, walls in (("cold (figures computed)", cold), ("warm (figures cached)  ", warm)):
+            cpus = cpu[label.split()[0]]
+            self.stdout.write(
+                f"/admin/kpi/ {label}: wall min {min(walls):.0f} / median {statistics.median(walls):.0f} / max "
+                f"{max(walls):.0f} ms; CPU (PostgreSQL backend + Python) median {statistics.median(cpus):.0f} ms"
+            )
+        self.stdout.write(f"({runs} runs each; load average {load:.1f} on {os.cpu_count()} cores)")
         self.stdout.write(f"queries of the first cold run ({len(queries)}, slowest first):")
         for milliseconds, sql in sorted(queries, reverse=True)[:8]:
             self.stdout.write(f"  {milliseconds:7.1f} ms  {sql}")
@@ -228,10 +244,10 @@ class Command(BaseCommand):
                     self._member_history(k, member.pk, available, self._more(rng, behind, joined[k], now), False, False,
                                          now, rng, rewards, ids, rows, system, store.pk, issued, redeemed_account,
                                          expired_account, first_number=len(buys[k]))
-            lifetime = {}
+            lifetime: dict[int, int] = {}
             for row in rows.lots:
                 lifetime[row[1]] = lifetime.get(row[1], 0) + row[3]
-            balances = {}
+            balances: dict[int, int] = {}
             for row in rows.lots:
                 balances[row[1]] = balances.get(row[1], 0) + row[4]
             rows.accounts = [
