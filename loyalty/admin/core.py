@@ -4,6 +4,7 @@ from typing import cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -74,6 +75,8 @@ class ProgramAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         program = program_get()
         return HttpResponseRedirect(reverse("admin:loyalty_program_change", args=[program.pk]))
 
