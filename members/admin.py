@@ -10,9 +10,11 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.admin.display import date_cell
 from loyalty.admin.imports import ServiceImportAdminMixin
 from loyalty.exports import CsvExportMixin
 from loyalty.models import AccountKind, LedgerAccount, LedgerTransaction, PointLot
@@ -91,8 +93,7 @@ class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
     )
     change_form_template = "admin/members/member/change_form.html"
     adjust_template = "admin/members/member/adjust_points.html"
-    list_display = ["loyalty_id", "email", "first_name", "last_name", "status", "tier", "available_points",
-                    "joined_at"]
+    list_display = ["loyalty_id", "name_and_email", "status", "tier", "available_points", "joined_on"]
     list_filter = [
         "status", "tier", "marketing_consent", "leaderboard_opt_in", ("joined_at", admin.DateFieldListFilter)
     ]
@@ -124,9 +125,23 @@ class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
             return forms.ChoiceField(label=db_field.verbose_name, choices=settings.LANGUAGES, initial="en")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
-    @admin.display(description=_("available points"), ordering="available_points")
-    def available_points(self, obj: Member) -> int:
-        return obj.available_points  # type: ignore[attr-defined]  # annotated in get_queryset
+    @admin.display(description=_("points"), ordering="available_points")
+    def available_points(self, obj: Member):
+        """Available points, and the pending ones below them (a new member's first points are pending)."""
+        available, pending = obj.available_points, obj.pending_points  # type: ignore[attr-defined]  # annotated
+        if pending:
+            return format_html('{}<br><span class="quiet">{}</span>', available,
+                               gettext("+%(points)s pending") % {"points": pending})
+        return available
+
+    @admin.display(description=_("member"), ordering="last_name")
+    def name_and_email(self, obj: Member):
+        name = f"{obj.first_name} {obj.last_name}".strip()
+        return format_html('{}<br><span class="quiet">{}</span>', name or "—", obj.email)
+
+    @admin.display(description=_("joined"), ordering="joined_at")
+    def joined_on(self, obj: Member) -> str:
+        return date_cell(obj.joined_at)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

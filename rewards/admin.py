@@ -11,11 +11,12 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from loyalty.admin.display import member_cell
 from loyalty.exports import CsvExportMixin
 from loyalty.services.ledger import LedgerError
 from rewards.models import Redemption, RedemptionStatus, Reward, RewardKind, VoucherCode
@@ -173,8 +174,7 @@ class VoucherCodeAdmin(admin.ModelAdmin):
 
 @admin.register(Redemption)
 class RedemptionAdmin(CsvExportMixin, admin.ModelAdmin):
-    list_display = ("code", "member", "kind", "reward", "points", "value", "currency", "shown_status",
-                    "issued_at", "expires_at", "used_at", "store")
+    list_display = ("code", "member_cell", "what", "points", "value_cell", "shown_status", "issued_at", "expires_at")
     list_filter = ("status", "kind", "reward", "store")
     search_fields = ("code", "member__loyalty_id", "member__email", "order_id", "used_order_id")
     list_select_related = ("member", "reward", "store")
@@ -203,6 +203,20 @@ class RedemptionAdmin(CsvExportMixin, admin.ModelAdmin):
 
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("rewards.change_redemption")
+
+    @admin.display(description=gettext_lazy("member"), ordering="member__last_name")
+    def member_cell(self, redemption: Redemption):
+        return member_cell(redemption.member)
+
+    @admin.display(description=gettext_lazy("reward"), ordering="reward__name")
+    def what(self, redemption: Redemption) -> str:
+        return str(redemption.reward or redemption.get_kind_display())
+
+    @admin.display(description=gettext_lazy("value"), ordering="value")
+    def value_cell(self, redemption: Redemption) -> str:
+        if redemption.kind == RewardKind.PERCENTAGE_DISCOUNT:
+            return f"{redemption.value:g} %"
+        return f"{formats.number_format(redemption.value, 2, use_l10n=True)} {redemption.currency}"
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def shown_status(self, redemption: Redemption) -> "str | StrPromise":

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 class ServiceImportAdminMixin(ImportMixin):
     import_template_name = "admin/import_service.html"
+    import_export_change_list_template = "admin/change_list_import_csv.html"
     formats = [CSV]
     skip_admin_log = True  # the import writes its own audit log entry (StaffAction)
     import_help: "str | StrPromise" = ""  # what the file holds, shown above the upload form

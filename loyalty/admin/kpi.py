@@ -64,7 +64,7 @@ def _cards(data: dict[str, Any]) -> list[dict[str, Any]]:
          "help": _("Of the members who joined in the range, those who bought something.")},
         {"label": _("Outstanding points"), "value": data["outstanding"], "id": "outstanding",
          "help": _("Available %(available)s plus pending %(pending)s, now.") % {
-             "available": data["outstanding_available"], "pending": data["outstanding_pending"]}},
+             "available": intcomma(data["outstanding_available"]), "pending": intcomma(data["outstanding_pending"])}},
         {"label": _("Points liability"), "value": f"{data['liability']} {data['currency']}", "id": "liability",
          "help": _("Outstanding points times the point value.")},
         {"label": _("Redemption rate"), "value": _percent(data["redemption_rate"]), "id": "redemption-rate",
@@ -73,11 +73,11 @@ def _cards(data: dict[str, Any]) -> list[dict[str, Any]]:
          "help": _("Points expired per point issued in the range.")},
         {"label": _("Repeat-purchase rate"), "value": _percent(data["repeat_purchase_rate"]), "id": "repeat-rate",
          "help": _("Of the %(buyers)s members who bought in the range, those who bought at least twice.")
-         % {"buyers": data["buyers"]}},
+         % {"buyers": intcomma(data["buyers"])}},
         {"label": _("Average order value"), "id": "aov",
          "value": "–" if data["average_order_value"] is None else f"{data['average_order_value']} {data['currency']}",
          "help": _("Members' purchases in the range, less refunds, per order (%(orders)s orders).")
-         % {"orders": data["orders"]}},
+         % {"orders": intcomma(data["orders"])}},
     ]
     for card in cards:
         if isinstance(card["value"], int):
