@@ -26,8 +26,8 @@ class Migration(migrations.Migration):
                 ('staff_user', models.ForeignKey(blank=True, help_text='Empty when run from the command line.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='staff user')),
             ],
             options={
-                'verbose_name': 'staff action',
-                'verbose_name_plural': 'audit log',
+                'verbose_name': 'audit log entry',
+                'verbose_name_plural': 'audit log entries',
                 'ordering': ['-performed_at', '-id'],
                 'permissions': [('view_kpi_dashboard', 'Can view the KPI dashboard'), ('run_bulk_actions', 'Can run bulk actions on members'), ('import_data', 'Can import members and points')],
                 'indexes': [models.Index(fields=['-performed_at', '-id'], name='staff_action_recent')],

@@ -42,8 +42,8 @@ class StaffAction(models.Model):
     details = models.JSONField(_("details"), default=dict, blank=True)
 
     class Meta:
-        verbose_name = _("staff action")
-        verbose_name_plural = _("audit log")
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log entries")
         ordering = ["-performed_at", "-id"]
         indexes = [models.Index(fields=["-performed_at", "-id"], name="staff_action_recent")]
         constraints = [
