@@ -27,7 +27,7 @@ from rewards.services import reward_redeem
 from tests.factories import MemberFactory
 from tests.rewards.factories import RewardFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("staff_roles")]
 
 # The pages each role may open: the roles' explicit boundaries. The superuser sees every page.
 VIEW = {"changelist", "change"}  # a change page without the change permission shows the object read-only

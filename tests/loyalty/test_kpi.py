@@ -151,7 +151,7 @@ def test_default_range_is_the_last_twelve_months():
     assert default_range(date(2025, 3, 14)) == KpiRange(start=date(2024, 4, 1), end=date(2025, 3, 14))
 
 
-def test_who_may_see_the_dashboard(client, shop):
+def test_who_may_see_the_dashboard(client, shop, staff_roles):
     for group, status in (("Program manager", 200), ("Support", 403)):
         user = User.objects.create_user(email=f"{group[0]}@example.com", is_staff=True)
         user.groups.add(Group.objects.get(name=group))

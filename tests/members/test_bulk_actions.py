@@ -129,7 +129,7 @@ def test_resend_expiry_reminder(admin_client, members):
     assert (action.kind, action.count, action.details["refused"]) == (StaffActionKind.EXPIRY_REMINDERS_RESENT, 1, 1)
 
 
-def test_bulk_actions_need_the_bulk_permission(client, members):
+def test_bulk_actions_need_the_bulk_permission(client, members, staff_roles):
     support = User.objects.create_user(email="support@example.com", is_staff=True)
     support.groups.add(Group.objects.get(name="Support"))
     client.force_login(support)

@@ -209,6 +209,10 @@ def demo_staff(demo: Demo) -> None:
     """A login for each staff role (reset on every run), to try what each may do."""
     from django.contrib.auth.models import Group
 
+    from loyalty.roles import staff_roles_ensure
+
+    staff_roles_ensure()  # the roles come from a migration; --reset (a flush) empties them
+
     for email, role in STAFF:
         password = secrets.token_urlsafe(12)
         user = User.objects.filter(email__iexact=email).first() or User(email=email)
