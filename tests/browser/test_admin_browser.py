@@ -25,19 +25,6 @@ pytestmark = [
 
 
 @pytest.fixture
-def browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see test_portal_browser
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
 def shop(transactional_db):
     User.objects.create_superuser(email="boss@example.com", password=PASSWORD)
     store = Store.objects.create(slug="till", name="Till")
@@ -70,8 +57,8 @@ def _sign_in(page, live_server):
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_kpi_dashboard_draws_its_chart_under_the_csp(browser, live_server, shop, width):
-    page, violations = _page_under_csp(browser, width)
+def test_kpi_dashboard_draws_its_chart_under_the_csp(chromium, live_server, shop, width):
+    page, violations = _page_under_csp(chromium, width)
     _sign_in(page, live_server)
     assert page.url.endswith("/admin/kpi/")
     assert page.evaluate("!!window.Chart && !!window.Chart.getChart(document.getElementById('kpi-chart'))")
@@ -81,8 +68,8 @@ def test_kpi_dashboard_draws_its_chart_under_the_csp(browser, live_server, shop,
     assert violations == []
 
 
-def test_member_list_and_import_page_have_no_inline_code(browser, live_server, shop):
-    page, violations = _page_under_csp(browser, 1280)
+def test_member_list_and_import_page_have_no_inline_code(chromium, live_server, shop):
+    page, violations = _page_under_csp(chromium, 1280)
     _sign_in(page, live_server)
     for path in ("/admin/", "/admin/members/member/", "/admin/members/member/import/",
                  "/admin/loyalty/ledgertransaction/", "/admin/rewards/redemption/charity-totals/"):
