@@ -97,9 +97,10 @@ def _ratio(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
 
 
 def _month_bucket(field: str, period: KpiRange) -> Case:
-    """The index of the month of `period` that `field` falls in (0 for the first), None outside the period.
-    Comparisons with the months' first moments (local time), not date_trunc(... AT TIME ZONE ...) per row:
-    converting every row's time zone was half the cost of the points query on PostgreSQL."""
+    """The index of the month of `period` that `field` falls in (0 for the first), for moments inside the
+    period (callers filter or label the others). Comparisons with the months' first moments (local time),
+    not date_trunc(... AT TIME ZONE ...) per row: converting every row's time zone was half the cost of the
+    points query on PostgreSQL."""
     starts = [timezone.make_aware(datetime.combine(month, time.min)) for month in period.months()[1:]]
     whens = [When(**{f"{field}__lt": moment}, then=Value(index)) for index, moment in enumerate(starts)]
     return Case(*whens, default=Value(len(starts)), output_field=IntegerField())

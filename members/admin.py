@@ -1,4 +1,7 @@
-"""Admin for logins (email-only users) and members: balances, history, manual adjustments, CSV import/export."""
+"""Admin for logins (email-only users) and members: balances, history, manual adjustments, bulk actions, CSV
+import/export."""
+
+from collections.abc import Callable
 
 from django import forms
 from django.conf import settings
@@ -11,10 +14,10 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.admin.display import date_cell
+from loyalty.admin.display import action_selection, date_cell
 from loyalty.admin.imports import ServiceImportAdminMixin
 from loyalty.exports import CsvExportMixin
 from loyalty.models import AccountKind, LedgerAccount, LedgerTransaction, PointLot
@@ -165,26 +168,23 @@ class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
     def has_bulk_permission(self, request) -> bool:
         return self.has_view_permission(request) and request.user.has_perm("loyalty.run_bulk_actions")
 
-    @staticmethod
-    def _selection(request, queryset) -> dict:
-        from django.contrib.admin import helpers
-
-        if request.POST.get("select_across") == "1":
-            return {"filter": request.GET.urlencode() or "all"}
-        return {"selected": len(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))}
-
-    def _report(self, request, result: BulkResult, done_message: str) -> None:
-        self.message_user(request, done_message % {"count": result.done}, messages.SUCCESS)
+    def _report(self, request, result: BulkResult, done: Callable[[int], str]) -> None:
+        """Messages after a bulk action; `done(count)` says what was done, in the right plural form."""
+        self.message_user(request, done(result.done) % {"count": result.done}, messages.SUCCESS)
         if result.already:
-            self.message_user(request, gettext("%(count)d members were already done; nothing changed for them.")
-                              % {"count": result.already}, messages.INFO)
+            self.message_user(request, ngettext(
+                "%(count)d member was already done; nothing changed for them.",
+                "%(count)d members were already done; nothing changed for them.", result.already,
+            ) % {"count": result.already}, messages.INFO)
         if result.refused:
             shown = "; ".join(f"{loyalty_id}: {why}" for loyalty_id, why in result.refused[:10])
             more = len(result.refused) - 10
             if more > 0:
                 shown += " " + gettext("(and %(count)d more, listed in the audit log)") % {"count": more}
-            self.message_user(request, gettext("%(count)d members were left out: %(members)s") % {
-                "count": len(result.refused), "members": shown}, messages.WARNING)
+            self.message_user(request, ngettext(
+                "%(count)d member was left out: %(members)s", "%(count)d members were left out: %(members)s",
+                len(result.refused),
+            ) % {"count": len(result.refused), "members": shown}, messages.WARNING)
 
     @admin.action(description=_("Add or remove points…"), permissions=["bulk"])
     def bulk_adjust_points(self, request, queryset):
@@ -196,12 +196,13 @@ class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
                 result = members_points_adjust(
                     members=queryset, points=form.cleaned_data["points"], reason=form.cleaned_data["reason"],
                     staff_user=request.user, token=str(form.cleaned_data["token"]),
-                    selection=self._selection(request, queryset),
+                    selection=action_selection(request),
                 )
             except BulkTooLarge as error:
                 self.message_user(request, str(error), messages.ERROR)
                 return None
-            self._report(request, result, gettext("Points posted for %(count)d members."))
+            self._report(request, result, lambda count: ngettext(
+                "Points posted for %(count)d member.", "Points posted for %(count)d members.", count))
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -217,32 +218,35 @@ class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, self.bulk_adjust_template, context)
 
-    def _status(self, request, queryset, status: str, done_message: str) -> None:
+    def _status(self, request, queryset, status: str, done: Callable[[int], str]) -> None:
         try:
             result = members_status_set(members=queryset, status=status, staff_user=request.user,
-                                        selection=self._selection(request, queryset))
+                                        selection=action_selection(request))
         except BulkTooLarge as error:
             self.message_user(request, str(error), messages.ERROR)
             return
-        self._report(request, result, done_message)
+        self._report(request, result, done)
 
     @admin.action(description=_("Suspend the selected members"), permissions=["bulk"])
     def bulk_suspend(self, request, queryset):
-        self._status(request, queryset, MemberStatus.SUSPENDED, gettext("%(count)d members suspended."))
+        self._status(request, queryset, MemberStatus.SUSPENDED, lambda count: ngettext(
+            "%(count)d member suspended.", "%(count)d members suspended.", count))
 
     @admin.action(description=_("Reactivate the selected members"), permissions=["bulk"])
     def bulk_reactivate(self, request, queryset):
-        self._status(request, queryset, MemberStatus.ACTIVE, gettext("%(count)d members reactivated."))
+        self._status(request, queryset, MemberStatus.ACTIVE, lambda count: ngettext(
+            "%(count)d member reactivated.", "%(count)d members reactivated.", count))
 
     @admin.action(description=_("Send the expiry reminder again"), permissions=["bulk"])
     def bulk_resend_expiry_reminder(self, request, queryset):
         try:
             result = members_expiry_reminder_resend(members=queryset, staff_user=request.user,
-                                                    selection=self._selection(request, queryset))
+                                                    selection=action_selection(request))
         except BulkTooLarge as error:
             self.message_user(request, str(error), messages.ERROR)
             return
-        self._report(request, result, gettext("Expiry reminders sent to %(count)d members."))
+        self._report(request, result, lambda count: ngettext(
+            "Expiry reminder sent to %(count)d member.", "Expiry reminders sent to %(count)d members.", count))
 
     def has_adjust_permission(self, request, obj=None) -> bool:
         """Support staff adjust points without changing members' profiles: viewing members is enough."""

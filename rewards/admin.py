@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loyalty.admin.display import member_cell
+from loyalty.admin.display import action_selection, member_cell
 from loyalty.exports import CsvExportMixin
 from loyalty.services.ledger import LedgerError
 from rewards.models import Redemption, RedemptionStatus, Reward, RewardKind, VoucherCode
@@ -228,12 +228,8 @@ class RedemptionAdmin(CsvExportMixin, admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Cancel the selected redemptions (points back)"), permissions=["cancel"])
     def cancel_redemptions(self, request, queryset):
-        from django.contrib.admin import helpers
-
-        selection = ({"filter": request.GET.urlencode() or "all"} if request.POST.get("select_across") == "1"
-                     else {"selected": len(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))})
         result = redemptions_cancel_bulk(redemptions=queryset.order_by("pk"), staff_user=request.user,
-                                         selection=selection)
+                                         selection=action_selection(request))
         if result.cancelled:
             messages.success(request, _("%(count)s redemptions cancelled; their points were given back.")
                              % {"count": len(result.cancelled)})

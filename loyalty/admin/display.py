@@ -24,3 +24,13 @@ def date_cell(moment):
 
 def text_cell(text: str, length: int = 60) -> str:
     return Truncator(text or "").chars(length)
+
+
+def action_selection(request) -> dict:
+    """What an admin action ran on, for the audit log: every row matching the list's filter ("Select all"),
+    or the number of rows ticked."""
+    from django.contrib.admin import helpers
+
+    if request.POST.get("select_across") == "1":
+        return {"filter": request.GET.urlencode() or "all"}
+    return {"selected": len(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))}
