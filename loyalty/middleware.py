@@ -1,5 +1,12 @@
 """Request middleware of the loyalty app."""
 
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext
+
 from loyalty.services.program import config_memo
 
 
@@ -13,3 +20,35 @@ class ConfigMemoMiddleware:
     def __call__(self, request):
         with config_memo():
             return self.get_response(request)
+
+
+class AdminMfaRequiredMiddleware:
+    """With ADMIN_MFA_REQUIRED on, a signed-in staff user without an authenticator app (TOTP) is sent to set one
+    up (allauth's /accounts/2fa/totp/activate/) before any admin page, the KPI dashboard included. Signing out
+    stays possible."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.ADMIN_MFA_REQUIRED and self._blocked(request):
+            messages.warning(request, gettext(
+                "Set up two-factor sign-in with an authenticator app before you use the admin. Keep the recovery "
+                "codes shown next somewhere safe."
+            ))
+            url = reverse("mfa_activate_totp")
+            return HttpResponseRedirect(f"{url}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+    @staticmethod
+    def _blocked(request) -> bool:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
+            return False
+        admin_root = reverse("admin:index")
+        if not request.path.startswith(admin_root) or request.path in (reverse("admin:logout"),):
+            return False
+        from allauth.mfa.models import Authenticator
+        from allauth.mfa.utils import is_mfa_enabled
+
+        return not is_mfa_enabled(user, [Authenticator.Type.TOTP])

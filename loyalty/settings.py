@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "import_export",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "loyalty.apps.LoyaltyConfig",
     "members.apps.MembersConfig",
     "rewards.apps.RewardsConfig",
@@ -57,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "loyalty.middleware.AdminMfaRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty.urls"
@@ -110,6 +112,8 @@ CACHE_KEY_PREFIX = env.str(
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                           "KEY_PREFIX": CACHE_KEY_PREFIX}}
+    # An admin import is uploaded, previewed, then confirmed, maybe on another web node: keep the file in Redis.
+    IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.CacheStorage"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": CACHE_KEY_PREFIX}}
 
@@ -148,6 +152,13 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
     "reset_password": "20/m/ip,5/m/key",
 }
+# Two-factor sign-in (django-allauth MFA): an authenticator app (TOTP) and single-use recovery codes, managed
+# at /accounts/2fa/. Staff sign in to the admin through allauth's sign-in (/admin/login/ sends them there),
+# which asks for a code once TOTP is on; wrong codes count towards the failed-login limit above.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Loyalty admin")
+# Staff without TOTP are sent to set it up before any admin page (default: on unless DEBUG).
+ADMIN_MFA_REQUIRED = env.bool("ADMIN_MFA_REQUIRED", default=not DEBUG)
 # Behind a reverse proxy every request comes from the proxy's address, so the per-IP limits above would
 # be shared by all visitors: set TRUSTED_PROXY_COUNT to the number of proxies that append to X-Forwarded-For
 # (0, the default, uses the connection's address and ignores the header, which clients can forge).
@@ -156,6 +167,7 @@ ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("nl", _("Dutch"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["loyalty.formats"]  # one date format on every page (loyalty/formats/<language>/formats.py)
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Amsterdam")
 USE_I18N = True
 USE_TZ = True

@@ -4,7 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from loyalty.admin.kpi import kpi_dashboard_view
+
 urlpatterns = [
+    # The KPI dashboard: an admin page (staff sign-in, the admin's layout) outside the admin's model URLs.
+    path("admin/kpi/", admin.site.admin_view(kpi_dashboard_view), name="kpi_dashboard"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,28 +1,46 @@
-"""Admin for logins (email-only users) and members: balances, history, manual adjustments, CSV import/export."""
+"""Admin for logins (email-only users) and members: balances, history, manual adjustments, bulk actions, CSV
+import/export."""
 
-import re
+from collections.abc import Callable
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.translation import gettext
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from import_export import fields, resources, widgets
-from import_export.admin import ImportExportMixin
 
+from loyalty.admin.display import action_selection, date_cell
+from loyalty.admin.imports import ServiceImportAdminMixin
+from loyalty.exports import CsvExportMixin
 from loyalty.models import AccountKind, LedgerAccount, LedgerTransaction, PointLot
 from loyalty.selectors import member_expiring_get, member_points_get
-from loyalty.services.ledger import LedgerError, points_adjust
-from members.forms import MemberAdminForm, PointsAdjustForm, UserAdminChangeForm, UserAdminCreationForm
-from members.models import Member, User
-from members.services import MemberExists, member_create
+from loyalty.services.ledger import LedgerError
+from members.bulk import (
+    BulkResult,
+    BulkTooLarge,
+    member_points_adjust,
+    members_expiry_reminder_resend,
+    members_points_adjust,
+    members_status_set,
+)
+from members.forms import (
+    BulkPointsAdjustForm,
+    MemberAdminForm,
+    PointsAdjustForm,
+    UserAdminChangeForm,
+    UserAdminCreationForm,
+)
+from members.imports import MemberImportResource
+from members.models import Member, MemberStatus, User
+from members.services import member_create
 
 RECENT_HISTORY = 20
 OPEN_LOTS = 50
@@ -64,130 +82,28 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ("last_login", "date_joined")
 
 
-# -- CSV import/export -----------------------------------------------------------------------------
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PHONE_LIKE = re.compile(r"^\+[0-9 ()./-]+$")
-
-
-class SafeTextWidget(widgets.CharWidget):
-    """Text that a spreadsheet would run as a formula is exported with a leading apostrophe."""
-
-    def render(self, value, obj=None, **kwargs):
-        text = super().render(value, obj, **kwargs)
-        if isinstance(text, str) and text.startswith(FORMULA_START) and not PHONE_LIKE.match(text):
-            return "'" + text
-        return text
-
-
-class MemberResource(resources.ModelResource):
-    """One row per member, matched on email (case-insensitive).
-
-    New rows are enrolled through `member_create`, so they get a loyalty ID, a referral code and
-    ledger accounts like any other member; existing rows only get their profile fields updated.
-    Points columns are exported for reporting and ignored on import.
-    """
-
-    loyalty_id = fields.Field(attribute="loyalty_id", column_name="loyalty_id", readonly=True)
-    email = fields.Field(attribute="email", column_name="email", widget=SafeTextWidget())
-    first_name = fields.Field(attribute="first_name", column_name="first_name", widget=SafeTextWidget())
-    last_name = fields.Field(attribute="last_name", column_name="last_name", widget=SafeTextWidget())
-    phone = fields.Field(attribute="phone", column_name="phone", widget=SafeTextWidget())
-    status = fields.Field(attribute="status", column_name="status", readonly=True)
-    tier = fields.Field(attribute="tier__code", column_name="tier", readonly=True)
-    joined_at = fields.Field(attribute="joined_at", column_name="joined_at", readonly=True,
-                             widget=widgets.DateTimeWidget())
-    available_points = fields.Field(column_name="available_points", readonly=True)
-    pending_points = fields.Field(column_name="pending_points", readonly=True)
-    lifetime_earned = fields.Field(attribute="lifetime_earned", column_name="lifetime_earned", readonly=True)
-    referral_code = fields.Field(attribute="referral_code", column_name="referral_code", readonly=True)
-
-    class Meta:
-        model = Member
-        import_id_fields = ["email"]
-        fields = [
-            "loyalty_id", "email", "first_name", "last_name", "birthday", "phone", "language", "marketing_consent",
-            "status", "tier", "joined_at", "available_points", "pending_points", "lifetime_earned", "referral_code",
-        ]
-        export_order = fields
-        clean_model_instances = True
-        skip_unchanged = True
-        report_skipped = True
-
-    def get_queryset(self):
-        return _with_points(Member.objects.select_related("tier")).order_by("pk")
-
-    def get_instance(self, instance_loader, row):
-        email = (row.get("email") or "").strip()
-        if not email:
-            return None
-        return Member.objects.filter(email__iexact=email).first()
-
-    def dehydrate_available_points(self, member):
-        value = getattr(member, "available_points", None)
-        return value if value is not None else member_points_get(member=member)["available"]
-
-    def dehydrate_pending_points(self, member):
-        value = getattr(member, "pending_points", None)
-        return value if value is not None else member_points_get(member=member)["pending"]
-
-    def import_instance(self, instance, row, **kwargs):
-        super().import_instance(instance, row, **kwargs)
-        instance.email = (instance.email or "").strip()
-        instance.language = instance.language or "en"
-        instance.marketing_consent = bool(instance.marketing_consent)
-
-    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
-        # The loyalty ID and referral code are drawn by member_create; do not validate the empty ones.
-        errors = dict(import_validation_errors or {})
-        try:
-            instance.full_clean(
-                exclude=[*errors, "loyalty_id", "referral_code", "user", "referred_by", "tier", "tier_floor"],
-                validate_unique=validate_unique,
-            )
-        except ValidationError as exc:
-            errors = exc.update_error_dict(errors)
-        if errors:
-            raise ValidationError(errors)
-
-    def do_instance_save(self, instance, is_create):
-        if not is_create:
-            instance.save(update_fields=["first_name", "last_name", "birthday", "phone", "language",
-                                         "marketing_consent"])
-            return
-        try:
-            member = member_create(
-                email=instance.email,
-                first_name=instance.first_name,
-                last_name=instance.last_name,
-                birthday=instance.birthday,
-                phone=instance.phone,
-                marketing_consent=instance.marketing_consent,
-                language=instance.language,
-            )
-        except MemberExists as exc:
-            raise ValueError(gettext("A member with this email already exists: %s") % exc.member.loyalty_id)
-        instance.pk = member.pk
-        instance.loyalty_id = member.loyalty_id
-        instance.referral_code = member.referral_code
-        instance.joined_at = member.joined_at
-        instance.marketing_consent_at = member.marketing_consent_at
-        instance._state.adding = False
-
-
 # -- members ---------------------------------------------------------------------------------------
 
 
 @admin.register(Member)
-class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
+class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
     """Members are never deleted (loyalty IDs are never reused): close them instead."""
 
-    resource_classes = [MemberResource]
+    resource_classes = [MemberImportResource]
     form = MemberAdminForm
+    import_help = _(
+        "Enrol members, for instance from another programme: for new members the original join date "
+        "(joined_at), an opening balance (available_points) and a tier floor (tier) are imported too. Members "
+        "already enrolled (same email) get the filled-in profile cells updated."
+    )
+    change_list_template = "admin/change_list_csv.html"
+    csv_filename = "members"
+    csv_header = MemberImportResource.columns[:8] + (
+        "status", "tier", "joined_at", "available_points", "pending_points", "lifetime_earned", "referral_code",
+    )
     change_form_template = "admin/members/member/change_form.html"
     adjust_template = "admin/members/member/adjust_points.html"
-    list_display = ["loyalty_id", "email", "first_name", "last_name", "status", "tier", "available_points",
-                    "joined_at"]
+    list_display = ["loyalty_id", "name_and_email", "status", "tier", "available_points", "joined_on"]
     list_filter = [
         "status", "tier", "marketing_consent", "leaderboard_opt_in", ("joined_at", admin.DateFieldListFilter)
     ]
@@ -219,9 +135,23 @@ class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
             return forms.ChoiceField(label=db_field.verbose_name, choices=settings.LANGUAGES, initial="en")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
-    @admin.display(description=_("available points"), ordering="available_points")
-    def available_points(self, obj: Member) -> int:
-        return obj.available_points  # type: ignore[attr-defined]  # annotated in get_queryset
+    @admin.display(description=_("points"), ordering="available_points")
+    def available_points(self, obj: Member):
+        """Available points, and the pending ones below them (a new member's first points are pending)."""
+        available, pending = obj.available_points, obj.pending_points  # type: ignore[attr-defined]  # annotated
+        if pending:
+            return format_html('{}<br><span class="quiet">{}</span>', available,
+                               gettext("+%(points)s pending") % {"points": pending})
+        return available
+
+    @admin.display(description=_("member"), ordering="last_name")
+    def name_and_email(self, obj: Member):
+        name = f"{obj.first_name} {obj.last_name}".strip()
+        return format_html('{}<br><span class="quiet">{}</span>', name or "—", obj.email)
+
+    @admin.display(description=_("joined"), ordering="joined_at")
+    def joined_on(self, obj: Member) -> str:
+        return date_cell(obj.joined_at)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -235,13 +165,107 @@ class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
         return False
 
     def has_import_permission(self, request):
-        return self.has_add_permission(request) and self.has_change_permission(request)
+        return super().has_import_permission(request) and self.has_add_permission(request)
 
-    def has_export_permission(self, request):
-        return self.has_view_permission(request)
+    # -- bulk actions: the selected members, or all that match the list's filter ("Select all") -------
+
+    actions = ["bulk_adjust_points", "bulk_suspend", "bulk_reactivate", "bulk_resend_expiry_reminder"]
+    bulk_adjust_template = "admin/members/member/bulk_adjust_points.html"
+
+    def has_bulk_permission(self, request) -> bool:
+        return self.has_view_permission(request) and request.user.has_perm("loyalty.run_bulk_actions")
+
+    def _report(self, request, result: BulkResult, done: Callable[[int], str]) -> None:
+        """Messages after a bulk action; `done(count)` says what was done, in the right plural form."""
+        self.message_user(request, done(result.done) % {"count": result.done}, messages.SUCCESS)
+        if result.already:
+            self.message_user(request, ngettext(
+                "%(count)d member was already done; nothing changed for them.",
+                "%(count)d members were already done; nothing changed for them.", result.already,
+            ) % {"count": result.already}, messages.INFO)
+        if result.refused:
+            shown = "; ".join(f"{loyalty_id}: {why}" for loyalty_id, why in result.refused[:10])
+            more = len(result.refused) - 10
+            if more > 0:
+                shown += " " + gettext("(and %(count)d more, listed in the audit log)") % {"count": more}
+            self.message_user(request, ngettext(
+                "%(count)d member was left out: %(members)s", "%(count)d members were left out: %(members)s",
+                len(result.refused),
+            ) % {"count": len(result.refused), "members": shown}, messages.WARNING)
+
+    @admin.action(description=_("Add or remove points…"), permissions=["bulk"])
+    def bulk_adjust_points(self, request, queryset):
+        from django.contrib.admin import helpers
+
+        form = BulkPointsAdjustForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                result = members_points_adjust(
+                    members=queryset, points=form.cleaned_data["points"], reason=form.cleaned_data["reason"],
+                    staff_user=request.user, token=str(form.cleaned_data["token"]),
+                    selection=action_selection(request),
+                )
+            except BulkTooLarge as error:
+                self.message_user(request, str(error), messages.ERROR)
+                return None
+            self._report(request, result, lambda count: ngettext(
+                "Points posted for %(count)d member.", "Points posted for %(count)d members.", count))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Add or remove points"),
+            "form": form,
+            "count": queryset.count(),
+            "queryset": queryset[:20],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, self.bulk_adjust_template, context)
+
+    def _status(self, request, queryset, status: str, done: Callable[[int], str]) -> None:
+        try:
+            result = members_status_set(members=queryset, status=status, staff_user=request.user,
+                                        selection=action_selection(request))
+        except BulkTooLarge as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self._report(request, result, done)
+
+    @admin.action(description=_("Suspend the selected members"), permissions=["bulk"])
+    def bulk_suspend(self, request, queryset):
+        self._status(request, queryset, MemberStatus.SUSPENDED, lambda count: ngettext(
+            "%(count)d member suspended.", "%(count)d members suspended.", count))
+
+    @admin.action(description=_("Reactivate the selected members"), permissions=["bulk"])
+    def bulk_reactivate(self, request, queryset):
+        self._status(request, queryset, MemberStatus.ACTIVE, lambda count: ngettext(
+            "%(count)d member reactivated.", "%(count)d members reactivated.", count))
+
+    @admin.action(description=_("Send the expiry reminder again"), permissions=["bulk"])
+    def bulk_resend_expiry_reminder(self, request, queryset):
+        try:
+            result = members_expiry_reminder_resend(members=queryset, staff_user=request.user,
+                                                    selection=action_selection(request))
+        except BulkTooLarge as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self._report(request, result, lambda count: ngettext(
+            "Expiry reminder sent to %(count)d member.", "Expiry reminders sent to %(count)d members.", count))
 
     def has_adjust_permission(self, request, obj=None) -> bool:
-        return self.has_change_permission(request, obj) and request.user.has_perm("loyalty.add_ledgertransaction")
+        """Support staff adjust points without changing members' profiles: viewing members is enough."""
+        return self.has_view_permission(request, obj) and request.user.has_perm("loyalty.add_ledgertransaction")
+
+    def csv_rows(self, queryset):
+        rows = queryset.values_list(
+            "loyalty_id", "email", "first_name", "last_name", "birthday", "phone", "language", "marketing_consent",
+            "status", "tier__code", "joined_at", "available_points", "pending_points", "lifetime_earned",
+            "referral_code",
+        )
+        return rows.iterator(chunk_size=self.csv_chunk_size)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -301,15 +325,13 @@ class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
         if request.method == "POST":
             form = PointsAdjustForm(request.POST)
             if form.is_valid():
-                key = form.idempotency_key
-                replay = LedgerTransaction.objects.filter(idempotency_key=key).exists()
                 try:
-                    txn = points_adjust(
+                    txn, replay = member_points_adjust(
                         member=member,
                         points=form.cleaned_data["points"],
                         reason=form.cleaned_data["reason"],
                         staff_user=request.user,
-                        idempotency_key=key,
+                        idempotency_key=form.idempotency_key,
                     )
                 except LedgerError as exc:
                     form.add_error("points" if exc.code == "insufficient_points" else None, exc.detail)

@@ -98,6 +98,17 @@ class SignupForm(forms.Form):
         """allauth calls this once the login is saved; the member is made on user_signed_up (members.signals)."""
         request.session.pop(REFERRAL_SESSION_KEY, None)
 
+class BulkPointsAdjustForm(PointsAdjustForm):
+    """Points for many members at once (the member list's bulk action)."""
+
+    points = forms.IntegerField(
+        label=_("Points per member"),
+        min_value=-MAX_ADJUSTMENT,
+        max_value=MAX_ADJUSTMENT,
+        help_text=_("Positive to add points, negative to take them away. A member with fewer available points "
+                    "than you take away is left out and listed."),
+    )
+
 
 class ProfileForm(forms.ModelForm):
     """What a member may change about themselves in the portal."""

@@ -22,11 +22,19 @@ from loyalty.models import LedgerTransaction, TransactionKind
 from loyalty.reasons import Reason
 from loyalty.services.ledger import Audit, LedgerError, member_accounts_create, points_credit
 from loyalty.services.program import program_get
-from members.loyalty_ids import generate_loyalty_id
+from members.loyalty_ids import generate_loyalty_id, is_valid_loyalty_id
 from members.models import Member, MemberStatus, User
 from members.signals import member_confirmed, member_enrolled, member_referred
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+class LoyaltyIdTaken(Exception):
+    code = "loyalty_id_taken"
+
+    def __init__(self, member: Member) -> None:
+        super().__init__(_("Another member already has this loyalty ID."))
+        self.member = member
 
 
 class MemberExists(Exception):
@@ -95,16 +103,25 @@ def member_create(
     confirmed: bool = True,
     referral_channel: str = "api",
     ip_address: str | None = None,
+    loyalty_id: str | None = None,
 ) -> Member:
     """Enrol a member (with or without a login), open their ledger accounts and pay the sign-up bonus.
 
     `confirmed=False` (a portal sign-up whose email is not confirmed yet): nothing is paid until
     member_confirm. `referral_channel` and `ip_address` describe where a referred member came from (the
-    referral's fraud checks). Raises MemberExists when the email is taken (case-insensitive).
+    referral's fraud checks).
+    `loyalty_id`: keep a card number the member already carries (a migration from another programme; it must
+    be a valid 16-digit card number); by default one is drawn at random.
+    Raises MemberExists when the email is taken (case-insensitive), LoyaltyIdTaken when the given loyalty ID is.
     """
     email = email.strip()
     if (existing := member_get_by_email(email=email)) is not None:
         raise MemberExists(existing)
+    if loyalty_id is not None:
+        if not is_valid_loyalty_id(loyalty_id):
+            raise ValueError(f"not a valid loyalty ID: {loyalty_id!r}")
+        if (holder := Member.objects.filter(loyalty_id=loyalty_id).first()) is not None:
+            raise LoyaltyIdTaken(holder)
     joined_at = joined_at or timezone.now()
     for _attempt in range(10):
         member = Member(
@@ -119,7 +136,7 @@ def member_create(
             user=user,
             language=language,
             joined_at=joined_at,
-            loyalty_id=generate_loyalty_id(),
+            loyalty_id=loyalty_id or generate_loyalty_id(),
             referral_code=_referral_code(),
         )
         try:
@@ -129,6 +146,8 @@ def member_create(
         except IntegrityError:
             if (existing := member_get_by_email(email=email)) is not None:
                 raise MemberExists(existing) from None
+            if loyalty_id and (holder := Member.objects.filter(loyalty_id=loyalty_id).first()) is not None:
+                raise LoyaltyIdTaken(holder) from None
             continue  # a loyalty ID or referral code collided: draw again
     else:
         raise RuntimeError("could not draw a free loyalty ID")

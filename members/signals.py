@@ -1,4 +1,5 @@
 from allauth.account.signals import email_confirmed, user_signed_up
+from django.db.models.signals import post_save
 from django.dispatch import Signal, receiver
 
 # Sent after the commit that enrolled a member, with `member` and `store` (or None).
@@ -49,3 +50,20 @@ def _claim_member_on_verification(sender, request, email_address, **kwargs) -> N
     member = member_claim(user=user)
     if member is not None and signed_up_here:
         member_confirm(member=member)
+
+
+@receiver(post_save, sender="members.User")
+def _staff_email_verified(sender, instance, **kwargs) -> None:
+    """Staff sign in through allauth, which (with mandatory verification) needs a verified email address.
+    A staff account is made by an administrator (createsuperuser, the user admin), who vouches for it."""
+    from allauth.account.models import EmailAddress
+
+    if not instance.is_staff or not instance.email:
+        return
+    address = EmailAddress.objects.filter(user=instance, email__iexact=instance.email).first()
+    if address is None:
+        EmailAddress.objects.filter(user=instance, primary=True).update(primary=False)
+        EmailAddress.objects.create(user=instance, email=instance.email, verified=True, primary=True)
+    elif not address.verified:
+        address.verified = True
+        address.save(update_fields=["verified"])

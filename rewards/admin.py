@@ -11,16 +11,17 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext_lazy
 
-from loyalty.reasons import Reason
+from loyalty.admin.display import action_selection, member_cell
+from loyalty.exports import CsvExportMixin
 from loyalty.services.ledger import LedgerError
 from rewards.models import Redemption, RedemptionStatus, Reward, RewardKind, VoucherCode
 from rewards.selectors import charity_donation_totals
-from rewards.services import redemption_cancel, voucher_codes_from_csv, voucher_codes_import
+from rewards.services import redemptions_cancel_bulk, voucher_codes_from_csv, voucher_codes_import
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
@@ -31,11 +32,15 @@ MAX_VOUCHER_FILE_BYTES = 10 * 1024 * 1024
 def _preview(image, size: int) -> str:
     if not image:
         return "—"
-    return format_html('<img src="{}" alt="" style="max-width:{}px;max-height:{}px">', image.url, size, size)
+    # A class, not a style attribute (a Content-Security-Policy forbids inline styles): rewards-admin.css.
+    return format_html('<img src="{}" alt="" class="reward-preview-{}">', image.url, size)
 
 
 @admin.register(Reward)
 class RewardAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["rewards/rewards-admin.css"]}
+
     list_display = ("preview", "code", "name", "kind", "cost_points", "value", "stock", "per_member_limit",
                     "min_tier", "active", "free_vouchers")
     list_display_links = ("code", "name")
@@ -172,15 +177,24 @@ class VoucherCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
-    list_display = ("code", "member", "kind", "reward", "points", "value", "currency", "shown_status",
-                    "issued_at", "expires_at", "used_at", "store")
+class RedemptionAdmin(CsvExportMixin, admin.ModelAdmin):
+    list_display = ("code", "member_cell", "what", "points", "value_cell", "shown_status", "issued_at", "expires_at")
     list_filter = ("status", "kind", "reward", "store")
     search_fields = ("code", "member__loyalty_id", "member__email", "order_id", "used_order_id")
     list_select_related = ("member", "reward", "store")
     date_hierarchy = "issued_at"
     actions = ["cancel_redemptions"]
     change_list_template = "rewards/admin/redemption_change_list.html"
+    csv_filename = "redemptions"
+    # No coupon codes: a code is worth money at the till, and a spreadsheet travels further than the admin.
+    csv_header = ("id", "issued_at", "loyalty_id", "kind", "reward", "points", "value", "currency", "status",
+                  "expires_at", "used_at", "used_order_id", "cancelled_at", "order_id", "store", "charity")
+
+    def csv_rows(self, queryset):
+        return queryset.values_list(
+            "id", "issued_at", "member__loyalty_id", "kind", "reward__code", "points", "value", "currency", "status",
+            "expires_at", "used_at", "used_order_id", "cancelled_at", "order_id", "store__slug", "charity_name",
+        ).iterator(chunk_size=self.csv_chunk_size)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -194,27 +208,33 @@ class RedemptionAdmin(admin.ModelAdmin):
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("rewards.change_redemption")
 
+    @admin.display(description=gettext_lazy("member"), ordering="member__last_name")
+    def member_cell(self, redemption: Redemption):
+        return member_cell(redemption.member)
+
+    @admin.display(description=gettext_lazy("reward"), ordering="reward__name")
+    def what(self, redemption: Redemption) -> str:
+        return str(redemption.reward or redemption.get_kind_display())
+
+    @admin.display(description=gettext_lazy("value"), ordering="value")
+    def value_cell(self, redemption: Redemption) -> str:
+        if redemption.kind == RewardKind.PERCENTAGE_DISCOUNT:
+            return f"{redemption.value:g} %"
+        return f"{formats.number_format(redemption.value, 2, use_l10n=True)} {redemption.currency}"
+
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def shown_status(self, redemption: Redemption) -> "str | StrPromise":
         return RedemptionStatus(redemption.status_at()).label
 
     @admin.action(description=gettext_lazy("Cancel the selected redemptions (points back)"), permissions=["cancel"])
     def cancel_redemptions(self, request, queryset):
-        cancelled, refused = 0, []
-        for redemption in queryset.order_by("pk"):
-            try:
-                redemption_cancel(
-                    redemption=redemption, staff_user=request.user,
-                    reason=Reason(gettext_noop("Cancelled by staff")),
-                )
-                cancelled += 1
-            except LedgerError as error:
-                refused.append(f"{redemption.code}: {error.detail}")
-        if cancelled:
+        result = redemptions_cancel_bulk(redemptions=queryset.order_by("pk"), staff_user=request.user,
+                                         selection=action_selection(request))
+        if result.cancelled:
             messages.success(request, _("%(count)s redemptions cancelled; their points were given back.")
-                             % {"count": cancelled})
-        for line in refused:
-            messages.warning(request, line)
+                             % {"count": len(result.cancelled)})
+        for redemption, why in result.refused:
+            messages.warning(request, f"{redemption.code}: {why}")
 
     def get_urls(self):
         return [

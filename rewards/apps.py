@@ -12,3 +12,12 @@ class RewardsConfig(AppConfig):
 
         # A full refund cancels the pay-with-points redemptions recorded for that order (points back).
         purchase_refunded.connect(on_purchase_refunded, dispatch_uid="rewards.cancel_pay_with_points_on_refund")
+
+        from loyalty.kpi import KpiTable, kpi_table_register
+        from rewards.selectors import rewards_top_get
+
+        kpi_table_register(KpiTable(
+            key="top_rewards", title=_("Top rewards"), columns=(_("Reward"), _("Redemptions"), _("Points")),
+            rows=lambda period, figures: rewards_top_get(since=period.since, until=period.until),
+            description=_("Most redeemed in the range, cancelled redemptions left out."), order=30,
+        ))

@@ -70,8 +70,8 @@ class Reward(models.Model):
         _("partner"), max_length=100, blank=True, help_text=_("For a partner voucher: whose voucher it is.")
     )
     sku = models.CharField(_("SKU"), max_length=100, blank=True, help_text=_("For a free product: which product."))
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("reward")

@@ -92,3 +92,27 @@ def charity_donation_totals(*, since: datetime | None = None, until: datetime | 
     for row in rows:  # SQLite sums decimals as floats: back to cents
         row["value"] = Decimal(str(row["value"])).quantize(CENT, rounding=ROUND_HALF_UP)
     return rows
+
+
+TOP_REWARDS = 10
+
+
+def rewards_top_get(*, since: datetime, until: datetime, limit: int = TOP_REWARDS) -> list[tuple[Any, ...]]:
+    """The KPI dashboard's top rewards: (name, redemptions, points) issued in [since, until), cancelled ones
+    left out, most redeemed first; pay-with-points discounts as one line of their own."""
+    from django.utils.translation import gettext
+
+    from rewards.models import PAY_WITH_POINTS
+
+    rows = (
+        Redemption.objects.filter(issued_at__gte=since, issued_at__lt=until)
+        .exclude(status=RedemptionStatus.CANCELLED)
+        .values("reward_id", "reward__name", "kind")
+        .annotate(count=Count("id"), points=Sum("points"))
+        .order_by("-count", "-points", "reward__name")[:limit]
+    )
+    return [
+        (row["reward__name"] or (gettext("Pay with points") if row["kind"] == PAY_WITH_POINTS else row["kind"]),
+         row["count"], row["points"])
+        for row in rows
+    ]

@@ -30,9 +30,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from loyalty.models import Program, Store
+from loyalty.models import Program, StaffActionKind, Store
 from loyalty.reasons import Reason, reason_text
 from loyalty.selectors import member_points_get
+from loyalty.services.audit import staff_action_record
 from loyalty.services.ledger import Audit, LedgerError, points_debit, points_return
 from loyalty.services.program import program_get
 from loyalty.services.purchases import CurrencyMismatch, MemberInactive
@@ -398,6 +399,39 @@ def redemption_cancel(
         locked.cancel_transaction = returned
         locked.save(update_fields=["status", "cancelled_at", "cancel_reason", "cancel_transaction"])
     return locked
+
+
+STAFF_CANCEL_REASON = Reason(gettext_noop("Cancelled by staff"))
+
+
+@dataclass
+class RedemptionsCancelled:
+    cancelled: list[Redemption]
+    refused: list[tuple[Redemption, str]]  # and why
+
+
+def redemptions_cancel_bulk(*, redemptions: Iterable[Redemption], staff_user, selection: dict) -> RedemptionsCancelled:
+    """Cancel many redemptions (the admin's bulk action): each one as redemption_cancel does, so a used or
+    already cancelled one is refused and listed; recorded in the audit log with how many."""
+    result = RedemptionsCancelled(cancelled=[], refused=[])
+    for redemption in redemptions:
+        try:
+            result.cancelled.append(
+                redemption_cancel(redemption=redemption, staff_user=staff_user, reason=STAFF_CANCEL_REASON)
+            )
+        except LedgerError as error:
+            result.refused.append((redemption, error.detail))
+    staff_action_record(
+        kind=StaffActionKind.REDEMPTIONS_CANCELLED, staff_user=staff_user, count=len(result.cancelled),
+        details={
+            "selection": selection,
+            "points_returned": sum(redemption.points for redemption in result.cancelled),
+            "redemptions": [redemption.pk for redemption in result.cancelled[:1000]],
+            "refused": len(result.refused),
+            "refused_redemptions": [f"#{redemption.pk}: {why}" for redemption, why in result.refused[:200]],
+        },
+    )
+    return result
 
 
 def coupon_use(*, code: str, order_id: str, store: Store | None = None, now: datetime | None = None) -> Redemption:

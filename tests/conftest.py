@@ -30,6 +30,15 @@ def _english_by_default():
 
 
 @pytest.fixture
+def staff_roles(db):
+    """The staff role groups. Migration 0013 creates them, but a transactional test before this one (its
+    flush) may have emptied the table."""
+    from loyalty.roles import staff_roles_ensure
+
+    staff_roles_ensure()
+
+
+@pytest.fixture
 def member(db):
     return MemberFactory()
 

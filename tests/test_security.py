@@ -192,36 +192,46 @@ def test_custom_admin_pages_refuse_staff_without_the_permission():
 
 
 def _staff(email="boss@example.com"):
-    user = User.objects.create_user(email=email, password=PASSWORD, is_staff=True, is_superuser=True)
-    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-    return user
+    """A staff login; its email counts as verified (members.signals), so it can sign in through allauth."""
+    return User.objects.create_user(email=email, password=PASSWORD, is_staff=True, is_superuser=True)
 
 
-def test_the_admin_sign_in_is_rate_limited_like_the_portal_one():
-    """Staff accounts are the most valuable to guess: /admin/login/ must not be an unlimited side door."""
+def test_the_admin_login_sends_staff_to_the_rate_limited_allauth_sign_in():
+    """Django's admin login form had its own (no) limits: /admin/login/ only points to allauth's sign-in."""
+    client = Client()
+    for response in (client.get(reverse("admin:login") + "?next=/admin/members/"),
+                     client.post(reverse("admin:login") + "?next=/admin/members/", {"username": "x", "password": "y"})):
+        assert response.status_code == 302
+        assert response["Location"] == reverse("account_login") + "?next=%2Fadmin%2Fmembers%2F"
+    assert client.get(reverse("admin:login") + "?next=https://evil.example.com/")["Location"] == (
+        reverse("account_login") + "?next=%2Fadmin%2F")
+
+
+def test_the_staff_sign_in_is_rate_limited_like_the_portal_one():
     staff = _staff()
     client = Client()
     for attempt in range(5):
-        response = client.post(reverse("admin:login"), {"username": staff.email, "password": f"guess-{attempt}"})
+        response = client.post(reverse("account_login"), {"login": staff.email, "password": f"guess-{attempt}"})
         assert response.status_code == 200  # the form again, with an error
-    response = client.post(reverse("admin:login"), {"username": staff.email.upper(), "password": PASSWORD})
+    response = client.post(reverse("account_login") + "?next=/admin/", {"login": staff.email.upper(),
+                                                                        "password": PASSWORD})
     assert client.get(reverse("admin:index")).status_code == 302  # still not signed in
     assert "Too many" in response.content.decode()
 
 
-def test_the_admin_sign_in_still_works_and_a_success_does_not_count():
+def test_the_staff_sign_in_still_works_and_a_member_is_not_let_in():
     staff = _staff()
     client = Client()
     for _ in range(8):
-        response = client.post(reverse("admin:login") + "?next=/admin/", {"username": staff.email,
-                                                                          "password": PASSWORD, "next": "/admin/"})
-        assert response.status_code == 302
-        assert response["Location"] == "/admin/"
+        response = client.post(reverse("account_login") + "?next=/admin/", {"login": staff.email,
+                                                                            "password": PASSWORD, "next": "/admin/"})
+        assert response.status_code == 302 and response["Location"] == "/admin/"
+        assert client.get("/admin/").status_code == 200
         client.logout()
     member_user = signed_in("alice@example.com").member.user
-    response = client.post(reverse("admin:login"), {"username": member_user.email, "password": PASSWORD})
-    assert response.status_code == 200  # a member is not staff: the form again
-    assert client.get(reverse("admin:index")).status_code == 302
+    client.post(reverse("account_login"), {"login": member_user.email, "password": PASSWORD, "next": "/admin/"})
+    response = client.get(reverse("admin:index"), follow=True)
+    assert response.status_code == 403 and "not a staff account" in response.content.decode()
 
 
 def test_the_portal_sign_in_locks_an_email_after_five_wrong_passwords():

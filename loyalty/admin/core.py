@@ -4,12 +4,18 @@ from typing import cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
+from loyalty.admin.display import date_cell, member_cell, text_cell
+from loyalty.admin.imports import ServiceImportAdminMixin
+from loyalty.exports import CsvExportMixin
+from loyalty.imports import PointsImportResource
 from loyalty.models import (
     ApiKey,
     LedgerAccount,
@@ -18,8 +24,11 @@ from loyalty.models import (
     LotAllocation,
     PointLot,
     Program,
+    StaffAction,
+    StaffActionSource,
     Store,
 )
+from loyalty.reasons import reason_render
 from loyalty.services.api_keys import api_key_create, api_key_revoke
 from loyalty.services.program import program_get
 
@@ -40,24 +49,68 @@ class ReadOnlyAdminMixin:
 # -- program settings ------------------------------------------------------------------------------
 
 
+class ProgramAdminForm(forms.ModelForm):
+    """The settings page says what each setting does (help texts that are not on the model fields)."""
+
+    class Meta:
+        model = Program
+        exclude: list[str] = []  # every setting; the fieldsets below order them
+        help_texts = {
+            "name": _("Shown to members in the portal and in emails."),
+            "rounding": _("Points of an order are added up and rounded once: half up (the default), down or up."),
+            "include_tax": _("Off: tax is taken out of the amount that earns points."),
+            "point_value": _("What one point is worth when spent; also the liability of each outstanding point."),
+            "min_redeem_points": _("Fewer available points than this cannot be spent at checkout."),
+            "max_discount_percent": _("The largest share of an order that points may pay for."),
+            "coupon_valid_days": _("How long a coupon from a redemption can be used."),
+            "pending_days": _("Points wait this many days before they can be spent (time for returns). 0: at once."),
+            "expiry_extends_to": _("Push each expiry date to the end of its month or year, so points expire "
+                                   "together."),
+            "expiry_warning_days": _("Members get an email this many days before points expire. 0: no email."),
+            "tier_metric": _("What qualifies a member for a tier: points earned, or money spent."),
+            "tier_window": _("Over which period the tier metric counts."),
+            "tier_hold_months": _("A member keeps a tier at least this long before a downgrade."),
+            "signup_bonus": _("Points for a new member, once, when they enrol (portal, till, API or import). "
+                              "0: none."),
+            "birthday_bonus": _("Points on the member's birthday, once a year, for active members. 0: none."),
+            "referral_referrer_bonus": _("Points for the member who referred someone, once the newcomer's first "
+                                         "purchase with points is released. 0: none."),
+            "referral_referee_bonus": _("Points for the newcomer who joins with a referral link. 0: none."),
+        }
+
+
 @admin.register(Program)
 class ProgramAdmin(admin.ModelAdmin):
     """The one settings row: no list, no add once it exists, never deleted."""
 
+    form = ProgramAdminForm
     fieldsets = [
         (None, {"fields": ["name", "currency"]}),
-        (_("Earning"), {"fields": ["earn_rate", "rounding", "include_tax", "pending_days"]}),
-        (
-            _("Redemption"),
-            {"fields": ["point_value", "min_redeem_points", "max_discount_percent", "coupon_valid_days"]},
-        ),
-        (_("Expiry"), {"fields": ["points_valid_days", "expiry_extends_to", "expiry_warning_days"]}),
-        (_("Tiers"), {"fields": ["tier_metric", "tier_window", "tier_window_months", "tier_hold_months"]}),
-        (
-            _("Bonuses and referrals"),
-            {"fields": ["signup_bonus", "birthday_bonus", "referral_referrer_bonus", "referral_referee_bonus",
-                        "referral_cap"]},
-        ),
+        (_("Earning"), {
+            "fields": ["earn_rate", "rounding", "include_tax", "pending_days"],
+            "description": _("How purchases turn into points. Earning rules (per SKU or category), tier "
+                             "multipliers and promotions change this per line or per member."),
+        }),
+        (_("Redemption"), {
+            "fields": ["point_value", "min_redeem_points", "max_discount_percent", "coupon_valid_days"],
+            "description": _("How points are spent: at checkout as a discount, or on rewards from the catalogue."),
+        }),
+        (_("Expiry"), {
+            "fields": ["points_valid_days", "expiry_extends_to", "expiry_warning_days"],
+            "description": _("Each batch of points expires on its own date, counted from the purchase."),
+        }),
+        (_("Tiers"), {
+            "fields": ["tier_metric", "tier_window", "tier_window_months", "tier_hold_months"],
+            "description": _("Members move up as soon as they qualify; they move down only in the nightly "
+                             "recalculation, after the hold period."),
+        }),
+        (_("Bonuses and referrals"), {
+            "fields": ["signup_bonus", "birthday_bonus", "referral_referrer_bonus", "referral_referee_bonus",
+                       "referral_cap"],
+            "description": _("Points given for something other than a purchase, each paid once: the sign-up bonus "
+                             "when a member joins, the birthday bonus once a year, the referral bonuses to both "
+                             "sides of a referral (the referrer's up to the cap)."),
+        }),
     ]
 
     def has_add_permission(self, request):
@@ -67,6 +120,8 @@ class ProgramAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         program = program_get()
         return HttpResponseRedirect(reverse("admin:loyalty_program_change", args=[program.pk]))
 
@@ -125,9 +180,18 @@ class PostedByFilter(admin.SimpleListFilter):
 
 
 @admin.register(LedgerTransaction)
-class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "occurred_at", "member", "kind", "points", "balance_after", "reason", "store", "staff_user",
-                    "job"]
+class LedgerTransactionAdmin(CsvExportMixin, ServiceImportAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    resource_classes = [PointsImportResource]
+    import_help = _(
+        "Grant or correct points: one row per member with loyalty_id or email, points (positive adds, negative "
+        "removes), reason (shown to the member) and optionally expires_at (YYYY-MM-DD, for points added) and "
+        "reference (a row with a reference already imported for that member is skipped)."
+    )
+    change_list_template = "admin/change_list_csv.html"
+    csv_filename = "transactions"
+    csv_header = ("id", "occurred_at", "loyalty_id", "kind", "points", "balance_after", "reason", "reference",
+                  "store", "staff_user", "job", "idempotency_key")
+    list_display = ["occurred_at", "member_cell", "kind", "points", "balance_after", "reason_cell", "posted_by"]
     list_filter = ["kind", PostedByFilter, "store", ("occurred_at", admin.DateFieldListFilter)]
     list_select_related = ["member", "store", "staff_user"]
     search_fields = ["=member__loyalty_id", "=idempotency_key", "=reference"]
@@ -138,6 +202,26 @@ class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
               "staff_user", "job", "idempotency_key", "metadata"]
     readonly_fields = cast("list[str]", fields)
     inlines = [LedgerEntryInline, LotAllocationInline, PointLotCreatedInline]
+
+    @admin.display(description=_("member"), ordering="member__last_name")
+    def member_cell(self, obj: LedgerTransaction):
+        return member_cell(obj.member)
+
+    @admin.display(description=_("reason"))
+    def reason_cell(self, obj: LedgerTransaction) -> str:
+        return text_cell(obj.reason_text)
+
+    @admin.display(description=_("posted by"))
+    def posted_by(self, obj: LedgerTransaction) -> str:
+        return str(obj.staff_user or obj.store or obj.job or "—")
+
+    def csv_rows(self, queryset):
+        rows = queryset.values_list(
+            "id", "occurred_at", "member__loyalty_id", "kind", "points", "balance_after", "reason_msgid",
+            "reason_params", "reason", "reference", "store__slug", "staff_user__email", "job", "idempotency_key",
+        ).iterator(chunk_size=self.csv_chunk_size)
+        for row in rows:
+            yield (*row[:6], reason_render(row[6], row[7], row[8]), *row[9:])
 
 
 @admin.register(LedgerAccount)
@@ -173,8 +257,7 @@ class LotStateFilter(admin.SimpleListFilter):
 
 @admin.register(PointLot)
 class PointLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "member", "points", "remaining", "expired", "earned_at", "available_at", "released_at",
-                    "expires_at"]
+    list_display = ["id", "member_cell", "points", "remaining", "expired", "earned_at", "state", "expires_at"]
     list_filter = [LotStateFilter, ("expires_at", admin.DateFieldListFilter), ("earned_at", admin.DateFieldListFilter)]
     list_select_related = ["member"]
     search_fields = ["=member__loyalty_id", "=transaction__idempotency_key"]
@@ -184,6 +267,16 @@ class PointLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ["member", "transaction", "points", "remaining", "expired", "earned_at", "available_at", "released_at",
               "expires_at"]
     readonly_fields = cast("list[str]", fields)
+
+    @admin.display(description=_("member"), ordering="member__last_name")
+    def member_cell(self, obj: PointLot):
+        return member_cell(obj.member)
+
+    @admin.display(description=_("state"))
+    def state(self, obj: PointLot) -> str:
+        if obj.released_at is None:
+            return gettext("Pending until %(date)s") % {"date": date_cell(obj.available_at)}
+        return gettext("Available") if obj.remaining else gettext("Used up or expired")
 
 
 # -- stores and API keys ---------------------------------------------------------------------------
@@ -326,3 +419,56 @@ class ApiKeyAdmin(admin.ModelAdmin):
             ngettext("%(count)d API key revoked.", "%(count)d API keys revoked.", count) % {"count": count},
             messages.SUCCESS,
         )
+
+
+# -- audit log of staff actions (read-only) ---------------------------------------------------------
+
+
+@admin.register(StaffAction)
+class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Bulk actions and imports, written by the services that did them. Never changed or deleted."""
+
+    list_display = ["performed_at", "who", "kind", "count", "summary"]
+    list_filter = ["kind", "source", ("performed_at", admin.DateFieldListFilter)]
+    list_select_related = ["staff_user"]
+    search_fields = ["staff_user__email"]
+    search_help_text = _("Staff email.")
+    date_hierarchy = "performed_at"
+    show_full_result_count = False
+    fields = ["performed_at", "who", "kind", "count", "summary", "details_list"]
+    readonly_fields = cast("list[str]", fields)
+
+    @admin.display(description=_("who"), ordering="staff_user__email")
+    def who(self, obj: StaffAction) -> str:
+        return str(obj.staff_user) if obj.staff_user_id else str(StaffActionSource.COMMAND.label)
+
+    @admin.display(description=_("summary"))
+    def summary(self, obj: StaffAction) -> str:
+        details = obj.details or {}
+        parts = []
+        if "points" in details:
+            parts.append(f"{details['points']:+d}")
+        if details.get("reason"):
+            parts.append(f"“{details['reason']}”")
+        if details.get("file"):
+            parts.append(details["file"])
+        selection = details.get("selection") or {}
+        if "filter" in selection:
+            parts.append(gettext("all matching %(filter)s") % {"filter": selection["filter"]})
+        elif "selected" in selection:
+            parts.append(ngettext("%(count)d selected", "%(count)d selected", selection["selected"])
+                         % {"count": selection["selected"]})
+        elif "member" in selection:
+            parts.append(selection["member"])
+        if details.get("refused"):
+            parts.append(gettext("%(count)d left out") % {"count": details["refused"]})
+        return " · ".join(str(part) for part in parts)
+
+    @admin.display(description=_("details"))
+    def details_list(self, obj: StaffAction) -> str:
+        rows = format_html_join(
+            "", "<dt>{}</dt><dd>{}</dd>",
+            ((key.replace("_", " "), ", ".join(map(str, value)) if isinstance(value, list) else value)
+             for key, value in sorted((obj.details or {}).items())),
+        )
+        return format_html('<dl class="staff-action-details">{}</dl>', rows)

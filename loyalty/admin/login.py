@@ -1,25 +1,31 @@
-"""The admin sign-in shares the portal's failed-login rate limit (ACCOUNT_RATE_LIMITS["login_failed"]).
+"""Staff sign in through allauth's sign-in page (/accounts/login/), not Django's admin login form.
 
-Django's own admin login has no limit at all, which would make /admin/login/ the place to guess staff
-passwords. Authenticating through allauth's adapter counts failures per IP and per email, exactly as the
-portal's sign-in does, and a success does not use up the allowance."""
+There they get what members get: the failed-login rate limit (ACCOUNT_RATE_LIMITS, per IP and per email,
+a success not counting), and, once they have set up two-factor sign-in, the code from their authenticator
+app or a recovery code (allauth MFA). /admin/login/ only sends visitors there and back; a signed-in user who
+is not staff is told so, without a second, weaker sign-in form."""
 
-from allauth.account.adapter import get_adapter
 from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext
 
 
-class RateLimitedAdminAuthenticationForm(AdminAuthenticationForm):
-    def clean(self):
-        email = self.cleaned_data.get("username")
-        password = self.cleaned_data.get("password")
-        if email is not None and password:
-            # Raises a ValidationError ("Too many failed login attempts") once the limit is reached.
-            self.user_cache = get_adapter(self.request).authenticate(self.request, email=email, password=password)
-            if self.user_cache is None:
-                raise self.get_invalid_login_error()
-            self.confirm_login_allowed(self.user_cache)
-        return self.cleaned_data
+def admin_login(request, extra_context=None):
+    next_url = request.GET.get(REDIRECT_FIELD_NAME, "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = reverse("admin:index")
+    if request.user.is_authenticated:
+        if request.user.is_active and request.user.is_staff:
+            return HttpResponseRedirect(next_url)
+        context = {**admin.site.each_context(request), "title": gettext("No access to the admin"),
+                   "next_url": next_url}
+        return TemplateResponse(request, "admin/not_staff.html", context, status=403)
+    return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({REDIRECT_FIELD_NAME: next_url})}")
 
 
-admin.site.login_form = RateLimitedAdminAuthenticationForm
+admin.site.login = admin_login  # type: ignore[method-assign]  # the admin's URL "login" calls it

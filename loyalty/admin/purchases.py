@@ -11,11 +11,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.admin.display import member_cell
+from loyalty.exports import CsvExportMixin
 from loyalty.models import EarningRule, Purchase, Refund, Store
 from loyalty.services.earning import EarningRuleInvalid, breakdown_localize, earning_rule_validate
 from loyalty.services.ledger import LedgerError
@@ -121,21 +123,15 @@ class RefundInline(admin.TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(admin.ModelAdmin):
+class PurchaseAdmin(CsvExportMixin, admin.ModelAdmin):
     """Purchases are read-only here. "Add purchase" records one through the earning pipeline."""
 
-    list_display = [
-        "order_id",
-        "store",
-        "member",
-        "total",
-        "currency",
-        "points_base",
-        "points_bonus",
-        "refunded_total",
-        "points_reversed",
-        "occurred_at",
-    ]
+    change_list_template = "admin/change_list_csv.html"
+    csv_filename = "purchases"
+    csv_header = ("order_id", "store", "loyalty_id", "occurred_at", "total", "currency", "shipping", "tax",
+                  "eligible_amount", "points_base", "points_bonus", "refunded_total", "points_reversed")
+
+    list_display = ["order_id", "occurred_at", "member_cell", "store", "total_cell", "points_cell", "refunded_cell"]
     list_filter = ["store", ("occurred_at", admin.DateFieldListFilter)]
     list_select_related = ["store", "member"]
     search_fields = ["=order_id", "=member__loyalty_id", "member__email"]
@@ -172,6 +168,35 @@ class PurchaseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def csv_rows(self, queryset):
+        return queryset.values_list(
+            "order_id", "store__slug", "member__loyalty_id", "occurred_at", "total", "currency", "shipping", "tax",
+            "eligible_amount", "points_base", "points_bonus", "refunded_total", "points_reversed",
+        ).iterator(chunk_size=self.csv_chunk_size)
+
+    @admin.display(description=_("member"), ordering="member__last_name")
+    def member_cell(self, obj: Purchase):
+        return member_cell(obj.member)
+
+    @admin.display(description=_("total"), ordering="total")
+    def total_cell(self, obj: Purchase) -> str:
+        return f"{formats.number_format(obj.total, 2, use_l10n=True)} {obj.currency}"
+
+    @admin.display(description=_("points"))
+    def points_cell(self, obj: Purchase):
+        if obj.points_bonus:
+            return format_html('{}<br><span class="quiet">{}</span>', obj.points_total,
+                               gettext("incl. %(bonus)s bonus") % {"bonus": obj.points_bonus})
+        return obj.points_total
+
+    @admin.display(description=_("refunded"), ordering="refunded_total")
+    def refunded_cell(self, obj: Purchase):
+        if not obj.refunded_total:
+            return "—"
+        return format_html('{} {}<br><span class="quiet">{}</span>',
+                           formats.number_format(obj.refunded_total, 2, use_l10n=True), obj.currency,
+                           gettext("%(points)s points back") % {"points": obj.points_reversed})
 
     @admin.display(description=_("breakdown"))
     def breakdown_text(self, obj: Purchase) -> str:

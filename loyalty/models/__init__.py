@@ -1,3 +1,4 @@
+from .audit import StaffAction, StaffActionKind, StaffActionSource
 from .config import ConfigVersion
 from .ledger import (
     AccountKind,
@@ -16,6 +17,6 @@ from .tiers import Tier, TierChangeKind, TierHistory, TierMembership
 __all__ = [
     "AccountKind", "ApiKey", "ApiKeyScope", "ConfigVersion", "EarningRule", "ExpiryExtension", "ExpiryReminder",
     "IdempotencyRecord", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "LotAllocation", "PointLot",
-    "Program", "Purchase", "Refund", "Rounding", "Store", "Tier", "TierChangeKind", "TierHistory",
-    "TierMembership", "TierMetric", "TierWindow", "TransactionKind",
+    "Program", "Purchase", "Refund", "Rounding", "StaffAction", "StaffActionKind", "StaffActionSource", "Store",
+    "Tier", "TierChangeKind", "TierHistory", "TierMembership", "TierMetric", "TierWindow", "TransactionKind",
 ]

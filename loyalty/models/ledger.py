@@ -23,12 +23,13 @@ SYSTEM_ACCOUNT_KINDS = (AccountKind.ISSUED, AccountKind.REDEEMED, AccountKind.EX
 
 class LedgerAccount(models.Model):
     member = models.ForeignKey(
-        "members.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+        "members.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts",
+        verbose_name=_("member"),
     )
-    kind = models.CharField(max_length=12, choices=AccountKind.choices)
+    kind = models.CharField(_("kind"), max_length=12, choices=AccountKind.choices)
     # Cached sum of this account's entries; written only by the posting service, with F(). Not indexed, and
     # PostgreSQL keeps free space on each page (fillfactor, migration 0008): balance updates stay in place.
-    balance = models.BigIntegerField(default=0)
+    balance = models.BigIntegerField(_("balance"), default=0)
 
     class Meta:
         verbose_name = _("ledger account")
@@ -70,11 +71,12 @@ class TransactionKind(models.TextChoices):
 class LedgerTransaction(models.Model):
     """One business event. Its entries sum to zero."""
 
-    kind = models.CharField(max_length=20, choices=TransactionKind.choices)
+    kind = models.CharField(_("kind"), max_length=20, choices=TransactionKind.choices)
     # No index of its own: ledger_txn_member_history leads with the member.
     member = models.ForeignKey(
         "members.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_transactions",
         db_index=False,
+        verbose_name=_("member"),
     )
     # The reason in English (what the admin searches; the fallback), and the message id and parameters it
     # was rendered from, so each reader sees it in their own language (loyalty.reasons). Staff-typed
@@ -88,20 +90,22 @@ class LedgerTransaction(models.Model):
     reference = models.CharField(_("reference"), max_length=255, blank=True)
     # store and staff_user: indexed only where set (see Meta); job postings have neither.
     store = models.ForeignKey(
-        "loyalty.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        "loyalty.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False,
+        verbose_name=_("store"),
     )
     staff_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False,
+        verbose_name=_("staff user"),
     )
-    job = models.CharField(max_length=50, blank=True)
-    occurred_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    idempotency_key = models.CharField(max_length=255, unique=True)
+    job = models.CharField(_("job"), max_length=50, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, unique=True)
     # Written by the posting service under the member's locks: the change to available + pending
     # and the sum of both afterwards, so history reads need no window functions.
-    points = models.BigIntegerField(default=0)
-    balance_after = models.BigIntegerField(default=0)
-    metadata = models.JSONField(default=dict, blank=True)
+    points = models.BigIntegerField(_("points"), default=0)
+    balance_after = models.BigIntegerField(_("total after"), default=0)
+    metadata = models.JSONField(_("details"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("ledger transaction")
@@ -126,10 +130,14 @@ class LedgerTransaction(models.Model):
 class LedgerEntry(models.Model):
     """Signed points on one account. Append-only: never updated or deleted."""
 
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries", verbose_name=_("transaction")
+    )
     # No index of its own: ledger_entry_account leads with the account.
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
-    points = models.BigIntegerField()
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False, verbose_name=_("account")
+    )
+    points = models.BigIntegerField(_("points"))
 
     class Meta:
         verbose_name = _("ledger entry")
@@ -149,18 +157,22 @@ class PointLot(models.Model):
     """
 
     # No index of its own: point_lot_member_fifo leads with the member.
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="lots", db_index=False)
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="lots")
-    points = models.BigIntegerField()
-    remaining = models.BigIntegerField()
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="lots", db_index=False, verbose_name=_("member")
+    )
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="lots", verbose_name=_("transaction")
+    )
+    points = models.BigIntegerField(_("points"))
+    remaining = models.BigIntegerField(_("remaining"))
     # Points that expired from this lot: what was left at its expiry, plus points given back to it after
     # that date (they expire at the next run). db_default too: inserts that do not name it (COPY, raw SQL)
     # get 0.
-    expired = models.BigIntegerField(default=0, db_default=0)
-    earned_at = models.DateTimeField()
-    available_at = models.DateTimeField()
-    released_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expired = models.BigIntegerField(_("expired"), default=0, db_default=0)
+    earned_at = models.DateTimeField(_("earned at"))
+    available_at = models.DateTimeField(_("available from"))
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("point lot")
@@ -196,9 +208,11 @@ class PointLot(models.Model):
 class LotAllocation(models.Model):
     """Points a transaction took from a lot (positive) or gave back to it (negative)."""
 
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="allocations")
-    lot = models.ForeignKey(PointLot, on_delete=models.PROTECT, related_name="allocations")
-    points = models.BigIntegerField()
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("transaction")
+    )
+    lot = models.ForeignKey(PointLot, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("lot"))
+    points = models.BigIntegerField(_("points"))
 
     class Meta:
         verbose_name = _("lot allocation")

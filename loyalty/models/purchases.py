@@ -6,28 +6,36 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Purchase(models.Model):
-    store = models.ForeignKey("loyalty.Store", on_delete=models.PROTECT, related_name="purchases")
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="purchases")
+    store = models.ForeignKey(
+        "loyalty.Store", on_delete=models.PROTECT, related_name="purchases", verbose_name=_("store")
+    )
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="purchases", verbose_name=_("member")
+    )
     order_id = models.CharField(_("order id"), max_length=100)
     total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3)
     shipping = models.DecimalField(_("shipping"), max_digits=12, decimal_places=2, default=Decimal("0"))
     tax = models.DecimalField(_("tax"), max_digits=12, decimal_places=2, default=Decimal("0"))
-    lines = models.JSONField(default=list, blank=True)
+    lines = models.JSONField(_("lines"), default=list, blank=True)
     occurred_at = models.DateTimeField(_("occurred at"))
-    eligible_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    points_base = models.BigIntegerField(default=0)
-    points_bonus = models.BigIntegerField(default=0)
-    breakdown = models.JSONField(default=list, blank=True)
-    available_at = models.DateTimeField(null=True, blank=True)
-    refunded_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    points_reversed = models.BigIntegerField(default=0)
+    eligible_amount = models.DecimalField(_("eligible amount"), max_digits=12, decimal_places=2, default=Decimal("0"))
+    points_base = models.BigIntegerField(_("base points"), default=0)
+    points_bonus = models.BigIntegerField(_("bonus points"), default=0)
+    breakdown = models.JSONField(_("breakdown"), default=list, blank=True)
+    available_at = models.DateTimeField(_("points available from"), null=True, blank=True)
+    refunded_total = models.DecimalField(_("refunded"), max_digits=12, decimal_places=2, default=Decimal("0"))
+    points_reversed = models.BigIntegerField(_("points reversed"), default=0)
     transaction = models.ForeignKey(
-        "loyalty.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "loyalty.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("ledger transaction"),
     )
-    lot = models.ForeignKey("loyalty.PointLot", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    request_hash = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    lot = models.ForeignKey(
+        "loyalty.PointLot", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("point lot"),
+    )
+    request_hash = models.CharField(_("request fingerprint"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("purchase")
@@ -55,14 +63,15 @@ class Purchase(models.Model):
 
 
 class Refund(models.Model):
-    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds")
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("purchase"))
     refund_id = models.CharField(_("refund id"), max_length=100)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
-    points_reversed = models.BigIntegerField(default=0)
+    points_reversed = models.BigIntegerField(_("points reversed"), default=0)
     transaction = models.ForeignKey(
-        "loyalty.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "loyalty.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("ledger transaction"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("refund")
@@ -115,10 +124,12 @@ class EarningRule(models.Model):
 class ExpiryReminder(models.Model):
     """One reminder per member per expiry date."""
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="expiry_reminders")
-    expires_on = models.DateField()
-    points = models.BigIntegerField()
-    sent_at = models.DateTimeField()
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="expiry_reminders", verbose_name=_("member")
+    )
+    expires_on = models.DateField(_("expires on"))
+    points = models.BigIntegerField(_("points"))
+    sent_at = models.DateTimeField(_("sent at"))
 
     class Meta:
         constraints = [

@@ -15,7 +15,7 @@ class Store(models.Model):
         _("enrol unknown customers"), default=False,
         help_text=_("Webhook orders from unknown emails enrol a new member."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("store")
@@ -34,12 +34,12 @@ class ApiKeyScope(models.TextChoices):
 class ApiKey(models.Model):
     """Stored as a SHA-256 hash; the key itself is shown once, at creation."""
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="api_keys")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="api_keys", verbose_name=_("store"))
     name = models.CharField(_("name"), max_length=100, blank=True)
     prefix = models.CharField(_("prefix"), max_length=12, unique=True, editable=False)
-    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    hashed_key = models.CharField(_("hashed key"), max_length=64, unique=True, editable=False)
     scope = models.CharField(_("scope"), max_length=5, choices=ApiKeyScope.choices, default=ApiKeyScope.POS)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 

@@ -62,17 +62,23 @@ class TierChangeKind(models.TextChoices):
 
 
 class TierHistory(models.Model):
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="tier_history")
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="tier_history", verbose_name=_("member")
+    )
     # from_tier and staff_user: indexed only where set (see Meta); a first tier and the jobs have neither.
     from_tier = models.ForeignKey(
-        Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False,
+        verbose_name=_("from tier"),
     )
-    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    kind = models.CharField(max_length=10, choices=TierChangeKind.choices)
+    to_tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("to tier")
+    )
+    kind = models.CharField(_("change"), max_length=10, choices=TierChangeKind.choices)
     reason = models.CharField(_("reason"), max_length=255)
-    changed_at = models.DateTimeField()
+    changed_at = models.DateTimeField(_("changed at"))
     staff_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False,
+        verbose_name=_("staff user"),
     )
 
     class Meta:
@@ -91,17 +97,22 @@ class TierHistory(models.Model):
 class TierMembership(models.Model):
     """A paid tier bought by the member: holds them at least at `tier` until `ends_at`."""
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="tier_memberships")
-    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="memberships")
-    store = models.ForeignKey("loyalty.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="tier_memberships", verbose_name=_("member")
+    )
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("tier"))
+    store = models.ForeignKey(
+        "loyalty.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("store")
+    )
     order_id = models.CharField(_("order id"), max_length=100)
     price = models.DecimalField(_("price"), max_digits=10, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3)
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
     staff_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("staff user"),
     )
 
     class Meta:

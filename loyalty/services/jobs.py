@@ -221,6 +221,30 @@ def expiry_reminders_send(*, as_of: datetime, dry_run: bool = False, progress: P
     return {"sent": sent, "points": points, "skipped": skipped, "failed": failed, "dry_run": False}
 
 
+def expiry_reminder_resend(*, member: Member, as_of: datetime) -> ExpiryReminder | None:
+    """Email the member now about the next date their points expire (the soonest with points left after
+    `as_of`), whether or not the reminder job already did: staff sending it again. The reminder row is kept
+    (created or refreshed), so the job does not send it a third time. None when no points are due to expire.
+    """
+    group = (
+        PointLot.objects.filter(member=member, remaining__gt=0, expires_at__gt=as_of)
+        .annotate(expires_on=TruncDate("expires_at", tzinfo=timezone.get_current_timezone()))
+        .values("expires_on")
+        .annotate(points=Sum("remaining"))
+        .order_by("expires_on")
+        .first()
+    )
+    if group is None:
+        return None
+    with transaction.atomic():
+        reminder, _created = ExpiryReminder.objects.update_or_create(
+            member=member, expires_on=group["expires_on"],
+            defaults={"points": group["points"], "sent_at": timezone.now()},
+        )
+        expiry_reminder_render(member=member, points=group["points"], expires_on=group["expires_on"]).send()
+    return reminder
+
+
 # -- birthday bonuses -------------------------------------------------------------------------------
 
 

@@ -855,17 +855,26 @@ def points_expire_member(*, member: Member, as_of: datetime, job: str = "expire_
 
 
 def points_adjust(*, member: Member, points: int, reason: str, staff_user=None, store=None,
-                  idempotency_key: str = "") -> LedgerTransaction:
-    """A manual correction by staff or an admin-scope key: a credit into a new lot or a FIFO debit."""
+                  idempotency_key: str = "", reference: str = "", job: str = "",
+                  expires_at: datetime | None = _UNSET) -> LedgerTransaction:
+    """A manual correction by staff, an admin-scope key or an import: a credit into a new lot or a FIFO debit.
+
+    `reason` is typed by a person and shown as typed. `expires_at` (credits only; default: the programme's
+    validity from now, None: never) must lie ahead. `job` names the command that posted it (imports)."""
     if not reason.strip():
         raise LedgerError(_("A reason is required."), {"reason": [_("A reason is required.")]})
-    audit = Audit(reason=reason.strip(), staff_user=staff_user, store=store, idempotency_key=idempotency_key)
+    audit = Audit(reason=reason.strip(), staff_user=staff_user, store=store, idempotency_key=idempotency_key,
+                  reference=reference, job=job)
     if points > 0:
+        if expires_at is not _UNSET and expires_at is not None and expires_at <= timezone.now():
+            raise LedgerError(_("The expiry date must lie in the future."))
         return points_credit(
             member=member, points=points, audit=audit, kind=TransactionKind.ADJUST,
-            source=AccountKind.ADJUSTMENTS,
+            source=AccountKind.ADJUSTMENTS, expires_at=expires_at,
         )
     if points < 0:
+        if expires_at is not _UNSET:
+            raise LedgerError(_("An expiry date only applies to points added."))
         return points_debit(
             member=member, points=-points, audit=audit, kind=TransactionKind.ADJUST, target=AccountKind.ADJUSTMENTS
         )

@@ -26,6 +26,7 @@ from loyalty.models import (
     Program,
     Purchase,
     Refund,
+    StaffAction,
     Store,
     Tier,
     TierMembership,
@@ -117,6 +118,9 @@ def _refund_twice(w):
 
 # (constraint name, case id, bad write)
 CASES = [
+    # loyalty/models/audit.py
+    ("staff_action_admin_has_user", "admin action without a staff user",
+     lambda w: StaffAction.objects.create(kind="members_suspended", source="admin", staff_user=None, count=1)),
     # loyalty/models/ledger.py
     ("ledger_account_one_per_member_kind", "second available account",
      lambda w: LedgerAccount.objects.create(member=w["member"], kind=AccountKind.AVAILABLE)),

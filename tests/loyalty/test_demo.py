@@ -6,12 +6,16 @@ import re
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from loyalty.models import ApiKey, LedgerTransaction, Purchase, Store, Tier, TierHistory
+from loyalty.admin.kpi import default_range
+from loyalty.kpi import kpis_get
+from loyalty.models import ApiKey, LedgerTransaction, Purchase, StaffAction, Store, Tier, TierHistory
 from loyalty.services.api_keys import api_key_authenticate
 from loyalty.services.program import program_get
 from loyalty.services.verify import ledger_verify
 from members.models import Member, User
+from rewards.models import Redemption
 
 # transaction=True: the demo commits as it goes, like a real run (on_commit hooks fire, flush works on PG).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,6 +50,16 @@ def test_demo_loads_a_sound_ledger_and_prints_working_logins():
 
     admin = authenticate(email="admin@example.com", password=printed_password(output, "admin@example.com"))
     assert admin is not None and admin.is_superuser
+    # The back office: staff logins per role, the audit log, the KPI dashboard with a year of figures.
+    manager = authenticate(email="manager@example.com", password=printed_password(output, "manager@example.com"))
+    support = authenticate(email="support@example.com", password=printed_password(output, "support@example.com"))
+    assert manager.has_perm("loyalty.view_kpi_dashboard") and not support.has_perm("loyalty.view_kpi_dashboard")
+    assert set(StaffAction.objects.values_list("kind", flat=True)) == {"points_imported", "members_suspended"}
+    figures = kpis_get(period=default_range(timezone.localdate()))
+    assert figures["points_issued"] > 0 and figures["points_redeemed"] > 0 and figures["orders"] > 20
+    assert figures["tables"]["top_rewards"] and Redemption.objects.exists()
+    assert sum(row[1] for row in figures["points_by_month"] if row[1]) == figures["points_issued"]
+    assert len([row for row in figures["points_by_month"] if row[1]]) >= 11  # a year of figures
     portal = User.objects.get(email="member@demo.example.com")
     assert portal.check_password(printed_password(output, "member@demo.example.com"))
     assert portal.member.ledger_transactions.exists()

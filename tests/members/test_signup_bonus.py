@@ -10,7 +10,7 @@ from campaigns.models import Referral, ReferralChannel, ReferralStatus
 from loyalty.models import LedgerTransaction, Store, TransactionKind
 from loyalty.selectors import member_points_get
 from loyalty.services.woocommerce import woocommerce_order_process
-from members.admin import MemberResource
+from members.imports import MemberImportResource as MemberResource
 from members.models import Member, MemberStatus, User
 from members.services import member_confirm, member_create, member_status_set, signup_bonus_key
 from tests.campaigns.support import program_set

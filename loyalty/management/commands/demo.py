@@ -175,6 +175,8 @@ class Demo:
     api_key_raw: str = ""
     counts: Counter = field(default_factory=Counter)
     seconds: Counter = field(default_factory=Counter)
+    staff_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # email: (role, password)
+    extra: dict[str, Any] = field(default_factory=dict)  # what other apps' demo steps share
 
     @contextmanager
     def timed(self, name: str):
@@ -198,14 +200,32 @@ class Demo:
 def demo_admin(demo: Demo) -> None:
     """A superuser with a fresh random password (reset on every run)."""
     demo.admin_password = secrets.token_urlsafe(12)
-    admin = User.objects.filter(email__iexact=ADMIN_EMAIL).first()
-    if admin is None:
-        admin = User.objects.create_superuser(email=ADMIN_EMAIL, password=demo.admin_password)
-    else:
-        admin.is_staff = admin.is_superuser = admin.is_active = True
-        admin.set_password(demo.admin_password)
-        admin.save()
+    admin = _admin_user()
+    admin.is_staff = admin.is_superuser = admin.is_active = True
+    admin.set_password(demo.admin_password)
+    admin.save()
     demo.admin = admin
+
+
+STAFF = [("manager@example.com", "Program manager"), ("support@example.com", "Support")]
+
+
+def demo_staff(demo: Demo) -> None:
+    """A login for each staff role (reset on every run), to try what each may do."""
+    from django.contrib.auth.models import Group
+
+    from loyalty.roles import staff_roles_ensure
+
+    staff_roles_ensure()  # the roles come from a migration; --reset (a flush) empties them
+
+    for email, role in STAFF:
+        password = secrets.token_urlsafe(12)
+        user = User.objects.filter(email__iexact=email).first() or User(email=email)
+        user.is_staff, user.is_active = True, True
+        user.set_password(password)
+        user.save()
+        user.groups.set(Group.objects.filter(name=role))
+        demo.staff_passwords[email] = (role, password)
 
 
 def demo_program(demo: Demo) -> None:
@@ -285,15 +305,8 @@ def _visit(demo: Demo, planned: PlannedMember, when: datetime) -> None:
     assert member is not None
     if rng.random() < planned.persona.redeem_chance:
         available = LedgerAccount.objects.get(member=member, kind=AccountKind.AVAILABLE).balance
-        affordable = [reward for reward in REWARDS if reward[0] <= available]
-        if affordable:
-            points, reason = rng.choice(affordable[-2:])
+        if REDEEMERS[-1](demo, planned, available, when):
             demo.counts["redemptions"] += 1
-            points_debit(
-                member=member, points=points,
-                audit=Audit(reason=reason, reference=f"DEMO-R{demo.counts['redemptions']:05d}", occurred_at=when,
-                            idempotency_key=f"demo-redeem:{planned.number}:{when.isoformat()}"),
-            )
     channel = "web" if rng.random() < 0.4 else "till"
     store = demo.stores[channel]
     amount = Decimal(rng.uniform(*planned.persona.spend)).quantize(Decimal("0.01"), ROUND_HALF_UP)
@@ -313,6 +326,25 @@ def _visit(demo: Demo, planned: PlannedMember, when: datetime) -> None:
     )
     for hook in VISIT_HOOKS:
         hook(demo, planned, when, purchase)
+
+
+def _redeem_plain(demo: Demo, planned: PlannedMember, available: int, when: datetime) -> bool:
+    """Spend points on one of REWARDS (a plain debit with a readable reason)."""
+    affordable = [reward for reward in REWARDS if reward[0] <= available]
+    if not affordable:
+        return False
+    points, reason = demo.rng.choice(affordable[-2:])
+    assert planned.member is not None
+    points_debit(
+        member=planned.member, points=points,
+        audit=Audit(reason=reason, reference=f"DEMO-R{demo.counts['redemptions'] + 1:05d}", occurred_at=when,
+                    idempotency_key=f"demo-redeem:{planned.number}:{when.isoformat()}"),
+    )
+    return True
+
+
+# How a visit spends points: the last one listed (rewards/demo.py puts its catalogue's redemptions last).
+REDEEMERS: list[Callable[[Demo, PlannedMember, int, datetime], bool]] = [_redeem_plain]
 
 
 def _nightly_release(demo: Demo, as_of: datetime) -> None:
@@ -432,6 +464,32 @@ def demo_today(demo: Demo) -> None:
     tiers_recalculate(as_of=demo.now)
 
 
+def _admin_user() -> User:
+    """The demo's superuser (its password is set by demo_admin on every run)."""
+    admin = User.objects.filter(email__iexact=ADMIN_EMAIL).first()
+    return admin or User.objects.create_superuser(email=ADMIN_EMAIL, password=None)
+
+
+def demo_back_office(demo: Demo) -> None:
+    """What a merchant does in the back office, through the same services as the admin: a points import
+    (a goodwill gesture to the longest-standing members) and a bulk suspension, both in the audit log."""
+    from loyalty.imports import PointsImportResource, dataset_load
+    from members.bulk import members_status_set
+
+    admin = _admin_user()
+    oldest = [planned.member for planned in sorted(demo.planned, key=lambda p: p.joined_at)[:5] if planned.member]
+    rows = "\n".join(f"{member.loyalty_id},150,Thank you for being with us from the start" for member in oldest)
+    result = PointsImportResource().import_data(
+        dataset_load(f"loyalty_id,points,reason\n{rows}\n"), dry_run=False, user=admin, file_name="goodwill.csv"
+    )
+    if result.has_errors() or result.has_validation_errors():
+        raise CommandError("the demo's points import failed")
+    lapsed = [planned.member for planned in demo.planned if planned.persona.name == "lapsed" and planned.member][:3]
+    members_status_set(members=Member.objects.filter(pk__in=[member.pk for member in lapsed]),
+                       status="suspended", staff_user=admin, selection={"selected": len(lapsed)})
+    demo.counts["staff_actions"] += 2
+
+
 def demo_program_bonuses(demo: Demo) -> None:
     program = program_get()
     for name, value in PROGRAM_BONUSES.items():
@@ -471,10 +529,11 @@ def demo_api_key(demo: Demo) -> None:
 
 # The data, in order. Later features append their own step (e.g. rewards, promotions, challenges).
 STEPS: list[Callable[[Demo], None]] = [
-    demo_program, demo_stores, demo_tiers, demo_plan_members, demo_history, demo_today, demo_program_bonuses,
+    demo_program, demo_stores, demo_tiers, demo_plan_members, demo_history, demo_today, demo_back_office,
+    demo_program_bonuses,
 ]
 # Run on every invocation, also when the data is already there.
-ALWAYS: list[Callable[[Demo], None]] = [demo_admin, demo_portal_login, demo_api_key]
+ALWAYS: list[Callable[[Demo], None]] = [demo_admin, demo_staff, demo_portal_login, demo_api_key]
 # Extra member_create arguments for a planned member (e.g. who referred them), and what follows a visit.
 JOIN_HOOKS: list[Callable[[Demo, PlannedMember], dict[str, Any]]] = []
 VISIT_HOOKS: list[Callable[[Demo, PlannedMember, datetime, Purchase], None]] = []
@@ -529,7 +588,7 @@ class Command(BaseCommand):
             log=lambda line: self.stdout.write(line) if options["verbosity"] >= 1 else None,
         )
         started = time.monotonic()
-        autodiscover_modules("demo")  # other apps' demo steps and hooks (e.g. campaigns/demo.py)
+        autodiscover_modules("demo")  # other apps' demo steps and hooks (rewards/demo.py, campaigns/demo.py)
         with demo.timed("migrate"):
             call_command("migrate", interactive=False, verbosity=0)
         if options["reset"]:
@@ -566,7 +625,10 @@ class Command(BaseCommand):
             self.style.SUCCESS("Demo ready."),
             f"  Admin:        {base}{reverse('admin:index')}",
             f"                login {ADMIN_EMAIL}  password {demo.admin_password}",
+            f"  KPI dashboard: {base}{reverse('kpi_dashboard')}",
         ]
+        for email, (role, password) in demo.staff_passwords.items():
+            lines.append(f"                login {email}  password {password}  ({role})")
         if demo.portal_password:
             lines += [
                 f"  Member portal: {base}{reverse('portal:dashboard')}",
