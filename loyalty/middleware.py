@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 
@@ -52,3 +53,20 @@ class AdminMfaRequiredMiddleware:
         from allauth.mfa.utils import is_mfa_enabled
 
         return not is_mfa_enabled(user, [Authenticator.Type.TOTP])
+
+
+class PrivatePagesMiddleware:
+    """Pages for a signed-in person (the portal, the admin: coupon codes, balances, personal data) and every
+    API answer are never stored by the browser or a shared cache: `Cache-Control: private, no-store`."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if "Cache-Control" not in response and (
+            (user is not None and user.is_authenticated) or request.path_info.startswith("/api/v1/")
+        ):
+            patch_cache_control(response, private=True, no_store=True)
+        return response

@@ -8,6 +8,7 @@ import hashlib
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "loyalty.middleware.ConfigMemoMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -57,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "loyalty.middleware.PrivatePagesMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "loyalty.middleware.AdminMfaRequiredMiddleware",
 ]
@@ -255,6 +259,27 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Browser protections (README "Security"). The pages load scripts and styles only from our own static files:
+# no inline code anywhere (tests/test_security.py checks the templates), so an injected script cannot run.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Powerful browser features the pages never use are switched off; copying a referral link needs the clipboard.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "accelerometer": [], "camera": [], "display-capture": [], "geolocation": [], "gyroscope": [],
+    "magnetometer": [], "microphone": [], "midi": [], "payment": [], "usb": [], "clipboard-write": ["self"],
+}
 
 LOGGING = {
     "version": 1,

@@ -1,8 +1,10 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from loyalty.admin.kpi import kpi_dashboard_view
 
@@ -13,8 +15,13 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    # Swagger UI is served from drf-spectacular-sidecar's static files: no CDN.
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Swagger UI from drf-spectacular-sidecar's static files (no CDN), its script a separate request (the CSP);
+    # it injects its own <style>, so this page alone (no personal data on it) allows inline styles.
+    path(
+        "api/docs/",
+        csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="api-docs",
+    ),
     path("api/v1/", include("loyalty.api.urls")),
     path("rewards/", include("rewards.urls")),
     path("", include("campaigns.urls")),

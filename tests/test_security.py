@@ -6,6 +6,7 @@ What other modules already prove is not repeated here (see tests/loyalty/test_ap
 test_portal.py, tests/rewards/test_views.py, tests/rewards/test_api.py, tests/loyalty/test_admin.py)."""
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -329,3 +331,46 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = _manage("check", DEBUG="false", ALLOWED_HOSTS="loyalty.example")
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+# -- browser protections ---------------------------------------------------------------------------------
+
+INLINE_CODE = re.compile(
+    r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>|<style\b|\sstyle=|\son[a-z]+=",
+    re.IGNORECASE,
+)
+
+
+def test_no_template_carries_inline_code():
+    """The Content-Security-Policy allows scripts and styles from our own files only: an inline script, style
+    or event handler in a page template would be blocked (emails are not pages: they keep inline styles)."""
+    offenders = []
+    for root in [settings.BASE_DIR / "templates", *settings.BASE_DIR.glob("*/templates")]:
+        for path in root.rglob("*.html"):
+            if "emails" in path.parts:
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if INLINE_CODE.search(line):
+                    offenders.append(f"{path.relative_to(settings.BASE_DIR)}:{number}: {line.strip()[:100]}")
+    assert offenders == []
+
+
+def test_pages_send_the_browser_protections():
+    client = signed_in("ann@example.com")
+    response = client.get("/")
+    policy = response["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'",
+                      "frame-ancestors 'none'"):
+        assert directive in policy
+    assert "camera=()" in response["Permissions-Policy"] and "geolocation=()" in response["Permissions-Policy"]
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_pages_with_personal_data_are_never_stored(pos_api_client):
+    client = signed_in("ann@example.com")
+    for url in ("/", "/history/", "/rewards/coupons/", "/profile/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"], url
+    answer = pos_api_client.get(f"/api/v1/members/{client.member.loyalty_id}/")
+    assert "no-store" in answer["Cache-Control"]
