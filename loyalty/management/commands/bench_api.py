@@ -25,17 +25,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import random
 import secrets
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import types
 from datetime import timedelta
-from urllib.parse import quote
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -48,6 +43,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from loyalty.api.base import PosApi
+from loyalty.localserver import LocalServer, database_url
 from loyalty.models import (
     AccountKind,
     IdempotencyRecord,
@@ -142,45 +138,28 @@ class BenchServer:
     """gunicorn serving the project plus the trivial endpoints (_bench_server.py) on a free local port."""
 
     def start(self, key: str) -> _HttpClient:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-               "DATABASE_URL": self._database_url()}
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "gunicorn", "loyalty.management.commands._bench_server:application",
-             "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread", "--threads", "1",
-             "--keep-alive", "60", "--log-level", "warning"],
-            env=env,
+        self.server = LocalServer(
+            app="loyalty.management.commands._bench_server:application", worker_class="gthread",
+            env={"DATABASE_URL": self._database_url()},
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise CommandError("The bench server did not start.") from None
-                time.sleep(0.2)
-        self.address = f"127.0.0.1:{port} (one worker, one thread, keep-alive)"
-        self.client = _HttpClient(port, key)
+        try:
+            self.server.start(timeout=60)
+        except RuntimeError:
+            raise CommandError("The bench server did not start.") from None
+        self.address = f"127.0.0.1:{self.server.port} (one worker, one thread, keep-alive)"
+        self.client = _HttpClient(self.server.port, key)
         return self.client
 
     @staticmethod
     def _database_url() -> str:
-        """The database this process uses (a test run's too), for the server process."""
-        db = connection.settings_dict
-        if connection.vendor == "postgresql":
-            auth = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
-            return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
-        if connection.vendor == "sqlite" and not connection.is_in_memory_db():  # type: ignore[attr-defined]
-            return f"sqlite:///{db['NAME']}"
-        raise CommandError("--server needs PostgreSQL or an SQLite file the server process can open.")
+        try:
+            return database_url()
+        except RuntimeError:
+            raise CommandError("--server needs PostgreSQL or an SQLite file the server process can open.") from None
 
     def stop(self) -> None:
         self.client.close()
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self.server.stop()
 
 
 def bench_tiers_ensure() -> int:
