@@ -4,10 +4,17 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from members import views as portal_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The footer's language switch also saves a signed-in member's language (Django's set_language + that).
+    path("i18n/setlang/", portal_views.language_set, name="set_language"),
+    path("terms/", portal_views.terms, name="terms"),
+    path("closed/", portal_views.account_closed, name="account_closed"),
+    path("branding.css", portal_views.branding_css, name="branding_css"),
+    path("favicon.ico", portal_views.favicon, name="favicon"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI is served from drf-spectacular-sidecar's static files: no CDN.
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

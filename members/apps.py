@@ -8,3 +8,9 @@ class MembersConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401
+        from .navigation import portal_nav_register
+
+        portal_nav_register(url_name="portal:dashboard", label=_("Dashboard"), order=10, icon="home")
+        portal_nav_register(url_name="portal:history", label=_("History"), order=20, icon="history")
+        portal_nav_register(url_name="portal:card", label=_("Card"), order=50, icon="card")
+        portal_nav_register(url_name="portal:profile", label=_("Profile"), order=100, icon="user")

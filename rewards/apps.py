@@ -12,3 +12,11 @@ class RewardsConfig(AppConfig):
 
         # A full refund cancels the pay-with-points redemptions recorded for that order (points back).
         purchase_refunded.connect(on_purchase_refunded, dispatch_uid="rewards.cancel_pay_with_points_on_refund")
+
+        from members.navigation import portal_nav_register
+        from members.selectors import member_export_register
+        from rewards.selectors import redemptions_export
+
+        portal_nav_register(url_name="rewards:catalogue", label=_("Rewards"), order=30, icon="gift")
+        portal_nav_register(url_name="rewards:my_coupons", label=_("My coupons"), order=40, icon="ticket")
+        member_export_register("redemptions", redemptions_export)

@@ -25,6 +25,7 @@ from loyalty.services.earning import Earning, Line, earning_calculate
 from loyalty.services.ledger import (
     Audit,
     LedgerError,
+    MemberInactive,
     MemberUpdate,
     member_posting_lock,
     points_credit_in_transaction,
@@ -54,11 +55,6 @@ class PurchaseInvalid(LedgerError):
     def __init__(self, detail: str, fields: dict[str, list[str]] | None = None) -> None:
         super().__init__(detail)
         self.fields = fields or {}
-
-
-class MemberInactive(LedgerError):
-    code = "member_inactive"
-    status_code = 422
 
 
 class CurrencyMismatch(LedgerError):
