@@ -128,10 +128,11 @@ class ProfileForm(forms.ModelForm):
             "last_name": forms.TextInput(attrs={"autocomplete": "family-name"}),
             "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
         }
+        labels = {"marketing_consent": _("Send me offers and news by email")}
         help_texts = {
             "birthday": _("For your birthday bonus. Once set, only customer service can change it."),
             "nickname": _("Shown instead of your name on the leaderboard."),
-            "marketing_consent": _("Send me offers and news by email."),
+            "marketing_consent": "",
         }
 
     def __init__(self, *args, **kwargs):

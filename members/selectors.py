@@ -39,12 +39,13 @@ def _local_midnight(day: date) -> datetime:
 
 
 def member_history_get(
-    *, member: Member, kind: str = "", date_from: date | None = None, date_to: date | None = None
+    *, member: Member, kind: str = "", date_from: date | None = None, date_to: date | None = None,
+    explained: bool = True,
 ) -> QuerySet[LedgerTransaction]:
     """The member's ledger transactions, newest first, optionally of one kind and between two local dates
-    (both included). Each row carries what the portal explains it with:
-    `released` (a release: the points that became available), `lot_available_at` and `lot_released_at`
-    (a credit: when its points are or were released)."""
+    (both included). Each row carries `released` (a release: the points that became available) and, when
+    `explained` (a page of them, not a whole download), `lot_available_at` and `lot_released_at` (a credit:
+    when its points are or were released)."""
     released = LedgerEntry.objects.filter(
         transaction=OuterRef("pk"), account__kind=AccountKind.AVAILABLE, points__gt=0
     ).values("points")[:1]
@@ -56,11 +57,13 @@ def member_history_get(
         transactions = transactions.filter(occurred_at__gte=_local_midnight(date_from))
     if date_to is not None:
         transactions = transactions.filter(occurred_at__lt=_local_midnight(date_to + timedelta(days=1)))
-    return transactions.annotate(
-        released=Subquery(released),
-        lot_available_at=Subquery(lots.values("available_at")[:1]),
-        lot_released_at=Subquery(lots.values("released_at")[:1]),
-    ).order_by("-occurred_at", "-id")
+    transactions = transactions.annotate(released=Subquery(released))
+    if explained:
+        transactions = transactions.annotate(
+            lot_available_at=Subquery(lots.values("available_at")[:1]),
+            lot_released_at=Subquery(lots.values("released_at")[:1]),
+        )
+    return transactions.order_by("-occurred_at", "-id")
 
 
 def release_sources_get(transactions: Iterable[LedgerTransaction]) -> dict[int, list[str]]:

@@ -144,17 +144,18 @@ def _release_text(txn) -> str:
 def history_csv(request, member: Member):
     """The history (with the page's filters) as CSV, reasons in the member's language."""
     _form, filters = _history_filters(request)
-    transactions = member_history_get(member=member, **filters)
+    transactions = member_history_get(member=member, explained=False, **filters)
     writer = csv.writer(_Echo())
     language = translation.get_language()
 
     def rows():
         with translation.override(language):
+            kinds = {kind: str(label) for kind, label in TransactionKind.choices}  # once, not per row
             yield "\ufeff" + writer.writerow([_("Date"), _("Kind"), _("Description"), _("Points"), _("Reference")])
             for txn in transactions.iterator(chunk_size=2000):
                 text = _release_text(txn) if txn.kind == TransactionKind.RELEASE else txn.reason_text
                 yield writer.writerow([
-                    timezone.localtime(txn.occurred_at).strftime("%Y-%m-%d %H:%M"), txn.get_kind_display(),
+                    timezone.localtime(txn.occurred_at).strftime("%Y-%m-%d %H:%M"), kinds.get(txn.kind, txn.kind),
                     _cell(text), txn.points, _cell(txn.reference),
                 ])
 

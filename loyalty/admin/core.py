@@ -44,8 +44,14 @@ class ReadOnlyAdminMixin:
 class ProgramAdmin(admin.ModelAdmin):
     """The one settings row: no list, no add once it exists, never deleted."""
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in ("brand_colour", "accent_colour"):
+            kwargs["widget"] = forms.TextInput(attrs={"type": "color"})  # the browser's colour picker
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     fieldsets = [
-        (None, {"fields": ["name", "currency"]}),
+        (None, {"fields": ["name", "currency", "terms"]}),
+        (_("Branding"), {"fields": ["logo", "brand_colour", "accent_colour"]}),
         (_("Earning"), {"fields": ["earn_rate", "rounding", "include_tax", "pending_days"]}),
         (
             _("Redemption"),
@@ -57,6 +63,10 @@ class ProgramAdmin(admin.ModelAdmin):
             _("Bonuses and referrals"),
             {"fields": ["signup_bonus", "birthday_bonus", "referral_referrer_bonus", "referral_referee_bonus",
                         "referral_cap"]},
+        ),
+        (
+            _("Emails to members"),
+            {"fields": ["welcome_email", "tier_upgrade_email", "reward_redeemed_email", "expiry_reminder_email"]},
         ),
     ]
 

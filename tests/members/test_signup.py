@@ -27,8 +27,10 @@ def _fresh_rate_limits():
     cache.clear()
 
 
-def sign_up(client, email: str, password: str = PASSWORD):
-    return client.post("/accounts/signup/", {"email": email, "password1": password, "password2": password})
+def sign_up(client, email: str, password: str = PASSWORD, **fields):
+    return client.post("/accounts/signup/", {"email": email, "password1": password, "password2": password,
+                                             "first_name": "Jo", "last_name": "Visser", "accept_terms": "on",
+                                             **fields})
 
 
 def confirmation_path(email: str) -> str:
