@@ -861,8 +861,8 @@ def points_expire_member(*, member: Member, as_of: datetime, job: str = "expire_
 def points_forfeit(*, member: Member, audit: Audit) -> LedgerTransaction | None:
     """Move every point the member still holds, available and pending, to `expired` (a membership closed).
 
-    Recorded on the lots like an expiry (`expired += remaining`, `remaining = 0`). A debt (negative available
-    balance) is left as it is. None when nothing is left.
+    Recorded on the lots like an expiry (`expired += remaining`, `remaining = 0`; pending lots are marked
+    released, empty). A debt (negative available balance) is left as it is. None when nothing is left.
     """
     locked = _lock(member, [AccountKind.EXPIRED])
     if (existing := _replay(audit, member=member, kind=TransactionKind.EXPIRE)) is not None:
@@ -882,6 +882,10 @@ def points_forfeit(*, member: Member, audit: Audit) -> LedgerTransaction | None:
     PointLot.objects.filter(pk__in=[pk for pk, _remaining, _released in lots]).update(
         expired=F("expired") + F("remaining"), remaining=0
     )
+    # A pending lot's points left through `expired` rather than a release: it is done with, released empty.
+    PointLot.objects.filter(
+        pk__in=[pk for pk, _remaining, released_at in lots if released_at is None]
+    ).update(released_at=txn.occurred_at)
     return txn
 
 

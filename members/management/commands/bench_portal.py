@@ -63,8 +63,9 @@ def portal_history_build(*, member: Member, transactions: int, now: datetime | N
     start = now - step * (transactions + 1)
     txns, entries, lots, allocations, coupons = [], [], [], [], []
     balance = earned = 0
-    open_lots: list[list] = []  # [lot index, remaining]
-    pending_lot = None
+    open_lots: list[list] = []  # [lot index, remaining], oldest first
+    open_total = 0
+    pending_lot, pending_index = None, -1
     with transaction.atomic():
         first_id = (LedgerTransaction.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         first_lot = (PointLot.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
@@ -72,7 +73,7 @@ def portal_history_build(*, member: Member, transactions: int, now: datetime | N
             kind, points, is_pending = GROUP[index % len(GROUP)]
             when = start + step * index
             txn_id = first_id + index
-            if kind == "redeem" and sum(remaining for _lot, remaining in open_lots) < points:
+            if kind == "redeem" and open_total < points:
                 kind, points = "earn", 40
             change = 0
             if kind in ("earn", "bonus"):
@@ -86,9 +87,10 @@ def portal_history_build(*, member: Member, transactions: int, now: datetime | N
                 )
                 lots.append(lot)
                 if is_pending:
-                    pending_lot = lot
+                    pending_lot, pending_index = lot, len(lots) - 1
                 else:
                     open_lots.append([len(lots) - 1, points])
+                    open_total += points
                 change, earned = points, earned + points
                 reason = (
                     ("Purchase %(order)s", {"order": f"B-{txn_id:06d}"}) if kind == "earn" else ("Birthday bonus", {})
@@ -99,7 +101,8 @@ def portal_history_build(*, member: Member, transactions: int, now: datetime | N
                 entries += [LedgerEntry(transaction_id=txn_id, account_id=pending.pk, points=-pending_lot.points),
                             LedgerEntry(transaction_id=txn_id, account_id=available.pk, points=pending_lot.points)]
                 pending_lot.released_at = when
-                open_lots.append([lots.index(pending_lot), pending_lot.points])
+                open_lots.append([pending_index, pending_lot.points])
+                open_total += pending_lot.points
                 reason, metadata = ("Pending points released", {}), {"lots": [pending_lot.id]}
                 pending_lot = None
             else:  # redeem, FIFO from the open lots
@@ -116,6 +119,7 @@ def portal_history_build(*, member: Member, transactions: int, now: datetime | N
                         open_lots.pop(0)
                     else:
                         open_lots[0][1] -= take
+                open_total -= points
                 change = -points
                 reason, metadata = ("Reward redeemed: %(name)s", {"name": reward.name}), {"reward": reward.code}
                 used = len(coupons) % 4 != 0
