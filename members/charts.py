@@ -22,15 +22,16 @@ def nice_ceiling(value: int) -> int:
     return int(10 * magnitude)  # pragma: no cover - the loop always returns
 
 
-def monthly_bars(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Bar geometry for `rows` ({month, earned, spent}, oldest first) in a WIDTH x HEIGHT view box."""
+def monthly_bars(rows: list[dict[str, Any]], *, width: int = WIDTH, height: int = HEIGHT) -> dict[str, Any]:
+    """Bar geometry for `rows` ({month, earned, spent}, oldest first) in a `width` x `height` view box (a
+    phone gets a narrower one with fewer months, so its labels stay readable)."""
     top = nice_ceiling(max([max(row["earned"], row["spent"]) for row in rows] or [0]))
-    plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_width, plot_height = width - LEFT - RIGHT, height - TOP - BOTTOM
     group = plot_width / max(len(rows), 1)
     bar = group * 0.34
     baseline = TOP + plot_height
 
-    def height(points: int) -> float:
+    def bar_height(points: int) -> float:
         return round(plot_height * points / top, 1)
 
     months = []
@@ -41,14 +42,14 @@ def monthly_bars(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "label_x": round(LEFT + index * group + group / 2, 1),
             "earned_x": round(x, 1),
             "spent_x": round(x + bar + 2, 1),
-            "earned_y": round(baseline - height(row["earned"]), 1),
-            "spent_y": round(baseline - height(row["spent"]), 1),
-            "earned_h": height(row["earned"]),
-            "spent_h": height(row["spent"]),
+            "earned_y": round(baseline - bar_height(row["earned"]), 1),
+            "spent_y": round(baseline - bar_height(row["spent"]), 1),
+            "earned_h": bar_height(row["earned"]),
+            "spent_h": bar_height(row["spent"]),
         })
     ticks = [{"value": top * step // 4, "y": round(baseline - plot_height * step / 4, 1)} for step in range(5)]
     return {
-        "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "baseline": baseline,
-        "bar": round(bar, 1), "label_y": HEIGHT - 10, "tick_x": LEFT - 6, "months": months, "ticks": ticks,
+        "width": width, "height": height, "left": LEFT, "right": width - RIGHT, "baseline": baseline,
+        "bar": round(bar, 1), "label_y": height - 10, "tick_x": LEFT - 6, "months": months, "ticks": ticks,
         "empty": all(row["earned"] == 0 and row["spent"] == 0 for row in rows),
     }

@@ -85,6 +85,7 @@ def dashboard(request):
     program = program_get()
     now = timezone.now()
     points = member_points_get(member=member)
+    months = member_points_by_month(member=member, now=now)
     context = {
         "member": member,
         "points": points,
@@ -93,7 +94,8 @@ def dashboard(request):
         "expiring": member_expiring_soon_get(member=member, now=now, days=program.expiry_warning_days),
         "warning_days": program.expiry_warning_days,
         "recent": _with_release_sources(member_history_get(member=member)[:RECENT_ON_DASHBOARD]),
-        "chart": monthly_bars(member_points_by_month(member=member, now=now)),
+        "chart": monthly_bars(months),
+        "chart_narrow": monthly_bars(months[-6:], width=360, height=220),  # a phone shows the last six
         "now": now,
     }
     return render(request, "portal/dashboard.html", context)
