@@ -145,6 +145,8 @@ def _on_tier_history_saved(sender, instance: TierHistory, created: bool, **kwarg
         return
     if instance.from_tier_id is None and instance.to_tier is not None and instance.to_tier.threshold <= 0:
         return  # a new member's entry tier: the welcome email says it
+    if not program_get().tier_upgrade_email:
+        return
     from loyalty.tasks import send_tier_upgrade_email
 
     send_after_commit(send_tier_upgrade_email, history_id=instance.pk)

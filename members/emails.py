@@ -24,7 +24,7 @@ def card_qr_png(loyalty_id: str) -> bytes:
 
 def welcome_email_queue(*, member: Member) -> None:
     """Send the welcome email after the commit, if the programme sends one and it has not gone out."""
-    if member.welcome_sent_at is not None:
+    if member.welcome_sent_at is not None or not program_get().welcome_email:
         return
     from members.tasks import send_welcome_email
 

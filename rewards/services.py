@@ -348,9 +348,10 @@ def reward_redeem(
         )
         if voucher is not None:
             VoucherCode.objects.filter(pk=voucher.pk).update(redemption=redemption, assigned_at=now)
-    from rewards.tasks import send_reward_redeemed_email
+    if program_get().reward_redeemed_email and member.email_reward_redeemed:
+        from rewards.tasks import send_reward_redeemed_email
 
-    send_after_commit(send_reward_redeemed_email, redemption_id=redemption.pk)
+        send_after_commit(send_reward_redeemed_email, redemption_id=redemption.pk)
     return redemption
 
 
