@@ -79,7 +79,7 @@ def member_email_build(
     message.attach_alternative(html, "text/html")
     attachments = list(attachments)
     if attachments:
-        message.mixed_subtype = "related"
+        message.mixed_subtype = "related"  # type: ignore[attr-defined]  # Django's attribute, not in the stubs
         for attachment in attachments:
             message.attach(attachment)
     return message

@@ -99,7 +99,9 @@ def member_expiring_soon_get(*, member: Member, now: datetime, days: int) -> lis
     )
     grouped: dict[date, int] = {}
     for row in rows:
-        valid_until = timezone.localdate(row["expires_at"] - timedelta(microseconds=1))
+        expires_at = row["expires_at"]
+        assert expires_at is not None  # filtered on expires_at > now
+        valid_until = timezone.localdate(expires_at - timedelta(microseconds=1))
         grouped[valid_until] = grouped.get(valid_until, 0) + row["points"]
     return [{"points": points, "valid_until": day} for day, points in grouped.items()]
 

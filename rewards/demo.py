@@ -8,6 +8,7 @@ import io
 import math
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.core.files.base import ContentFile
 from PIL import Image, ImageDraw, ImageFont
@@ -19,7 +20,7 @@ from rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
 from rewards.services import coupon_use, reward_create, reward_redeem, voucher_codes_import
 
 # (code, name, kind, points, value, colours, picture, extra fields)
-CATALOGUE = [
+CATALOGUE: list[tuple[str, str, str, int, str, tuple[str, str], str, dict[str, Any]]] = [
     ("coffee", "Free coffee", RewardKind.FREE_PRODUCT, 150, "2.80", ("#6f4e37", "#c8a27a"), "cup",
      {"description": "Any coffee from the menu, any size.", "sku": "COF-100",
       "how_to_use": "Show the code at the coffee bar of any of our shops."}),

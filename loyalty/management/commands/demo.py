@@ -145,7 +145,7 @@ TERMS = "\n\n".join([
 ])
 
 # SKU and category rules of the demo shops (loyalty.services.earning).
-EARNING_RULES = [
+EARNING_RULES: list[dict[str, Any]] = [
     {"category": "coffee", "multiplier": Decimal("2.00")},
     {"category": "gifts", "multiplier": Decimal("1.50")},
     {"sku": "GIFT-CARD", "excluded": True},
