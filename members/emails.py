@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import io
-from email.mime.image import MIMEImage
-
-import qrcode
 from django.utils import timezone
 
 from loyalty.emails import member_can_be_emailed, member_email_build, send_after_commit, site_url
 from loyalty.services.program import program_get
 from members.models import Member
+from members.qr import qr_email_image
 
 CARD_QR_CID = "loyalty-card-qr"
-
-
-def card_qr_png(loyalty_id: str) -> bytes:
-    image = qrcode.make(loyalty_id, box_size=8, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def welcome_email_queue(*, member: Member) -> None:
@@ -43,9 +33,7 @@ def welcome_email_send(*, member_id: int) -> bool:
     now = timezone.now()
     if not Member.objects.filter(pk=member_id, welcome_sent_at__isnull=True).update(welcome_sent_at=now):
         return False
-    qr = MIMEImage(card_qr_png(member.loyalty_id), "png")
-    qr.add_header("Content-ID", f"<{CARD_QR_CID}>")
-    qr.add_header("Content-Disposition", "inline", filename="loyalty-card.png")
+    qr = qr_email_image(member.loyalty_id, content_id=CARD_QR_CID, filename="loyalty-card.png")
     context = {
         "qr_cid": CARD_QR_CID, "card_url": site_url("/card/"), "dashboard_url": site_url("/"),
         "rewards_url": site_url("/rewards/"),

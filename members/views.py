@@ -7,8 +7,6 @@ import json
 from functools import wraps
 from urllib.parse import urlencode
 
-import qrcode
-import qrcode.image.svg
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -32,6 +30,7 @@ from loyalty.services.program import program_get, tiers_cached_get
 from members.charts import monthly_bars
 from members.forms import CloseAccountForm, HistoryFilterForm, ProfileForm
 from members.models import Member
+from members.qr import qr_svg_response
 from members.selectors import (
     member_data_export,
     member_expiring_soon_get,
@@ -182,10 +181,7 @@ def loyalty_qr(request):
     member = _member_of(request)
     if member is None:
         raise Http404(_("No loyalty card for this login yet."))
-    image = qrcode.make(member.loyalty_id, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
-    response = HttpResponse(image.to_string(encoding="unicode"), content_type="image/svg+xml")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return qr_svg_response(member.loyalty_id)
 
 
 def language_cookie_set(response, language: str) -> None:

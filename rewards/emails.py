@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import io
-from email.mime.image import MIMEImage
-
-import qrcode
-
 from loyalty.emails import member_can_be_emailed, member_email_build, site_url
 from loyalty.services.program import program_get
+from members.qr import qr_email_image
 from rewards.models import Redemption
 
 COUPON_QR_CID = "coupon-qr"
@@ -30,12 +26,7 @@ def reward_redeemed_email_send(*, redemption_id: int) -> bool:
     member = redemption.member
     if not (program_get().reward_redeemed_email and member.email_reward_redeemed and member_can_be_emailed(member)):
         return False
-    image = qrcode.make(coupon_qr_value(redemption), box_size=8, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    qr = MIMEImage(buffer.getvalue(), "png")
-    qr.add_header("Content-ID", f"<{COUPON_QR_CID}>")
-    qr.add_header("Content-Disposition", "inline", filename="coupon.png")
+    qr = qr_email_image(coupon_qr_value(redemption), content_id=COUPON_QR_CID, filename="coupon.png")
     context = {
         "redemption": redemption, "reward": redemption.reward, "qr_cid": COUPON_QR_CID,
         "coupon_url": site_url(f"/rewards/coupons/{redemption.pk}/"),

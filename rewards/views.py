@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import uuid
 
-import qrcode
-import qrcode.image.svg
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,6 +21,7 @@ from loyalty.selectors import member_points_get
 from loyalty.services.ledger import LedgerError
 from loyalty.services.program import program_get
 from members.models import Member
+from members.qr import qr_svg_response
 from rewards.emails import coupon_qr_value
 from rewards.models import Reward
 from rewards.selectors import coupons_for_member, redemption_for_member, reward_catalogue_for_member
@@ -149,11 +148,7 @@ def coupon(request, pk: int):
 def coupon_qr(request, pk: int):
     """The coupon as a QR code (SVG) for the till's scanner."""
     _member_, redemption = _own_coupon(request, pk)
-    image = qrcode.make(coupon_qr_value(redemption), image_factory=qrcode.image.svg.SvgPathImage, box_size=10,
-                        border=2)
-    response = HttpResponse(image.to_string(encoding="unicode"), content_type="image/svg+xml")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return qr_svg_response(coupon_qr_value(redemption))
 
 
 @login_required
