@@ -182,3 +182,22 @@ def test_closing_twice_or_a_staff_login_is_refused(member):
 
 def test_closed_page_is_public(client):
     assert "Your membership is closed" in client.get(reverse("account_closed")).content.decode()
+
+
+def test_no_member_page_or_download_shows_a_staff_members_email(signed_in, member):
+    staff = User.objects.create_superuser(email="admin.person@shop.example", password=PASSWORD)
+    reward = RewardFactory(code="cake", name="Cake", cost_points=100)
+    redemption = reward_redeem(member=member, reward=reward)
+    admin = Client()
+    admin.force_login(staff)
+    admin.post(reverse("admin:rewards_redemption_changelist"),
+               {"action": "cancel_redemptions", "_selected_action": [redemption.pk]})
+    assert Redemption.objects.get(pk=redemption.pk).status == "cancelled"
+    pages = [signed_in.get(reverse(name)) for name in
+             ("portal:dashboard", "portal:history", "rewards:my_coupons", "portal:data_download")]
+    pages.append(signed_in.get(reverse("rewards:coupon", args=[redemption.pk])))
+    csv_response = signed_in.get(reverse("portal:history_csv"))
+    bodies = [page.content.decode() for page in pages] + [b"".join(csv_response.streaming_content).decode()]
+    assert "Cancelled by staff" in bodies[1]
+    for body in bodies:
+        assert "admin.person" not in body and "shop.example" not in body
