@@ -16,6 +16,7 @@ from django.db import OperationalError, transaction
 
 from loyalty import emails
 from loyalty.services import jobs
+from loyalty.services.program import config_memo
 from loyalty.services.tiers import tiers_recalculate
 from loyalty.services.verify import ledger_verify
 
@@ -39,7 +40,8 @@ def enqueue_on_commit(task, **kwargs) -> None:
 
 def _run(name: str, service, as_of: str | None, **kwargs) -> dict:
     when = jobs.as_of_parse(as_of)
-    result = service(as_of=when, progress=jobs.log_progress(name, log=logger), **kwargs)
+    with config_memo():  # one configuration for the whole run, read once (loyalty.services.program)
+        result = service(as_of=when, progress=jobs.log_progress(name, log=logger), **kwargs)
     logger.info("%s as of %s: %s", name, when.isoformat(), result)
     return result
 

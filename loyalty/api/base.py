@@ -6,6 +6,7 @@ import inspect
 import re
 from typing import cast
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
@@ -18,6 +19,8 @@ from rest_framework.views import APIView
 
 from loyalty.api.auth import ApiKeyAuthentication, HasAdminScope, HasApiKey, IsMember
 from loyalty.api.errors import ErrorSerializer, error_body
+from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
+from loyalty.inputs import MAX_JSON_DEPTH
 from loyalty.models import IdempotencyRecord
 from members.models import Member, User
 
@@ -88,8 +91,9 @@ class ApiAutoSchema(AutoSchema):
     - Nested serializers (`MemberCreateApi.InputSerializer`) get components named after their view
       (`MemberCreateInput`), so two views' `InputSerializer`s never collide.
     - POSTs document the Idempotency-Key header.
-    - The errors every view of a kind can answer (400 unparsable JSON, 401, 403, 422) are documented
-      with the error shape unless the view declares them itself.
+    - The errors every view of a kind can answer (400 unparsable JSON, 413 a body over the size limit, 401,
+      403, 422, and 429 for an API key's look-ups of `{loyalty_id}`) are documented with the error shape
+      unless the view declares them.
     """
 
     def _get_serializer_name(self, serializer, direction, bypass_extensions=False) -> str:
@@ -120,7 +124,10 @@ class ApiAutoSchema(AutoSchema):
         defaults: dict[str, str] = {}
         has_body = self.method in ("POST", "PUT", "PATCH")
         if has_body:
-            defaults["400"] = _("The body is not valid JSON.")
+            defaults["400"] = _("`invalid`: the body is not valid JSON, or nested more than %(depth)s levels deep.") % {
+                "depth": MAX_JSON_DEPTH}
+            defaults["413"] = _("`invalid`: the body is larger than %(limit)s bytes (file uploads not counted).") % {
+                "limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
             defaults["422"] = _("Validation failed (`invalid`, with `fields`).")
         if self.method == "POST" and isinstance(self.view, IdempotentMixin):
             defaults["409"] = _("`idempotency_conflict`: the Idempotency-Key was used with another request.")
@@ -128,6 +135,8 @@ class ApiAutoSchema(AutoSchema):
         authenticators = [type(a) for a in self.view.get_authenticators()]
         if authenticators:
             defaults["401"] = _("`unauthorized`: no, bad or revoked credentials.")
+        if "{loyalty_id}" in self.path and ApiKeyAuthentication in authenticators:  # member_by_loyalty_id
+            defaults["429"] = MEMBER_LOOKUP_LIMITED.description
         permissions = [type(p) for p in self.view.get_permissions()]
         if any(issubclass(p, (HasAdminScope, IsMember)) for p in permissions) or (
             has_body and SessionAuthentication in authenticators
@@ -186,12 +195,15 @@ LOYALTY_ID_PARAMETER = OpenApiParameter(
 )
 
 
-def member_by_loyalty_id(loyalty_id: str) -> Member:
-    """The member with this loyalty ID or 404; malformed IDs never reach the database."""
-    if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
-        raise Http404
-    member = Member.objects.select_related("tier").filter(loyalty_id=loyalty_id).first()
+def member_by_loyalty_id(request, loyalty_id: str) -> Member:
+    """The member with this loyalty ID or 404; malformed IDs never reach the database. Unknown IDs count
+    against the API key's look-up limit (MEMBER_LOOKUP_MISSES): past it, 429 whether the member exists or not."""
+    MEMBER_LOOKUP_MISSES.check(request.auth)
+    member = None
+    if re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
+        member = Member.objects.select_related("tier").filter(loyalty_id=loyalty_id).first()
     if member is None:
+        MEMBER_LOOKUP_MISSES.record(request.auth)
         raise Http404
     return member
 

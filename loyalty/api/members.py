@@ -29,6 +29,7 @@ from loyalty.api.base import (
     paginated,
 )
 from loyalty.api.errors import ApiError, ErrorSerializer, MemberExistsErrorSerializer
+from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
 from loyalty.api.serializers import MemberSerializer, TransactionSerializer
 from loyalty.models import LedgerTransaction
 from loyalty.selectors import member_balance_get, members_with_balances
@@ -91,18 +92,24 @@ class MemberListCreateApi(PosApi):
             200: paginated(MemberSerializer, name="PaginatedMemberList", counted=True),
             404: OpenApiResponse(ErrorSerializer, description=gettext_lazy("`not_found`: no such page.")),
             422: OpenApiResponse(ErrorSerializer, description=gettext_lazy("`invalid`: `email` is missing.")),
+            429: MEMBER_LOOKUP_LIMITED,
         },
     )
     def get(self, request):
-        """Members whose email matches exactly, ignoring case (at most one: emails are unique)."""
+        """Members whose email matches exactly, ignoring case (at most one: emails are unique). An email that
+        matches no member counts against the API key's limit of look-ups of unknown members."""
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        MEMBER_LOOKUP_MISSES.check(request.auth)
         email = filters.validated_data["email"].strip()
         # Lower() on both sides matches the member_email_unique_ci index, on every database.
         members = members_with_balances(
             Member.objects.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email))).order_by("id")
         )
-        return paginate(self, members, MemberSerializer)
+        response = paginate(self, members, MemberSerializer)
+        if not response.data["count"]:
+            MEMBER_LOOKUP_MISSES.record(request.auth)
+        return response
 
     @extend_schema(
         operation_id="members_create",
@@ -145,10 +152,13 @@ class MemberDetailApi(PosApi):
         """Profile, status, tier, balances (available, pending, lifetime earned, next expiries) and
         progress to the next tier."""
         # One query for the member, its tier and both balances (plus the expiring lots): O(1) in history.
-        if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):  # as member_by_loyalty_id: 404
-            raise Http404
-        member = members_with_balances().filter(loyalty_id=loyalty_id).first()
+        # Otherwise as member_by_loyalty_id: malformed IDs 404 without a query, misses count against the key.
+        MEMBER_LOOKUP_MISSES.check(request.auth)
+        member = None
+        if re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
+            member = members_with_balances().filter(loyalty_id=loyalty_id).first()
         if member is None:
+            MEMBER_LOOKUP_MISSES.record(request.auth)
             raise Http404
         return Response(MemberSerializer(member).data)
 
@@ -170,10 +180,12 @@ class MemberBalanceApi(PosApi):
     def get(self, request, loyalty_id: str):
         """Available and pending points only: one indexed query, whatever the history length. Use the
         member endpoint for tier progress and expiring points."""
-        if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
-            raise Http404
-        balance = member_balance_get(loyalty_id=loyalty_id)
+        MEMBER_LOOKUP_MISSES.check(request.auth)
+        balance = None
+        if re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
+            balance = member_balance_get(loyalty_id=loyalty_id)
         if balance is None:
+            MEMBER_LOOKUP_MISSES.record(request.auth)
             raise Http404
         return Response(balance)
 
@@ -191,7 +203,7 @@ class MemberTransactionListApi(PosApi):
     )
     def get(self, request, loyalty_id: str):
         """Every change to the member's points, newest first, with the balance after it (cursor pages)."""
-        member = member_by_loyalty_id(loyalty_id)
+        member = member_by_loyalty_id(request, loyalty_id)
         transactions = LedgerTransaction.objects.filter(member=member)
         return paginate(self, transactions, TransactionSerializer, NewestFirstPagination)
 
@@ -228,7 +240,7 @@ class MemberAdjustmentCreateApi(AdminApi):
     def post(self, request, loyalty_id: str):
         """A manual correction with a reason: a credit into a new lot, or a debit (FIFO) that may not
         exceed the available balance (422 `insufficient_points`). Admin-scope keys only."""
-        member = member_by_loyalty_id(loyalty_id)
+        member = member_by_loyalty_id(request, loyalty_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         transaction = points_adjust(

@@ -25,7 +25,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -36,9 +36,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from loyalty.inputs import MAX_JSON_DEPTH, JsonInputError, JsonTooDeep, json_loads, plain_decimal_text
 from loyalty.models import IdempotencyRecord, Purchase, Store
 from loyalty.services.ledger import LedgerError
 from loyalty.services.purchases import (
+    MAX_MONEY,
+    ZERO,
     CurrencyMismatch,
     MemberInactive,
     OrderConflict,
@@ -103,14 +106,26 @@ def woocommerce_is_ping(body: bytes) -> bool:
 # -- payload mapping -------------------------------------------------------------------------------
 
 
-def _money(value: Any) -> Decimal:
-    try:
-        amount = Decimal(str(value if value not in (None, "") else "0"))
-    except (InvalidOperation, ValueError):
-        raise WebhookInvalid(_("%(value)s is not an amount.") % {"value": value}) from None
-    if not amount.is_finite():
-        raise WebhookInvalid(_("%(value)s is not an amount.") % {"value": value})
+def _money(value: Any, field: str) -> Decimal:
+    """An amount as WooCommerce writes it: a plain decimal string ("125.75"; line totals of prices with tax
+    may have more decimals, rounded here to the cent), missing or empty for zero. Anything else (exponents,
+    NaN, Infinity, beyond what a purchase can hold) is unreadable: WebhookInvalid, with the field at fault."""
+    if value is None or value == "":
+        return ZERO
+    text = plain_decimal_text(value)
+    amount = Decimal(text) if text is not None and len(text) <= 40 else None
+    if amount is None or abs(amount) > MAX_MONEY:
+        message = _("%(value)s is not an amount.") % {"value": str(value)[:50]}
+        raise WebhookInvalid(message, {field: [message]})
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _quantity(value: Any) -> int | None:
+    """A line's quantity, whole units (a shop selling by weight may send "1.5"); None if unreadable."""
+    text = plain_decimal_text(value)
+    if text is None or len(text) > 20:
+        return None
+    return int(Decimal(text))
 
 
 def _when(order: dict[str, Any], now: datetime) -> datetime | None:
@@ -131,22 +146,23 @@ def _when(order: dict[str, Any], now: datetime) -> datetime | None:
     return None
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def order_lines(order: dict[str, Any]) -> list[dict[str, Any]]:
     """WooCommerce line_items as purchase lines: the line `total` is after coupons and before tax.
 
     The order payload carries no product categories, so only SKU earning rules apply to webhook orders.
     """
     lines = []
-    for item in order.get("line_items") or []:
+    for item in _list(order.get("line_items")):
         if not isinstance(item, dict):
             continue
-        try:
-            quantity = int(Decimal(str(item.get("quantity") or 0)))
-        except (InvalidOperation, ValueError):
-            continue
-        amount = _money(item.get("total", item.get("subtotal")))
-        if quantity < 1 or amount < 0:
-            continue
+        quantity = _quantity(item.get("quantity"))
+        amount = _money(item.get("total", item.get("subtotal")), "line_items")
+        if quantity is None or quantity < 1 or amount < 0:
+            continue  # more than MAX_QUANTITY goes on to the purchase, which refuses it
         lines.append({"sku": str(item.get("sku") or "")[:100], "quantity": quantity, "amount": amount})
     return lines
 
@@ -222,15 +238,16 @@ def woocommerce_order_process(*, store: Store, order: dict[str, Any], now: datet
     if not order_id or not status:
         return _ignored(order_id, "not_an_order", _("The payload has no order id or status."))
     if len(order_id) > 100:
-        raise WebhookInvalid(_("The order id is too long."))
+        raise WebhookInvalid(_("The order id is too long."), {"id": [_("Ensure this field has no more than 100 "
+                                                                     "characters.")]})
     purchase = Purchase.objects.select_related("member").filter(store=store, order_id=order_id).first()
     outcome = WebhookOutcome(result="updated", order_id=order_id)
     if purchase is None:
         if status not in EARNING_STATUSES:
             return _ignored(order_id, "status", _("Orders earn once they are processing or completed."))
         lines = order_lines(order)
-        total, shipping = _money(order.get("total")), _money(order.get("shipping_total"))
-        tax = _money(order.get("total_tax"))
+        total, shipping = _money(order.get("total"), "total"), _money(order.get("shipping_total"), "shipping_total")
+        tax = _money(order.get("total_tax"), "total_tax")
         if sum((line["amount"] for line in lines), Decimal("0")) > total - shipping - tax:
             lines = []  # e.g. a negative fee line: earn on total - shipping - tax instead
         member = _customer(store, order)
@@ -255,13 +272,13 @@ def woocommerce_order_process(*, store: Store, order: dict[str, Any], now: datet
             return _ignored(order_id, error.code, error.detail)
         outcome.result = "recorded" if created else "updated"
     outcome.purchase = purchase
-    for entry in order.get("refunds") or []:
+    for entry in _list(order.get("refunds")):
         if not isinstance(entry, dict) or entry.get("id") in (None, ""):
             continue
         refund_id = str(entry["id"])
         try:
             refund, created = refund_record(
-                store=store, purchase=purchase, refund_id=refund_id, amount=abs(_money(entry.get("total")))
+                store=store, purchase=purchase, refund_id=refund_id, amount=abs(_money(entry.get("total"), "refunds"))
             )
         except (RefundExceedsPurchase, PurchaseInvalid, OrderConflict) as error:
             logger.info("WooCommerce refund %s of order %s skipped: %s", refund_id, order_id, error.code)
@@ -312,8 +329,11 @@ def woocommerce_delivery_receive(
                 return seen.status_code, {**json.loads(bytes(seen.response_body)), "duplicate": True}
     try:
         try:
-            order = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+            order = json_loads(body)
+        except JsonTooDeep:
+            raise WebhookInvalid(_("The JSON is nested more than %(depth)s levels deep.")
+                                 % {"depth": MAX_JSON_DEPTH}) from None
+        except JsonInputError:
             raise WebhookInvalid(_("The body is not JSON.")) from None
         if not isinstance(order, dict):
             raise WebhookInvalid(_("The body is not a JSON object."))
