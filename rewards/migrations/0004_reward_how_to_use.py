@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rewards', '0002_verbose_name_plural'),
+        ('rewards', '0003_expire_coupons_schedule'),
     ]
 
     operations = [

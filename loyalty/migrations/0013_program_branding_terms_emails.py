@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('loyalty', '0011_transaction_reason_message_data'),
+        ('loyalty', '0012_config_version'),
     ]
 
     operations = [
