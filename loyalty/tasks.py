@@ -81,10 +81,8 @@ def verify_ledger(as_of: str | None = None) -> dict:
     return {"problems": len(problems)}
 
 
-# Emails: at least once (a failed delivery is retried), acknowledged late like the jobs.
-EMAIL_TASK_OPTIONS: dict[str, Any] = {
-    "bind": True, "acks_late": True, "reject_on_worker_lost": True, "max_retries": 5, "default_retry_delay": 300,
-}
+# Emails: at least once (a failed delivery is retried by the task itself), acknowledged late like the jobs.
+EMAIL_TASK_OPTIONS: dict[str, Any] = {**JOB_TASK_OPTIONS, "bind": True, "default_retry_delay": 300}
 
 
 @shared_task(**EMAIL_TASK_OPTIONS)

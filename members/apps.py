@@ -7,7 +7,7 @@ class MembersConfig(AppConfig):
     verbose_name = _("Members")
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from . import signals, tasks  # noqa: F401 - receivers; the Celery tasks registered in every process
         from .navigation import portal_nav_register
 
         portal_nav_register(url_name="portal:dashboard", label=_("Dashboard"), order=10, icon="home")

@@ -8,6 +8,7 @@ class RewardsConfig(AppConfig):
 
     def ready(self) -> None:
         from loyalty.signals import purchase_refunded
+        from rewards import tasks  # noqa: F401 - registers the Celery tasks in every process, not only workers
         from rewards.services import on_purchase_refunded
 
         # A full refund cancels the pay-with-points redemptions recorded for that order (points back).

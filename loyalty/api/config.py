@@ -9,12 +9,13 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from loyalty.api.base import NUMBERED_PAGE_PARAMETERS, SLUG_PATTERN, AdminApi, paginate, paginated
 from loyalty.api.errors import ErrorSerializer
 from loyalty.api.fields import PlainDecimalField, PlainDecimalsModelSerializer
+from loyalty.api.parsers import JSONParser
 from loyalty.models import Program, Store
 from loyalty.services.config import program_update, store_create, store_update
 from loyalty.services.program import program_get

@@ -4,6 +4,16 @@ import django.core.validators
 import re
 from django.db import migrations, models
 
+from loyalty.db import config_version_trigger_sql
+
+
+def config_version_triggers_again(apps, schema_editor):
+    """Adding these columns rebuilds loyalty_program on SQLite, which drops its configuration-version triggers
+    (0012): put them back. Dropped first, so on PostgreSQL (where they survive) they are simply replaced."""
+    create, drop = config_version_trigger_sql("loyalty_program", schema_editor.connection.vendor)
+    for statement in [*drop, *create]:
+        schema_editor.execute(statement)
+
 
 class Migration(migrations.Migration):
 
@@ -52,4 +62,5 @@ class Migration(migrations.Migration):
             name='welcome_email',
             field=models.BooleanField(default=True, help_text='Sent to a new member with their loyalty card.', verbose_name='welcome email'),
         ),
+        migrations.RunPython(config_version_triggers_again, migrations.RunPython.noop),
     ]
