@@ -44,14 +44,15 @@ def ink_for(background: str) -> str:
 
 
 def branding_css(*, brand_colour: str, accent_colour: str, tiers: Iterable[tuple[str, str]]) -> str:
-    """The stylesheet of the programme's colours: custom properties read by static/css/portal.css, and one
-    class per tier (`tier-<code>`) setting the tier's colour for its badges and cards."""
+    """The stylesheet of the programme's colours: custom properties read by static/css/portal.css (named
+    --brand-*, never a name the admin's own stylesheet uses), and one class per tier (`tier-<code>`) setting
+    the tier's colour for its badges and cards."""
     lines = [
         ":root {",
         f"  --brand: {brand_colour};",
         f"  --brand-ink: {ink_for(brand_colour)};",
-        f"  --accent: {accent_colour};",
-        f"  --accent-ink: {ink_for(accent_colour)};",
+        f"  --brand-accent: {accent_colour};",
+        f"  --brand-accent-ink: {ink_for(accent_colour)};",
         "}",
     ]
     for code, colour in tiers:

@@ -403,7 +403,7 @@ def test_branding_stylesheet_carries_the_programmes_and_tiers_colours(client, ti
     css = response.content.decode()
     assert response["Content-Type"].startswith("text/css")
     assert "--brand: #f5c542;" in css and "--brand-ink: #000000;" in css  # dark text on a light brand colour
-    assert "--accent: #0b6b63;" in css and "--accent-ink: #ffffff;" in css
+    assert "--brand-accent: #0b6b63;" in css and "--brand-accent-ink: #ffffff;" in css
     assert ".tier-bronze { --tier: #a97142;" in css
     assert "max-age=300" in response["Cache-Control"]
     page = client.get(reverse("account_login")).content.decode()
