@@ -1,4 +1,3 @@
-import hashlib
 import secrets
 from datetime import date, datetime
 
@@ -220,8 +219,7 @@ def member_close(*, member: Member, now: datetime | None = None) -> Member:
     locked.user = None
     locked.save()
     if user is not None:
-        scope = hashlib.sha256(f"user:{user.pk}".encode()).hexdigest()[:64]
-        IdempotencyRecord.objects.filter(scope=scope).delete()
+        IdempotencyRecord.objects.filter(scope=IdempotencyRecord.scope_for(f"user:{user.pk}")).delete()
         user.delete()  # its email addresses and confirmations go with it
     transaction.on_commit(lambda: member_closed.send(sender=Member, member=locked))
     return locked

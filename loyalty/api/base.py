@@ -42,7 +42,7 @@ class IdempotentMixin:
                            {IDEMPOTENCY_HEADER: [_("Ensure this value has at most 255 characters.")]}),
                 status=422,
             )
-        scope = hashlib.sha256(self._idempotency_caller(request).encode()).hexdigest()[:64]
+        scope = IdempotencyRecord.scope_for(self._idempotency_caller(request))
         fingerprint = request.method.encode() + request.path.encode() + b"\n" + request.body
         request_hash = hashlib.sha256(fingerprint).hexdigest()
         try:

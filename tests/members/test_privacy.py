@@ -3,6 +3,7 @@ closed membership has no new activity anywhere (portal, API, jobs)."""
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -98,7 +99,7 @@ def test_closing_anonymises_keeps_the_ledger_signs_out_and_removes_the_login(sig
     coupon = reward_redeem(member=member, reward=reward)
     user_pk, session_key = member.user.pk, signed_in.session.session_key
     IdempotencyRecord.objects.create(
-        scope=__import__("hashlib").sha256(f"user:{user_pk}".encode()).hexdigest()[:64], key="k", request_hash="x",
+        scope=IdempotencyRecord.scope_for(f"user:{user_pk}"), key="k", request_hash="x",
         status_code=201, response_body=b'{"email": "ana@example.com"}',
     )
     transactions_before = LedgerTransaction.objects.filter(member=member).count()
@@ -201,3 +202,41 @@ def test_no_member_page_or_download_shows_a_staff_members_email(signed_in, membe
     assert "Cancelled by staff" in bodies[1]
     for body in bodies:
         assert "admin.person" not in body and "shop.example" not in body
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_closing_while_purchases_and_redemptions_race_leaves_a_sound_ledger_and_nothing_held():
+    """A close racing a purchase and a redemption (PostgreSQL, separate connections): whatever commits first,
+    the ledger balances, the member ends with nothing, and a redemption made before the close is unusable."""
+    from loyalty.models import Store
+    from loyalty.services.purchases import purchase_record
+    from tests.concurrency import run_together
+
+    user = User.objects.create_user(email="race@example.com", password=PASSWORD)
+    member = member_create(email=user.email, user=user)
+    points_credit(member=member, points=500, audit=Audit(reason="Start", idempotency_key="race-0"))
+    reward = RewardFactory(code="cake", cost_points=100)
+    store = Store.objects.create(slug="till", name="Till")
+
+    def work(i):
+        fresh = Member.objects.get(pk=member.pk)
+        if i == 0:
+            return member_close(member=fresh)
+        if i % 2:
+            return purchase_record(store=store, member=fresh, order_id=f"R-{i}", total=Decimal("20.00"),
+                                   currency="EUR")
+        return reward_redeem(member=fresh, reward=reward)
+
+    results = run_together(work, n=7)
+    assert not isinstance(results[0], Exception), results[0]
+    for result in results[1:]:  # refused as closed, or (read as active just before) found nothing left to spend
+        assert not isinstance(result, Exception) or result.code in ("member_inactive", "insufficient_points"), result
+    member.refresh_from_db()
+    assert member.status == MemberStatus.CLOSED
+    assert dict(member.ledger_accounts.values_list("kind", "balance")) == {AccountKind.AVAILABLE: 0,
+                                                                          AccountKind.PENDING: 0}
+    assert ledger_verify() == []
+    for redemption in Redemption.objects.filter(member=member):
+        with pytest.raises(MemberInactive):
+            coupon_use(code=redemption.code, order_id="after")
