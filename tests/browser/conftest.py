@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -37,6 +38,9 @@ def browser_context(monkeypatch):
         yield context
         context.close()
         browser.close()
+        # The test's own ORM calls made while Playwright's loop ran use a connection of their own context:
+        # close it here, or PostgreSQL refuses to drop the test database at the end of the session.
+        connections.close_all()
 
 
 def axe_violations(page) -> list[dict]:
