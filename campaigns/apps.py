@@ -16,3 +16,7 @@ class CampaignsConfig(AppConfig):
         from campaigns.services.referrals import referrals_signals_connect
 
         referrals_signals_connect()
+
+        from members.navigation import portal_nav_register
+
+        portal_nav_register(url_name="campaigns:referrals", label=_("Refer a friend"), order=90, icon="users")

@@ -1,17 +1,20 @@
-"""The campaigns' part of `python manage.py demo` (found by its autodiscover_modules("demo")): action rules,
-product reviews, shares and surveys during the replayed history, and referral chains (one blocked), all
-through the real services. The sign-up bonus is the program's (members.services.member_create)."""
+"""The campaigns' part of `python manage.py demo` (found by its autodiscover_modules("demo")): promotions,
+created before the history is replayed so replayed purchases earn their bonuses; action rules, product
+reviews, shares and surveys during the replayed history; and referral chains (one blocked), all through the
+real services. The sign-up bonus is the program's (members.services.member_create)."""
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 
-from campaigns.models import ActionRule
+from campaigns.models import ActionRule, Promotion
 from campaigns.services.actions import action_event_record, action_rule_create, action_rule_update
+from campaigns.services.promotions import promotion_create
 from loyalty.management.commands import demo as demo_command
 from loyalty.models import Purchase
 
@@ -30,6 +33,25 @@ BLOCKED_NUMBER = 7  # from this member on, one signs up with an alias of its ref
 def _rng(*parts: Any) -> random.Random:
     """A random stream per member and purpose: the other demo data stays as it was without campaigns."""
     return random.Random("-".join(str(part) for part in parts))
+
+
+def demo_promotions(demo: demo_command.Demo) -> None:
+    if Promotion.objects.exists():
+        return
+    now = demo.now
+    promotions = [
+        {"name": "Welcome: 50 bonus points on your first purchase", "kind": "first_purchase", "points": 50},
+        {"name": "Double points on coffee", "kind": "multiplier", "multiplier": Decimal("2.00"),
+         "categories": ["coffee"], "starts_at": now - timedelta(days=60), "ends_at": now + timedelta(days=30)},
+        {"name": "100 extra points on orders from €100", "kind": "threshold", "points": 100,
+         "min_total": Decimal("100.00")},
+        {"name": "Spring weekend: triple points", "kind": "multiplier", "multiplier": Decimal("3.00"),
+         "exclusive": True, "starts_at": now - timedelta(days=250), "ends_at": now - timedelta(days=247)},
+        {"name": "Gold and Platinum: 25 bonus points a visit", "kind": "flat", "points": 25,
+         "tiers": ["gold", "platinum"]},
+    ]
+    for fields in promotions:
+        promotion_create(**fields)
 
 
 def demo_action_rules(demo: demo_command.Demo) -> None:
@@ -86,9 +108,8 @@ def _actions(demo: demo_command.Demo, planned: demo_command.PlannedMember, when:
 
 
 def _register() -> None:
-    steps = demo_command.STEPS
-    if demo_action_rules not in steps:
-        steps.insert(steps.index(demo_command.demo_history), demo_action_rules)
+    demo_command.step_add(demo_promotions, before=demo_command.demo_history)
+    demo_command.step_add(demo_action_rules, before=demo_command.demo_history)
     if _referral not in demo_command.JOIN_HOOKS:
         demo_command.JOIN_HOOKS.append(_referral)
     if _actions not in demo_command.VISIT_HOOKS:

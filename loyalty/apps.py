@@ -18,6 +18,8 @@ class LoyaltyConfig(AppConfig):
         if engine not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
             raise ImproperlyConfigured(f"Unsupported database engine {engine}: use SQLite or PostgreSQL.")
 
+        from loyalty.emails import email_signals_connect
         from loyalty.services.tiers import tier_signals_connect
 
         tier_signals_connect()
+        email_signals_connect()

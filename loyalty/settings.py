@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "members.context_processors.portal",
             ],
         },
     },
@@ -147,8 +148,11 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_ADAPTER = "members.adapter.AccountAdapter"
-# Adds the referral code (filled in from /r/<code>) to the sign-up form.
+# First and last name, the programme terms, marketing consent, and a friend's referral code (filled in from
+# /r/<code>): members.forms.SignupForm.
 ACCOUNT_SIGNUP_FORM_CLASS = "members.forms.SignupForm"
+# allauth's own subject prefix ("[host] ") is replaced by the programme's name as the sender.
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": "10/m/ip,5/5m/key",
@@ -171,7 +175,8 @@ ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("nl", _("Dutch"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-FORMAT_MODULE_PATH = ["loyalty.formats"]  # one date format on every page (loyalty/formats/<language>/formats.py)
+# English dates day first ("12 March 2026"), not the US "March 12, 2026" / "03/12/2026" (loyalty/formats/en).
+FORMAT_MODULE_PATH = ["loyalty.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Amsterdam")
 USE_I18N = True
 USE_TZ = True
@@ -193,7 +198,10 @@ STORAGES = {
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 if "EMAIL_URL" in env:
     vars().update(env.email_url("EMAIL_URL"))
+# The address member emails come from; the programme's name is shown as the sender.
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
+# Where members reach the portal: links and images in emails (which have no request to take it from).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # Celery: Redis when REDIS_URL is set, otherwise tasks run in-process (eager).
 CELERY_BROKER_URL = REDIS_URL or "memory://"

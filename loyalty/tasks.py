@@ -14,6 +14,7 @@ from typing import Any
 from celery import shared_task
 from django.db import OperationalError, transaction
 
+from loyalty import emails
 from loyalty.services import jobs
 from loyalty.services.program import config_memo
 from loyalty.services.tiers import tiers_recalculate
@@ -78,3 +79,12 @@ def verify_ledger(as_of: str | None = None) -> dict:
         logger.error("verify_ledger: BROKEN %s", problem)
     logger.info("verify_ledger: %s problem(s)", len(problems))
     return {"problems": len(problems)}
+
+
+# Emails: at least once (a failed delivery is retried by the task itself), acknowledged late like the jobs.
+EMAIL_TASK_OPTIONS: dict[str, Any] = {**JOB_TASK_OPTIONS, "bind": True, "default_retry_delay": 300}
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_tier_upgrade_email(self, history_id: int) -> bool:
+    return bool(emails.deliver(self, lambda: emails.tier_upgrade_email_send(history_id=history_id)))

@@ -7,13 +7,19 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from loyalty.admin.kpi import kpi_dashboard_view
+from members import views as portal_views
 
 urlpatterns = [
     # The KPI dashboard: an admin page (staff sign-in, the admin's layout) outside the admin's model URLs.
     path("admin/kpi/", admin.site.admin_view(kpi_dashboard_view), name="kpi_dashboard"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The footer's language switch also saves a signed-in member's language (Django's set_language + that).
+    path("i18n/setlang/", portal_views.language_set, name="set_language"),
+    path("terms/", portal_views.terms, name="terms"),
+    path("closed/", portal_views.account_closed, name="account_closed"),
+    path("branding.css", portal_views.branding_css, name="branding_css"),
+    path("favicon.ico", portal_views.favicon, name="favicon"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI from drf-spectacular-sidecar's static files (no CDN), its script a separate request (the CSP);
     # it injects its own <style>, so this page alone (no personal data on it) allows inline styles.

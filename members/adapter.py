@@ -1,9 +1,13 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.core.exceptions import PermissionDenied
 
+from loyalty.emails import branding_context, email_sender
+
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Open sign-up; members are linked to logins in members.signals."""
+    """Open sign-up; members are linked to logins in members.signals. allauth's emails (confirm your email,
+    reset your password, ...) come from the programme, branded like the member emails (templates/account/
+    email/*, extending emails/base.html)."""
 
     def is_open_for_signup(self, request) -> bool:
         return True
@@ -18,3 +22,9 @@ class AccountAdapter(DefaultAccountAdapter):
             ip_address = None
         request.loyalty_signup = {"referrer": form.cleaned_data.get("referral_code"), "ip_address": ip_address}
         return user
+
+    def get_from_email(self) -> str:
+        return email_sender()
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        super().send_mail(template_prefix, email, {**branding_context(), "preferences_note": False, **context})

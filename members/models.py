@@ -36,6 +36,10 @@ class User(AbstractUser):
 
     username = None  # type: ignore[assignment]
     email = models.EmailField(_("email address"), unique=True)
+    # What the person agreed to on the sign-up form. Applied to the member when the login is linked to one
+    # (at once for a new member; for a member enrolled at a till, only once this email is verified).
+    terms_accepted_at = models.DateTimeField(_("terms accepted at sign-up"), null=True, blank=True)
+    signup_marketing_consent = models.BooleanField(_("marketing consent given at sign-up"), default=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -80,6 +84,13 @@ class Member(models.Model):
     nickname = models.CharField(_("nickname"), max_length=40, blank=True)
     leaderboard_opt_in = models.BooleanField(_("show me on the leaderboard"), default=False)
     joined_at = models.DateTimeField(_("joined"), default=timezone.now)
+    terms_accepted_at = models.DateTimeField(_("programme terms accepted"), null=True, blank=True)
+    # Emails the member may switch off in the portal (the programme can switch each off for everyone).
+    email_tier_upgrade = models.BooleanField(_("email me when I reach a new tier"), default=True)
+    email_reward_redeemed = models.BooleanField(_("email me my coupon when I redeem a reward"), default=True)
+    email_expiry_reminder = models.BooleanField(_("remind me before my points expire"), default=True)
+    welcome_sent_at = models.DateTimeField(_("welcome email sent"), null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
     # Points earned net of reversals; kept by the ledger's posting service alongside the balances.
     lifetime_earned = models.BigIntegerField(_("points earned"), default=0, editable=False)
     # Not indexed, and on PostgreSQL over half of each page is kept free (fillfactor, members migrations 0004

@@ -12,19 +12,21 @@ WooCommerce auto-enrolment, the demo), so the sign-up bonus is paid here, exactl
 import secrets
 from datetime import date, datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from loyalty.models import LedgerTransaction, TransactionKind
+from loyalty.models import IdempotencyRecord, LedgerTransaction, TransactionKind
 from loyalty.reasons import Reason
-from loyalty.services.ledger import Audit, LedgerError, member_accounts_create, points_credit
+from loyalty.services.ledger import Audit, LedgerError, member_accounts_create, points_credit, points_forfeit
 from loyalty.services.program import program_get
+from loyalty.services.tiers import member_entry_tier_record, tier_entry_get
 from members.loyalty_ids import generate_loyalty_id, is_valid_loyalty_id
 from members.models import Member, MemberStatus, User
-from members.signals import member_confirmed, member_enrolled, member_referred
+from members.signals import member_closed, member_confirmed, member_enrolled, member_referred
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
@@ -99,13 +101,15 @@ def member_create(
     user: User | None = None,
     language: str = "en",
     joined_at: datetime | None = None,
+    terms_accepted_at: datetime | None = None,
     store=None,
     confirmed: bool = True,
     referral_channel: str = "api",
     ip_address: str | None = None,
     loyalty_id: str | None = None,
 ) -> Member:
-    """Enrol a member (with or without a login), open their ledger accounts and pay the sign-up bonus.
+    """Enrol a member (with or without a login), open their ledger accounts, place them in the entry tier (the
+    tier a metric of 0 reaches, read from the tier cache) at once, and pay the sign-up bonus.
 
     `confirmed=False` (a portal sign-up whose email is not confirmed yet): nothing is paid until
     member_confirm. `referral_channel` and `ip_address` describe where a referred member came from (the
@@ -123,6 +127,7 @@ def member_create(
         if (holder := Member.objects.filter(loyalty_id=loyalty_id).first()) is not None:
             raise LoyaltyIdTaken(holder)
     joined_at = joined_at or timezone.now()
+    entry_tier = tier_entry_get()
     for _attempt in range(10):
         member = Member(
             email=email,
@@ -136,6 +141,9 @@ def member_create(
             user=user,
             language=language,
             joined_at=joined_at,
+            terms_accepted_at=terms_accepted_at,
+            tier=entry_tier,
+            tier_since=joined_at if entry_tier is not None else None,
             loyalty_id=loyalty_id or generate_loyalty_id(),
             referral_code=_referral_code(),
         )
@@ -152,6 +160,8 @@ def member_create(
     else:
         raise RuntimeError("could not draw a free loyalty ID")
     member_accounts_create(member=member)
+    if entry_tier is not None:
+        member_entry_tier_record(member=member, tier=entry_tier)
     if confirmed:
         member_signup_bonus_award(member=member, at=joined_at)
     if referred_by is not None:
@@ -171,12 +181,15 @@ def member_confirm(*, member: Member) -> None:
 
 @transaction.atomic
 def member_claim(
-    *, user: User, confirmed: bool = True, referred_by: Member | None = None, ip_address: str | None = None
+    *, user: User, confirmed: bool = True, referred_by: Member | None = None, ip_address: str | None = None,
+    language: str | None = None,
 ) -> Member | None:
     """Link a login to the member with the same (verified) email, creating the member if there is none.
 
     A new member is a portal sign-up: `confirmed` False while its email is not confirmed, `referred_by` the
-    referrer whose code it signed up with. Linking an existing (till) member pays nothing: it joined before.
+    referrer whose code it signed up with, `language` the sign-up page's. Linking an existing (till) member
+    pays nothing: it joined before; it keeps its language. What the person chose on the sign-up form (kept
+    on the login: names, terms, marketing consent) goes to the member.
     """
     if hasattr(user, "member"):
         return user.member
@@ -185,16 +198,30 @@ def member_claim(
         return member_create(
             email=user.email, first_name=user.first_name, last_name=user.last_name, user=user, confirmed=confirmed,
             referred_by=referred_by, referral_channel="portal", ip_address=ip_address,
+            marketing_consent=user.signup_marketing_consent, terms_accepted_at=user.terms_accepted_at,
+            language=language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE,
         )
-    if member.user_id is not None:
+    if member.user_id is not None or member.status == MemberStatus.CLOSED:
         return None
     member.user = user
-    member.save(update_fields=["user"])
+    update_fields = ["user"]
+    for name in ("first_name", "last_name"):
+        if not getattr(member, name) and getattr(user, name):
+            setattr(member, name, getattr(user, name))
+            update_fields.append(name)
+    if user.terms_accepted_at is not None:
+        member.terms_accepted_at = user.terms_accepted_at
+        update_fields.append("terms_accepted_at")
+    if user.signup_marketing_consent and not member.marketing_consent:
+        member.marketing_consent, member.marketing_consent_at = True, timezone.now()
+        update_fields += ["marketing_consent", "marketing_consent_at"]
+    member.save(update_fields=update_fields)
     return member
 
 
 PROFILE_FIELDS = (
     "first_name", "last_name", "nickname", "birthday", "phone", "language", "marketing_consent", "leaderboard_opt_in",
+    "email_tier_upgrade", "email_reward_redeemed", "email_expiry_reminder",
 )
 
 
@@ -275,3 +302,73 @@ def member_update(*, member: Member, status: str | None = None, **profile) -> Me
     if profile:
         member_profile_update(member=member, **profile)
     return member
+
+
+def member_language_set(*, member: Member, language: str) -> Member:
+    """The member's saved language (emails go out in it); the language switcher and the profile both set it."""
+    if language not in dict(settings.LANGUAGES):
+        raise ValueError(f"not a language of this site: {language!r}")
+    return member_profile_update(member=member, language=language)
+
+
+# -- closing a membership -----------------------------------------------------------------------------
+
+
+class MemberCloseRefused(LedgerError):
+    code = "member_inactive"
+    status_code = 409
+
+
+CLOSED_EMAIL_DOMAIN = "closed.invalid"  # RFC 2606: can never receive mail
+ADJUSTMENT_REASON = Reason(gettext_noop("Adjusted by customer service"))
+
+
+def closed_email(member: Member) -> str:
+    return f"closed-{member.loyalty_id}@{CLOSED_EMAIL_DOMAIN}"
+
+
+@transaction.atomic
+def member_close(*, member: Member, now: datetime | None = None) -> Member:
+    """Close a membership at the member's request; final.
+
+    - What the member still holds is forfeited (one ledger posting to `expired`); the ledger itself is
+      kept, with reasons typed by staff replaced by a neutral one, so no reason names anyone.
+    - Personal data is anonymised: email, names, birthday, phone, nickname, consents; the loyalty ID and
+      the referral code stay (they identify no one and are never reused).
+    - The login is removed (with its email addresses; any session of it is signed out), as are the
+      member's stored API replies (idempotency records of their session).
+    - Status `closed`: purchases, redemptions, events, adjustments and coupons are refused from now on.
+    `member_closed` is sent after the commit, for other apps to drop what they keep about the member.
+    """
+    now = now or timezone.now()
+    if Member.objects.filter(pk=member.pk, status=MemberStatus.CLOSED).exists():
+        raise MemberCloseRefused(_("This membership is already closed."))
+    points_forfeit(
+        member=member,
+        audit=Audit(reason=Reason(gettext_noop("Points forfeited: membership closed")),
+                    idempotency_key=f"close:{member.pk}", occurred_at=now),
+    )
+    locked = Member.objects.select_for_update(of=("self",)).select_related("user").get(pk=member.pk)
+    if locked.status == MemberStatus.CLOSED:  # closed meanwhile: this transaction rolls back
+        raise MemberCloseRefused(_("This membership is already closed."))
+    user = locked.user
+    if user is not None and (user.is_staff or user.is_superuser):
+        raise MemberCloseRefused(_("A staff login's membership is closed by an administrator."))
+    LedgerTransaction.objects.filter(member=locked, reason_msgid="").update(
+        reason=ADJUSTMENT_REASON.english(), reason_msgid=ADJUSTMENT_REASON.msgid, reason_params={}
+    )
+    for name in ("first_name", "last_name", "phone", "nickname"):
+        setattr(locked, name, "")
+    locked.email = closed_email(locked)
+    locked.birthday = None
+    locked.marketing_consent, locked.marketing_consent_at = False, None
+    locked.leaderboard_opt_in = False
+    locked.email_tier_upgrade = locked.email_reward_redeemed = locked.email_expiry_reminder = False
+    locked.status, locked.closed_at = MemberStatus.CLOSED, now
+    locked.user = None
+    locked.save()
+    if user is not None:
+        IdempotencyRecord.objects.filter(scope=IdempotencyRecord.scope_for(f"user:{user.pk}")).delete()
+        user.delete()  # its email addresses and confirmations go with it
+    transaction.on_commit(lambda: member_closed.send(sender=Member, member=locked))
+    return locked

@@ -1,6 +1,8 @@
-from allauth.account.signals import email_confirmed, user_signed_up
+from allauth.account.signals import email_confirmed, user_logged_in, user_signed_up
+from django.conf import settings
 from django.db.models.signals import post_save
 from django.dispatch import Signal, receiver
+from django.utils import translation
 
 # Sent after the commit that enrolled a member, with `member` and `store` (or None).
 member_enrolled = Signal()
@@ -13,10 +15,15 @@ member_referred = Signal()
 # Sent inside member_confirm's transaction when a portal sign-up confirmed its email: `member`.
 member_confirmed = Signal()
 
+# Sent after the commit that closed (and anonymised) a membership, with `member`: apps that keep something
+# personal about members (referrals, leaderboard entries) drop it here.
+member_closed = Signal()
+
 
 @receiver(user_signed_up)
 def _member_for_new_login(sender, request, user, **kwargs) -> None:
-    """A new login gets a member at once, unless a till-enrolled member waits for this email to be verified.
+    """A new login gets a member at once (in the sign-up page's language), unless a till-enrolled member
+    waits for this email to be verified.
 
     The member earns its sign-up (and referral) bonus once the email is confirmed, unless this site does not
     verify emails at all. The referral code and client IP come from the sign-up form (AccountAdapter.save_user).
@@ -33,13 +40,15 @@ def _member_for_new_login(sender, request, user, **kwargs) -> None:
             confirmed=app_settings.EMAIL_VERIFICATION == app_settings.EmailVerificationMethod.NONE,
             referred_by=signup.get("referrer"),
             ip_address=signup.get("ip_address"),
+            language=translation.get_language(),
         )
 
 
 @receiver(email_confirmed)
 def _claim_member_on_verification(sender, request, email_address, **kwargs) -> None:
-    """The login's own email is confirmed: link the member. A member made by this portal sign-up is paid
-    now; a till member claimed online is only linked (it was paid when it joined)."""
+    """The login's own email is confirmed: link the member and welcome them. A member made by this portal
+    sign-up is paid now; a till member claimed online is only linked (it was paid when it joined)."""
+    from members.emails import welcome_email_queue
     from members.models import Member
     from members.services import member_claim, member_confirm
 
@@ -48,8 +57,11 @@ def _claim_member_on_verification(sender, request, email_address, **kwargs) -> N
         return
     signed_up_here = Member.objects.filter(user=user).exists()
     member = member_claim(user=user)
-    if member is not None and signed_up_here:
+    if member is None:
+        return
+    if signed_up_here:
         member_confirm(member=member)
+    welcome_email_queue(member=member)
 
 
 @receiver(post_save, sender="members.User")
@@ -67,3 +79,25 @@ def _staff_email_verified(sender, instance, **kwargs) -> None:
     elif not address.verified:
         address.verified = True
         address.save(update_fields=["verified"])
+
+
+@receiver(member_enrolled)
+def _welcome_new_member(sender, member, **kwargs) -> None:
+    """Enrolled at a till, by the API, an import or the admin: welcome them now. A portal sign-up is welcomed
+    once its email address is verified (above), unless verification is off."""
+    from members.emails import welcome_email_queue
+
+    if member.user_id is None or settings.ACCOUNT_EMAIL_VERIFICATION != "mandatory":
+        welcome_email_queue(member=member)
+
+
+@receiver(user_logged_in)
+def _language_of_member(sender, request, user, response=None, **kwargs) -> None:
+    """Signing in switches the portal to the member's saved language (the one their emails use)."""
+    member = getattr(user, "member", None)
+    if member is None or response is None or member.language not in dict(settings.LANGUAGES):
+        return
+    from members.views import language_cookie_set
+
+    translation.activate(member.language)
+    language_cookie_set(response, member.language)

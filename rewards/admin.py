@@ -49,7 +49,7 @@ class RewardAdmin(admin.ModelAdmin):
     prepopulated_fields = {"code": ("name",)}
     readonly_fields = ("image_preview", "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("code", "name", "description", "kind", "active")}),
+        (None, {"fields": ("code", "name", "description", "how_to_use", "kind", "active")}),
         (gettext_lazy("Price and value"), {
             "fields": ("cost_points", "value"),
             "description": gettext_lazy(

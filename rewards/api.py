@@ -156,6 +156,7 @@ class RewardSerializer(serializers.Serializer):
     charity_name = serializers.CharField()
     partner_name = serializers.CharField()
     sku = serializers.CharField()
+    how_to_use = serializers.CharField(help_text="What the member does with the coupon (empty: a text for the kind).")
 
     @extend_schema_field(serializers.IntegerField(
         allow_null=True,
@@ -370,6 +371,9 @@ class CouponUseApi(PosApi):
                 "`coupon_used`, `coupon_expired`, `already_cancelled` (the redemption was cancelled) or "
                 "`idempotency_conflict`."
             )),
+            422: _error(gettext_lazy(
+                "`member_inactive`: the coupon's member closed their membership, or `invalid`."
+            )),
             429: _error(gettext_lazy("`rate_limited`: too many unknown codes from this key.")),
         },
     )
@@ -411,6 +415,9 @@ class RewardInputSerializer(serializers.Serializer):
     charity_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     partner_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     sku = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    how_to_use = serializers.CharField(
+        required=False, allow_blank=True, help_text="Shown with the member's coupon; empty: a text for the kind."
+    )
 
     def validate_code(self, value: str) -> str:
         taken = Reward.objects.filter(code=value)

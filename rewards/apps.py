@@ -8,6 +8,7 @@ class RewardsConfig(AppConfig):
 
     def ready(self) -> None:
         from loyalty.signals import purchase_refunded
+        from rewards import tasks  # noqa: F401 - registers the Celery tasks in every process, not only workers
         from rewards.services import on_purchase_refunded
 
         # A full refund cancels the pay-with-points redemptions recorded for that order (points back).
@@ -21,3 +22,11 @@ class RewardsConfig(AppConfig):
             rows=lambda period, figures: rewards_top_get(since=period.since, until=period.until),
             description=_("Most redeemed in the range, cancelled redemptions left out."), order=30,
         ))
+
+        from members.navigation import portal_nav_register
+        from members.selectors import member_export_register
+        from rewards.selectors import redemptions_export
+
+        portal_nav_register(url_name="rewards:catalogue", label=_("Rewards"), order=30, icon="gift")
+        portal_nav_register(url_name="rewards:my_coupons", label=_("My coupons"), order=40, icon="ticket")
+        member_export_register("redemptions", redemptions_export)

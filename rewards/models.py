@@ -70,6 +70,10 @@ class Reward(models.Model):
         _("partner"), max_length=100, blank=True, help_text=_("For a partner voucher: whose voucher it is.")
     )
     sku = models.CharField(_("SKU"), max_length=100, blank=True, help_text=_("For a free product: which product."))
+    how_to_use = models.TextField(
+        _("how to use"), blank=True,
+        help_text=_("Shown with the member's coupon. Empty: a standard text for the reward's kind."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -186,6 +190,24 @@ PAY_WITH_POINTS = "pay_with_points"
 REDEMPTION_KIND_CHOICES = [(PAY_WITH_POINTS, _("Pay with points")), *RewardKind.choices]
 
 
+# What a member does with a coupon, when the reward says nothing of its own (Reward.how_to_use).
+HOW_TO_USE = {
+    PAY_WITH_POINTS: _("Enter the code at checkout: the discount is taken off that order."),
+    RewardKind.FIXED_DISCOUNT: _(
+        "Show the code at the till or enter it at checkout in the web shop: the discount is taken off your order."
+    ),
+    RewardKind.PERCENTAGE_DISCOUNT: _(
+        "Show the code at the till or enter it at checkout in the web shop: the discount is taken off your order."
+    ),
+    RewardKind.FREE_PRODUCT: _("Show the code at the till to collect your product."),
+    RewardKind.FREE_SHIPPING: _("Enter the code at checkout in the web shop: shipping on that order is free."),
+    RewardKind.PARTNER_VOUCHER: _("Use the partner code with the partner, as they explain on their site."),
+    RewardKind.CHARITY_DONATION: _("Nothing to do: we pass your donation on. Keep the code as your receipt."),
+    RewardKind.CASHBACK: _("Show the code at the till: the amount is paid out or credited to you."),
+    RewardKind.EXPERIENCE: _("Show the code at the entrance."),
+}
+
+
 class RedemptionStatus(models.TextChoices):
     ISSUED = "issued", _("Issued")
     USED = "used", _("Used")
@@ -295,3 +317,18 @@ class Redemption(models.Model):
 
     def status_label(self) -> "str | StrPromise":
         return RedemptionStatus(self.status_at()).label
+
+    def how_to_use(self) -> "str | StrPromise":
+        """What the member does with the coupon: the reward's own words, else the text for its kind."""
+        if self.reward is not None and self.reward.how_to_use.strip():
+            return self.reward.how_to_use
+        return HOW_TO_USE.get(self.kind, HOW_TO_USE[PAY_WITH_POINTS])
+
+    def member_may_cancel(self, now=None) -> bool:
+        """A member may cancel their own catalogue coupon while it can still be used. Not a partner voucher
+        (its partner code has been shown) and not a pay-with-points discount (it belongs to an order)."""
+        return (
+            self.reward_id is not None
+            and self.kind != RewardKind.PARTNER_VOUCHER
+            and self.status_at(now) == RedemptionStatus.ISSUED
+        )

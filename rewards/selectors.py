@@ -65,7 +65,11 @@ def reward_catalogue_for_member(*, member: Member, available_points: int, now: d
             blocker = "insufficient_points"
         else:
             blocker = ""
-        items.append({"reward": reward, "stock": stock, "blocker": blocker})
+        to_go = max(reward.cost_points - available_points, 0)
+        items.append({
+            "reward": reward, "stock": stock, "blocker": blocker, "to_go": to_go,
+            "progress": min(max(available_points, 0), reward.cost_points),
+        })
     return items
 
 
@@ -75,6 +79,42 @@ def redemption_list_for_member(*, member: Member) -> QuerySet[Redemption]:
         .select_related("member", "reward", "voucher")
         .order_by("-issued_at", "-id")
     )
+
+
+def coupons_for_member(
+    *, member: Member, now: datetime | None = None
+) -> tuple[QuerySet[Redemption], QuerySet[Redemption]]:
+    """The member's coupons that can be used now (soonest expiry first) and the rest (newest first)."""
+    now = now or timezone.now()
+    coupons = Redemption.objects.filter(member=member).select_related("reward", "voucher")
+    usable = Q(status=RedemptionStatus.ISSUED, expires_at__gt=now)
+    return coupons.filter(usable).order_by("expires_at", "id"), coupons.exclude(usable).order_by("-issued_at", "-id")
+
+
+def redemption_for_member(*, member: Member, pk: int) -> Redemption | None:
+    """One of the member's own redemptions (None for anyone else's: they cannot tell it exists)."""
+    return Redemption.objects.filter(member=member, pk=pk).select_related("reward", "voucher").first()
+
+
+def redemptions_export(member: Member) -> list[dict[str, Any]]:
+    """The member's redemptions for their data download."""
+    return [
+        {
+            "code": redemption.code,
+            "reward": redemption.reward.name if redemption.reward else None,
+            "kind": redemption.kind,
+            "points": redemption.points,
+            "value": str(redemption.value),
+            "currency": redemption.currency,
+            "status": redemption.status_at(),
+            "partner_code": getattr(getattr(redemption, "voucher", None), "code", None),
+            "issued_at": redemption.issued_at.isoformat(),
+            "expires_at": redemption.expires_at.isoformat(),
+            "used_at": redemption.used_at.isoformat() if redemption.used_at else None,
+            "cancelled_at": redemption.cancelled_at.isoformat() if redemption.cancelled_at else None,
+        }
+        for redemption in redemption_list_for_member(member=member).order_by("issued_at", "id")
+    ]
 
 
 def charity_donation_totals(*, since: datetime | None = None, until: datetime | None = None) -> list[dict]:

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from loyalty.emails import send_after_commit
 from loyalty.models import Program, StaffActionKind, Store
 from loyalty.reasons import Reason, reason_text
 from loyalty.selectors import member_points_get
@@ -350,6 +351,10 @@ def reward_redeem(
         )
         if voucher is not None:
             VoucherCode.objects.filter(pk=voucher.pk).update(redemption=redemption, assigned_at=now)
+    if program_get().reward_redeemed_email and member.email_reward_redeemed:
+        from rewards.tasks import send_reward_redeemed_email
+
+        send_after_commit(send_reward_redeemed_email, redemption_id=redemption.pk)
     return redemption
 
 
@@ -434,6 +439,21 @@ def redemptions_cancel_bulk(*, redemptions: Iterable[Redemption], staff_user, se
     return result
 
 
+def redemption_cancel_by_member(*, member: Member, redemption: Redemption, now: datetime | None = None) -> Redemption:
+    """A member cancels their own unused catalogue coupon from the portal: the points go back. Refused for
+    someone else's coupon, a used, expired or cancelled one, a partner voucher (its code was shown) and a
+    pay-with-points discount (it belongs to an order)."""
+    now = now or timezone.now()
+    if redemption.member_id != member.pk:
+        raise CouponNotFound(_("No coupon has this code."))
+    _refuse(redemption, allow_used=False)
+    if redemption.status_at(now) == RedemptionStatus.EXPIRED:
+        raise CouponExpired(_("This coupon has expired; it can no longer be cancelled."))
+    if not redemption.member_may_cancel(now):
+        raise RedemptionError(_("This coupon cannot be cancelled: ask us if something is wrong with it."))
+    return redemption_cancel(redemption=redemption, now=now)
+
+
 def coupon_use(*, code: str, order_id: str, store: Store | None = None, now: datetime | None = None) -> Redemption:
     """Mark a coupon used on an order. Once only; not after its expiry or a cancellation."""
     now = now or timezone.now()
@@ -452,6 +472,8 @@ def coupon_use(*, code: str, order_id: str, store: Store | None = None, now: dat
             raise AlreadyCancelled(_("This coupon was cancelled."))
         if redemption.status == RedemptionStatus.USED:
             raise CouponUsed(_("This coupon has already been used."))
+        if Member.objects.filter(pk=redemption.member_id, status=MemberStatus.CLOSED).exists():
+            raise MemberInactive(_("This coupon's member closed their membership: it can no longer be used."))
         expired = redemption.status == RedemptionStatus.EXPIRED or redemption.expires_at <= now
         if expired:
             if redemption.status == RedemptionStatus.ISSUED:
@@ -510,7 +532,7 @@ def on_purchase_refunded(sender, *, purchase, refund=None, full: bool = False, *
 
 REWARD_EDITABLE_FIELDS = (
     "code", "name", "description", "kind", "cost_points", "value", "stock", "per_member_limit", "min_tier",
-    "available_from", "available_until", "image", "active", "charity_name", "partner_name", "sku",
+    "available_from", "available_until", "image", "active", "charity_name", "partner_name", "sku", "how_to_use",
 )
 
 

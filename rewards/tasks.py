@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
-from loyalty.tasks import JOB_TASK_OPTIONS, _run
+from loyalty import emails
+from loyalty.tasks import EMAIL_TASK_OPTIONS, JOB_TASK_OPTIONS, _run
+from rewards.emails import reward_redeemed_email_send
 from rewards.services import redemptions_expire
 
 
@@ -14,3 +16,8 @@ def _expire(*, as_of, progress, **kwargs) -> dict:
 def expire_coupons(as_of: str | None = None) -> dict:
     """Mark issued coupons past their expiry as expired; `as_of` ISO 8601, default now. Idempotent."""
     return _run("expire_coupons", _expire, as_of)
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_reward_redeemed_email(self, redemption_id: int) -> bool:
+    return bool(emails.deliver(self, lambda: reward_redeemed_email_send(redemption_id=redemption_id)))

@@ -213,10 +213,10 @@ def test_no_string_in_the_source_is_left_untranslated(tmp_path, monkeypatch, set
 def test_key_strings_are_dutch_under_override():
     with translation.override("nl"):
         assert translation.gettext("Points expired") == "Punten vervallen"
-        assert translation.gettext("My points") == "Mijn punten"
+        assert translation.gettext("Dashboard") == "Overzicht"
         assert translation.gettext("Sign in") == "Inloggen"
-        assert translation.ngettext("%(points)s point", "%(points)s points", 1) % {"points": 1} == "1 punt"
-        assert translation.ngettext("%(points)s point", "%(points)s points", 5) % {"points": 5} == "5 punten"
+        assert translation.ngettext("%(shown)s point", "%(shown)s points", 1) % {"shown": 1} == "1 punt"
+        assert translation.ngettext("%(shown)s point", "%(shown)s points", 5) % {"shown": 5} == "5 punten"
     with translation.override("en"):
         assert translation.gettext("Points expired") == "Points expired"
 
@@ -241,7 +241,7 @@ def test_the_language_cookie_makes_the_portal_dutch(client):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "nl"
     html = client.get(reverse("portal:dashboard")).content.decode()
     assert "Hallo Anna" in html
-    assert "Mijn punten" in html and "Klantnummer" in html
+    assert "Uw punten" in html and "Uw klantenkaart" in html and "Overzicht" in html
 
 
 @pytest.mark.django_db
@@ -286,3 +286,64 @@ def test_api_validation_errors_are_dutch(admin_api_client):
     response = admin_api_client.get("/api/v1/members/0000000000000000/", HTTP_ACCEPT_LANGUAGE="nl")
     assert response.status_code == 404
     assert response.json() == {"code": "not_found", "detail": "Niet gevonden."}
+
+
+# -- allauth's pages in formal Dutch ---------------------------------------------------------------
+
+INFORMAL = re.compile(r"\b(je|jij|jou|jouw|jullie)\b", re.IGNORECASE)
+
+
+def _visible_text(html: str) -> str:
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+@pytest.mark.django_db
+def test_allauth_pages_speak_formal_dutch():
+    from allauth.account.models import EmailAddress
+
+    visitor = Client(HTTP_ACCEPT_LANGUAGE="nl")
+    pages = {url: visitor.get(url) for url in [
+        "/accounts/login/", "/accounts/signup/", "/accounts/password/reset/", "/accounts/password/reset/done/",
+        "/accounts/confirm-email/", "/accounts/confirm-email/not-a-key/", "/accounts/password/reset/key/1-x/",
+    ]}
+    user = UserFactory(email="nl@example.com")
+    user.save()
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    MemberFactory(email=user.email, user=user, language="nl")
+    member_client = Client(HTTP_ACCEPT_LANGUAGE="nl")
+    member_client.force_login(user)
+    member_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "nl"
+    for url in ["/accounts/email/", "/accounts/password/change/", "/accounts/logout/"]:
+        pages[url] = member_client.get(url)
+    failed = member_client.post("/accounts/password/change/", {"oldpassword": "wrong", "password1": "x",
+                                                               "password2": "y"})
+    pages["password change errors"] = failed
+    wrong_login = visitor.post("/accounts/login/", {"login": "nobody@example.com", "password": "wrong"})
+    pages["login errors"] = wrong_login
+    for name, response in pages.items():
+        assert response.status_code in (200, 302), name
+        text = _visible_text(response.content.decode())
+        assert not INFORMAL.findall(text), f"{name}: {INFORMAL.findall(text)} in {text[:2000]}"
+    assert "Wachtwoord vergeten?" in pages["/accounts/password/reset/"].content.decode()
+    assert "E-mailadressen" in pages["/accounts/email/"].content.decode()
+    assert "Het e-mailadres en/of wachtwoord dat u heeft opgegeven is niet juist." in wrong_login.content.decode()
+
+
+@pytest.mark.django_db
+def test_ledger_reasons_are_dutch_in_the_history_and_the_csv():
+    from loyalty.reasons import Reason
+    from loyalty.services.ledger import Audit, points_credit
+
+    user = UserFactory(email="lid@example.com")
+    user.save()
+    member = MemberFactory(email=user.email, user=user, language="nl")
+    points_credit(member=member, points=95, audit=Audit(reason=Reason("Purchase %(order)s", {"order": "W-001308"}),
+                                                        idempotency_key="nl-1"))
+    client = Client()
+    client.force_login(user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "nl"
+    history = client.get(reverse("portal:history")).content.decode()
+    assert "Aankoop W-001308" in history and "Purchase W-001308" not in history
+    csv_text = b"".join(client.get(reverse("portal:history_csv")).streaming_content).decode("utf-8-sig")
+    assert "Aankoop W-001308" in csv_text and "Gespaard" in csv_text

@@ -84,8 +84,18 @@ class ProgramAdmin(admin.ModelAdmin):
     """The one settings row: no list, no add once it exists, never deleted."""
 
     form = ProgramAdminForm
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in ("brand_colour", "accent_colour"):
+            kwargs["widget"] = forms.TextInput(attrs={"type": "color"})  # the browser's colour picker
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     fieldsets = [
-        (None, {"fields": ["name", "currency"]}),
+        (None, {"fields": ["name", "currency", "terms"]}),
+        (_("Branding"), {
+            "fields": ["logo", "brand_colour", "accent_colour"],
+            "description": _("The programme's look in the member portal, its emails and this admin's header."),
+        }),
         (_("Earning"), {
             "fields": ["earn_rate", "rounding", "include_tax", "pending_days"],
             "description": _("How purchases turn into points. Earning rules (per SKU or category), tier "
@@ -110,6 +120,10 @@ class ProgramAdmin(admin.ModelAdmin):
             "description": _("Points given for something other than a purchase, each paid once: the sign-up bonus "
                              "when a member joins, the birthday bonus once a year, the referral bonuses to both "
                              "sides of a referral (the referrer's up to the cap)."),
+        }),
+        (_("Emails to members"), {
+            "fields": ["welcome_email", "tier_upgrade_email", "reward_redeemed_email", "expiry_reminder_email"],
+            "description": _("Which emails the programme sends; members can switch each off in their profile."),
         }),
     ]
 

@@ -21,7 +21,7 @@ from loyalty.api.auth import ApiKeyAuthentication, HasAdminScope, HasApiKey, IsM
 from loyalty.api.errors import ErrorSerializer, error_body
 from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
 from loyalty.inputs import MAX_JSON_DEPTH
-from loyalty.models import ApiKey
+from loyalty.models import ApiKey, IdempotencyRecord
 from loyalty.services.idempotency import idempotency_claim, idempotency_record
 from members.models import Member, User
 
@@ -70,7 +70,7 @@ class IdempotentMixin:
             return
         key, request_hash = pending
         caller = f"key:{request.auth.pk}" if isinstance(request.auth, ApiKey) else f"user:{request.user.pk}"
-        claim = idempotency_claim(scope=caller, key=key, request_hash=request_hash)
+        claim = idempotency_claim(scope=IdempotencyRecord.scope_for(caller), key=key, request_hash=request_hash)
         if claim.replay is not None:
             raise _Replay(*claim.replay)
         self._idempotency_claim = claim

@@ -7,13 +7,15 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from loyalty.api.base import NUMBERED_PAGE_PARAMETERS, SLUG_PATTERN, AdminApi, paginate, paginated
 from loyalty.api.errors import ErrorSerializer
 from loyalty.api.fields import PlainDecimalField, PlainDecimalsModelSerializer
+from loyalty.api.parsers import JSONParser
 from loyalty.models import Program, Store
 from loyalty.services.config import program_update, store_create, store_update
 from loyalty.services.program import program_get
@@ -39,6 +41,11 @@ class ProgramSerializer(PlainDecimalsModelSerializer):
     point_value = PointValueField(
         max_digits=8, decimal_places=4, min_value=Decimal("0.0001"), help_text="Currency value of one point."
     )
+    logo = serializers.ImageField(
+        write_only=True, required=False, allow_null=True,
+        help_text="multipart/form-data only: PNG, JPEG, GIF or WebP, at most 1 MB; null removes the logo.",
+    )
+    logo_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Program
@@ -47,7 +54,8 @@ class ProgramSerializer(PlainDecimalsModelSerializer):
             "max_discount_percent", "pending_days", "points_valid_days", "expiry_extends_to",
             "expiry_warning_days", "tier_metric", "tier_window", "tier_window_months", "tier_hold_months",
             "signup_bonus", "birthday_bonus", "referral_referrer_bonus", "referral_referee_bonus",
-            "referral_cap", "coupon_valid_days",
+            "referral_cap", "coupon_valid_days", "logo", "logo_url", "brand_colour", "accent_colour", "terms",
+            "welcome_email", "tier_upgrade_email", "reward_redeemed_email", "expiry_reminder_email",
         ]
         extra_kwargs = {
             "earn_rate": {"min_value": Decimal("0"), "help_text": "Points per currency unit."},
@@ -64,7 +72,20 @@ class ProgramSerializer(PlainDecimalsModelSerializer):
             "referral_referee_bonus": {"max_value": MAX_POINTS},
             "referral_cap": {"max_value": MAX_POINTS, "help_text": "null: no cap."},
             "coupon_valid_days": {"min_value": 1, "max_value": MAX_DAYS},
+            "brand_colour": {"help_text": "#rrggbb: the header's background (its text is black or white)."},
+            "accent_colour": {"help_text": "#rrggbb: links and buttons; needs contrast 4.5:1 on white."},
+            "terms": {"help_text": "The programme terms members accept at sign-up (shown at /terms/)."},
         }
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_logo_url(self, program: Program) -> str | None:
+        if not program.logo:
+            return None
+        request = self.context.get("request")
+        return request.build_absolute_uri(program.logo.url) if request is not None else program.logo.url
+
+    def validate_logo(self, value):
+        return "" if value is None else value
 
     def validate_currency(self, value: str) -> str:
         value = value.strip().upper()
@@ -74,20 +95,22 @@ class ProgramSerializer(PlainDecimalsModelSerializer):
 
 
 class ProgramDetailApi(AdminApi):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
     @extend_schema(operation_id="program_retrieve", tags=TAGS, summary="The program settings",
                    responses={200: ProgramSerializer})
     def get(self, request):
         """Every program setting: earning, redemption, expiry, tiers, bonuses."""
-        return Response(ProgramSerializer(program_get()).data)
+        return Response(ProgramSerializer(program_get(), context={"request": request}).data)
 
     @extend_schema(operation_id="program_partial_update", tags=TAGS, summary="Change program settings",
                    request=ProgramSerializer, responses={200: ProgramSerializer})
     def patch(self, request):
         """Change some settings; the others keep their values. Invalid values change nothing (422)."""
-        serializer = ProgramSerializer(program_get(), data=request.data, partial=True)
+        serializer = ProgramSerializer(program_get(), data=request.data, partial=True, context={"request": request})
         serializer.is_valid(raise_exception=True)
         program = program_update(**serializer.validated_data)
-        return Response(ProgramSerializer(program).data)
+        return Response(ProgramSerializer(program, context={"request": request}).data)
 
 
 class StoreSerializer(serializers.ModelSerializer):

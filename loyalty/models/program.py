@@ -2,10 +2,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import FileExtensionValidator, MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from loyalty.branding import HEX_COLOUR, MIN_TEXT_CONTRAST, contrast_ratio
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
@@ -32,6 +34,12 @@ class TierWindow(models.TextChoices):
     ROLLING = "rolling", _("Rolling months")
     CALENDAR_YEAR = "calendar_year", _("Calendar year")
     LIFETIME = "lifetime", _("Lifetime")
+
+
+LOGO_MAX_BYTES = 1024 * 1024
+# Raster formats only: an SVG could carry script.
+LOGO_EXTENSIONS = ["png", "jpg", "jpeg", "gif", "webp"]
+colour_validator = RegexValidator(HEX_COLOUR, _("Use a colour like #24324a."))
 
 
 class Program(models.Model):
@@ -83,6 +91,37 @@ class Program(models.Model):
     coupon_valid_days = models.PositiveIntegerField(
         _("coupon validity (days)"), default=90, validators=[MinValueValidator(1)]
     )
+    # Branding: the portal, the emails and the admin header show the name, logo and colours.
+    logo = models.ImageField(
+        _("logo"), upload_to="branding/", blank=True,
+        validators=[FileExtensionValidator(LOGO_EXTENSIONS)],
+        help_text=_("PNG, JPEG, GIF or WebP, at most 1 MB; shown about 40 pixels high."),
+    )
+    brand_colour = models.CharField(
+        _("brand colour"), max_length=7, default="#24324a", validators=[colour_validator],
+        help_text=_("The header's background. Its text turns black or white, whichever reads better."),
+    )
+    accent_colour = models.CharField(
+        _("accent colour"), max_length=7, default="#1a56c4", validators=[colour_validator],
+        help_text=_("Links and buttons. Must be dark enough to read on white (contrast 4.5:1)."),
+    )
+    terms = models.TextField(
+        _("programme terms"), blank=True,
+        help_text=_("Shown on the terms page; members accept them when they sign up. Blank lines separate "
+                    "paragraphs."),
+    )
+    # Which emails the programme sends (members switch the last three off for themselves in the portal).
+    welcome_email = models.BooleanField(
+        _("welcome email"), default=True, help_text=_("Sent to a new member with their loyalty card.")
+    )
+    tier_upgrade_email = models.BooleanField(_("tier upgrade email"), default=True)
+    reward_redeemed_email = models.BooleanField(
+        _("reward redeemed email"), default=True, help_text=_("Sent with the coupon when a member redeems a reward.")
+    )
+    expiry_reminder_email = models.BooleanField(
+        _("expiry reminder email"), default=True,
+        help_text=_("Sent the set number of days before points expire (see Expiry)."),
+    )
 
     class Meta:
         verbose_name = _("program")
@@ -118,5 +157,13 @@ class Program(models.Model):
             errors["tier_window_months"] = _("A rolling tier window needs a number of months.")
         if self.expiry_extends_to != ExpiryExtension.NONE and self.points_valid_days is None:
             errors["expiry_extends_to"] = _("Points that never expire cannot have their expiry extended.")
+        if HEX_COLOUR.match(self.accent_colour or "") and (
+            ratio := contrast_ratio(self.accent_colour, "#ffffff")
+        ) < MIN_TEXT_CONTRAST:
+            errors["accent_colour"] = _(
+                "This colour is too light for links on white (contrast %(ratio)s:1, at least 4.5:1 is needed)."
+            ) % {"ratio": f"{ratio:.1f}"}
+        if self.logo and getattr(self.logo, "size", 0) > LOGO_MAX_BYTES:
+            errors["logo"] = _("The logo may be at most 1 MB.")
         if errors:
             raise ValidationError(errors)

@@ -71,3 +71,8 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    @staticmethod
+    def scope_for(caller: str) -> str:
+        """The stored scope of a caller's key space ("user:<pk>" for a member's session, see loyalty.api.base)."""
+        return hashlib.sha256(caller.encode()).hexdigest()[:64]

@@ -18,13 +18,11 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -158,14 +156,11 @@ def points_expire(
 
 def expiry_reminder_render(*, member: Member, points: int, expires_on: date) -> EmailMultiAlternatives:
     """The reminder email in the member's language (templates/emails/expiry_reminder*)."""
-    context = {"member": member, "points": points, "expires_on": expires_on, "program": program_get()}
-    with translation.override(member.language or settings.LANGUAGE_CODE):
-        subject = " ".join(render_to_string("emails/expiry_reminder_subject.txt", context).split())
-        text = render_to_string("emails/expiry_reminder.txt", context)
-        html = render_to_string("emails/expiry_reminder.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[member.email])
-    message.attach_alternative(html, "text/html")
-    return message
+    from loyalty.emails import member_email_build, site_url
+
+    value = points * program_get().point_value
+    context = {"points": points, "expires_on": expires_on, "value": value, "rewards_url": site_url("/rewards/")}
+    return member_email_build(member=member, template="expiry_reminder", context=context)
 
 
 def expiry_reminders_send(*, as_of: datetime, dry_run: bool = False, progress: Progress | None = None) -> dict:
@@ -177,12 +172,13 @@ def expiry_reminders_send(*, as_of: datetime, dry_run: bool = False, progress: P
     if the commit fails after the mail server accepted the message.
     """
     program = program_get()
-    if program.expiry_warning_days == 0:
+    if program.expiry_warning_days == 0 or not program.expiry_reminder_email:
         return {"sent": 0, "points": 0, "skipped": 0, "failed": 0, "dry_run": dry_run}
     until = as_of + timedelta(days=program.expiry_warning_days)
     groups = list(
         PointLot.objects.filter(
-            remaining__gt=0, expires_at__gt=as_of, expires_at__lte=until, member__status=MemberStatus.ACTIVE
+            remaining__gt=0, expires_at__gt=as_of, expires_at__lte=until, member__status=MemberStatus.ACTIVE,
+            member__email_expiry_reminder=True,
         )
         .annotate(expires_on=TruncDate("expires_at", tzinfo=timezone.get_current_timezone()))
         .values("member_id", "expires_on")

@@ -42,7 +42,7 @@ from loyalty.models import (
 from loyalty.reasons import Reason, reason_text
 from loyalty.services.program import lot_expiry, program_get
 from loyalty.signals import points_posted
-from members.models import Member
+from members.models import Member, MemberStatus
 
 
 class LedgerError(Exception):
@@ -65,6 +65,13 @@ class InsufficientPoints(LedgerError):
 class IdempotencyConflict(LedgerError):
     code = "idempotency_conflict"
     status_code = 409
+
+
+class MemberInactive(LedgerError):
+    """A suspended or closed member (each service says which it refuses)."""
+
+    code = "member_inactive"
+    status_code = 422
 
 
 class AlreadyReturned(LedgerError):
@@ -854,6 +861,38 @@ def points_expire_member(*, member: Member, as_of: datetime, job: str = "expire_
     return txn
 
 
+@_atomic
+def points_forfeit(*, member: Member, audit: Audit) -> LedgerTransaction | None:
+    """Move every point the member still holds, available and pending, to `expired` (a membership closed).
+
+    Recorded on the lots like an expiry (`expired += remaining`, `remaining = 0`; pending lots are marked
+    released, empty). A debt (negative available balance) is left as it is. None when nothing is left.
+    """
+    locked = _lock(member, [AccountKind.EXPIRED])
+    if (existing := _replay(audit, member=member, kind=TransactionKind.EXPIRE)) is not None:
+        return existing
+    lots = list(PointLot.objects.filter(member=member, remaining__gt=0).values_list("pk", "remaining", "released_at"))
+    if not lots:
+        return None
+    pending = sum(remaining for _pk, remaining, released_at in lots if released_at is None)
+    available = sum(remaining for _pk, remaining, released_at in lots if released_at is not None)
+    txn = _post(
+        locked,
+        kind=TransactionKind.EXPIRE,
+        audit=audit,
+        legs=[(locked.available, -available), (locked.pending, -pending),
+              (locked.system(AccountKind.EXPIRED), available + pending)],
+    )
+    PointLot.objects.filter(pk__in=[pk for pk, _remaining, _released in lots]).update(
+        expired=F("expired") + F("remaining"), remaining=0
+    )
+    # A pending lot's points left through `expired` rather than a release: it is done with, released empty.
+    PointLot.objects.filter(
+        pk__in=[pk for pk, _remaining, released_at in lots if released_at is None]
+    ).update(released_at=txn.occurred_at)
+    return txn
+
+
 def points_adjust(*, member: Member, points: int, reason: str, staff_user=None, store=None,
                   idempotency_key: str = "", reference: str = "", job: str = "",
                   expires_at: datetime | None = _UNSET) -> LedgerTransaction:
@@ -863,6 +902,8 @@ def points_adjust(*, member: Member, points: int, reason: str, staff_user=None, 
     validity from now, None: never) must lie ahead. `job` names the command that posted it (imports)."""
     if not reason.strip():
         raise LedgerError(_("A reason is required."), {"reason": [_("A reason is required.")]})
+    if member.status == MemberStatus.CLOSED:
+        raise MemberInactive(_("This membership is closed: its points cannot be changed."))
     audit = Audit(reason=reason.strip(), staff_user=staff_user, store=store, idempotency_key=idempotency_key,
                   reference=reference, job=job)
     if points > 0:

@@ -26,6 +26,7 @@ from loyalty.services.earning import Earning, Line, earning_calculate
 from loyalty.services.ledger import (
     Audit,
     LedgerError,
+    MemberInactive,
     MemberUpdate,
     member_posting_lock,
     points_credit_in_transaction,
@@ -51,11 +52,6 @@ MAX_QUANTITY = 1_000_000
 
 class PurchaseInvalid(LedgerError):
     code = "invalid"
-    status_code = 422
-
-
-class MemberInactive(LedgerError):
-    code = "member_inactive"
     status_code = 422
 
 

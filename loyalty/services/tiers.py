@@ -333,6 +333,20 @@ def _member_tier_change(
     return history
 
 
+def tier_entry_get() -> Tier | None:
+    """The tier a new member starts in: the highest earnable tier a metric of 0 reaches (from the cache)."""
+    return tiers_by_metric(tiers_list_get(), 0)
+
+
+def member_entry_tier_record(*, member: Member, tier: Tier) -> TierHistory:
+    """A new member's first tier, set on the member row by the enrolment itself (`tier_entry_get`), kept in
+    the tier history like every other change."""
+    return TierHistory.objects.create(
+        member=member, from_tier=None, to_tier=tier, kind=TierChangeKind.UPGRADE,
+        reason=_reason(TierChangeKind.UPGRADE, tier)[:255], changed_at=member.tier_since or member.joined_at,
+    )
+
+
 def _locked_member(member: Member) -> Member:
     return Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member.pk)
 

@@ -37,7 +37,8 @@ PROGRAM_FORM = {
     "points_valid_days": "365", "expiry_extends_to": "none", "expiry_warning_days": "14",
     "tier_metric": "points", "tier_window": "lifetime", "tier_window_months": "", "tier_hold_months": "0",
     "signup_bonus": "0", "birthday_bonus": "0", "referral_referrer_bonus": "0", "referral_referee_bonus": "0",
-    "referral_cap": "",
+    "referral_cap": "", "brand_colour": "#24324a", "accent_colour": "#1a56c4", "terms": "",
+    "welcome_email": "on", "tier_upgrade_email": "on", "reward_redeemed_email": "on", "expiry_reminder_email": "on",
 }
 
 

@@ -13,7 +13,10 @@ CONTRACT_FIELDS = {
     "tier_window_months", "tier_hold_months", "signup_bonus", "birthday_bonus", "referral_referrer_bonus",
     "referral_referee_bonus",
 }
-EXTRA_FIELDS = {"include_tax", "tier_window", "referral_cap", "coupon_valid_days"}
+EXTRA_FIELDS = {
+    "include_tax", "tier_window", "referral_cap", "coupon_valid_days", "logo_url", "brand_colour", "accent_colour",
+    "terms", "welcome_email", "tier_upgrade_email", "reward_redeemed_email", "expiry_reminder_email",
+}
 
 
 # -- program -----------------------------------------------------------------------------------------

@@ -149,8 +149,8 @@ def test_a_request_that_dies_after_its_work_keeps_nothing_and_the_retry_does_it_
 
 
 def test_a_claim_left_unfinished_by_an_older_version_is_taken_over(pos_api_client, member):
-    IdempotencyRecord.objects.create(scope=f"key:{pos_api_client.api_key.pk}", key="old", request_hash="x",
-                                     status_code=0, response_body=b"")
+    scope = IdempotencyRecord.scope_for(f"key:{pos_api_client.api_key.pk}")
+    IdempotencyRecord.objects.create(scope=scope, key="old", request_hash="x", status_code=0, response_body=b"")
     points_credit(member=member, points=500, audit=Audit(reason="earn", idempotency_key="e"))
     assert redeem(pos_api_client, member, "old").status_code == 201
 

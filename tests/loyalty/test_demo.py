@@ -101,3 +101,24 @@ def test_demo_refuses_bad_options_and_production_settings(settings):
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("demo", "--no-serve", stdout=io.StringIO())
     assert not Member.objects.exists()
+
+
+def test_demo_has_a_catalogue_promotions_and_rules_a_newcomer_can_use_at_once():
+    from campaigns.models import Promotion
+    from loyalty.models import EarningRule
+    from rewards.models import Redemption, Reward, RewardKind
+
+    run_demo("--members", "12")
+    rewards = list(Reward.objects.all())
+    assert len(rewards) >= 9 and {reward.kind for reward in rewards} == set(RewardKind.values)
+    assert all(reward.image and reward.thumbnail for reward in rewards)  # drawn with Pillow, thumbnailed
+    assert Reward.objects.get(kind=RewardKind.PARTNER_VOUCHER).voucher_codes.exists()
+    assert Promotion.objects.count() >= 4 and EarningRule.objects.count() >= 3
+    assert Redemption.objects.filter(reward__isnull=False).exists()  # members redeemed from the catalogue
+    assert Redemption.objects.filter(status="used").exists()  # and used coupons at the till
+    assert Purchase.objects.filter(points_bonus__gt=0).exists()  # promotions and earning rules paid bonuses
+    program = program_get()
+    assert program.logo and program.terms and program.welcome_email and program.reward_redeemed_email
+    portal = Member.objects.get(email="member@demo.example.com")
+    available = portal.ledger_accounts.get(kind="available").balance
+    assert Reward.objects.filter(active=True, cost_points__lte=available, min_tier__isnull=True).exists()

@@ -27,8 +27,10 @@ def _fresh_rate_limits():
     cache.clear()
 
 
-def sign_up(client, email: str, password: str = PASSWORD):
-    return client.post("/accounts/signup/", {"email": email, "password1": password, "password2": password})
+def sign_up(client, email: str, password: str = PASSWORD, **fields):
+    return client.post("/accounts/signup/", {"email": email, "password1": password, "password2": password,
+                                             "first_name": "Jo", "last_name": "Visser", "accept_terms": "on",
+                                             **fields})
 
 
 def confirmation_path(email: str) -> str:
@@ -155,3 +157,92 @@ def test_failed_logins_for_one_email_lock_that_email(client):
     response = client.post("/accounts/login/", {"login": "victim@example.com", "password": PASSWORD})
     assert "_auth_user_id" not in client.session
     assert "Too many failed login attempts" in response.content.decode()
+
+
+# -- the sign-up form: names, terms, marketing consent ----------------------------------------------
+
+
+def test_sign_up_asks_for_names_terms_and_marketing_consent(client):
+    page = client.get("/accounts/signup/").content.decode()
+    for name in ("first_name", "last_name", "email", "password1", "password2", "accept_terms", "marketing_consent"):
+        assert f'name="{name}"' in page
+    assert page.index('name="first_name"') < page.index('name="email"') < page.index('name="accept_terms"')
+    assert 'href="/terms/"' in page
+
+
+def test_sign_up_records_names_consent_language_and_its_time(client):
+    client.cookies["django_language"] = "nl"
+    response = sign_up(client, "new@example.com", first_name=" Noor ", last_name="de Boer", marketing_consent="on")
+    assert response.status_code == 302
+    member = Member.objects.get(email="new@example.com")
+    assert (member.first_name, member.last_name, member.language) == ("Noor", "de Boer", "nl")
+    assert member.terms_accepted_at is not None
+    assert member.marketing_consent and member.marketing_consent_at is not None
+
+
+def test_sign_up_without_marketing_consent_records_none(client):
+    sign_up(client, "quiet@example.com")
+    member = Member.objects.get(email="quiet@example.com")
+    assert not member.marketing_consent and member.marketing_consent_at is None
+
+
+@pytest.mark.parametrize("missing", ["first_name", "last_name", "accept_terms"])
+def test_sign_up_refuses_without_names_or_terms(client, missing):
+    response = sign_up(client, "no@example.com", **{missing: ""})
+    assert response.status_code == 200
+    assert missing in response.context["form"].errors
+    assert not User.objects.exists() and not Member.objects.exists()
+
+
+def test_a_till_member_gets_the_sign_up_choices_only_after_verification(client):
+    till = member_create(email="till@example.com")
+    sign_up(client, "till@example.com", first_name="Tilly", last_name="Teller", marketing_consent="on")
+    till.refresh_from_db()
+    assert till.user is None and not till.marketing_consent and till.terms_accepted_at is None
+    client.post(confirmation_path("till@example.com"))
+    till.refresh_from_db()
+    assert till.user is not None and (till.first_name, till.last_name) == ("Tilly", "Teller")
+    assert till.marketing_consent and till.terms_accepted_at is not None
+
+
+# -- the emails of signing up --------------------------------------------------------------------------
+
+
+def test_confirmation_email_is_branded_and_comes_from_the_programme(client, settings):
+    from loyalty.services.program import program_get
+
+    settings.DEFAULT_FROM_EMAIL = "hello@shop.example"
+    program = program_get()
+    program.name = "Koffie Club"
+    program.save()
+    sign_up(client, "new@example.com")
+    message = mail.outbox[-1]
+    assert message.from_email == "Koffie Club <hello@shop.example>"
+    assert message.subject == "Confirm your email address"  # no "[host]" prefix
+    assert "Confirm your email address to finish joining Koffie Club" in message.body
+    html = message.alternatives[0][0]
+    assert "Koffie Club" in html and "/accounts/confirm-email/" in html
+
+
+def test_welcome_email_with_the_card_goes_out_once_the_email_is_confirmed(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        sign_up(client, "new@example.com")
+    assert [m.subject for m in mail.outbox] == ["Confirm your email address"]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(confirmation_path("new@example.com"))
+    welcome = [m for m in mail.outbox if "Welcome" in m.subject]
+    assert len(welcome) == 1
+    member = Member.objects.get(email="new@example.com")
+    grouped = " ".join(member.loyalty_id[i : i + 4] for i in range(0, 16, 4))
+    assert grouped in welcome[0].body
+    html, _mime = welcome[0].alternatives[0]
+    assert "cid:loyalty-card-qr" in html
+    assert any(getattr(part, "get", lambda *_: None)("Content-ID") == "<loyalty-card-qr>"
+               for part in welcome[0].attachments)
+    member.refresh_from_db()
+    assert member.welcome_sent_at is not None
+    with django_capture_on_commit_callbacks(execute=True):  # confirming again sends no second welcome
+        from members.emails import welcome_email_queue
+
+        welcome_email_queue(member=Member.objects.get(pk=member.pk))
+    assert len([m for m in mail.outbox if "Welcome" in m.subject]) == 1

@@ -155,7 +155,7 @@ def test_the_referral_link_fills_in_the_code_and_the_referee_is_paid_on_confirma
 
     response = client.post("/accounts/signup/", {
         "email": "new@example.com", "password1": "Tulips-in-Leiden-2025", "password2": "Tulips-in-Leiden-2025",
-        "referral_code": friend.referral_code,
+        "first_name": "Nina", "last_name": "Vos", "accept_terms": "on", "referral_code": friend.referral_code,
     }, REMOTE_ADDR="192.0.2.44")
     assert response.status_code == 302
     member = Member.objects.get(email="new@example.com")

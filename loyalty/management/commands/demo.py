@@ -7,13 +7,16 @@ tiers are recalculated (tiers_recalculate), each as of that night. Refunds and s
 which the services date "now", happen on the last day.
 
 Each part is one function taking the `Demo` context, listed in STEPS (and NIGHTLY for the jobs of
-each replayed night), so rewards, campaigns and other features add their own function to a list. Other apps
-do so from their own `<app>/demo.py` (imported by autodiscover_modules("demo"), so loyalty imports none of
-them), and may add member_create arguments per member (JOIN_HOOKS) and what follows a visit (VISIT_HOOKS).
+each replayed night). Other apps add theirs from a `demo` module of their own (rewards/demo.py,
+campaigns/demo.py; imported by autodiscover_modules("demo"), so loyalty imports none of them) calling
+`step_add`; they may add member_create arguments per member (JOIN_HOOKS) and what follows a visit
+(VISIT_HOOKS), and `Demo.spend` lets the rewards app decide what members spend their points on.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import random
 import secrets
 import time
@@ -26,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -37,6 +41,7 @@ from loyalty.models import (
     AccountKind,
     ApiKey,
     ApiKeyScope,
+    EarningRule,
     LedgerAccount,
     PointLot,
     Purchase,
@@ -44,7 +49,7 @@ from loyalty.models import (
     Tier,
 )
 from loyalty.services.api_keys import api_key_create, api_key_revoke
-from loyalty.services.earning import Line
+from loyalty.services.earning import Line, earning_rule_create
 from loyalty.services.ledger import Audit, points_adjust, points_debit, points_expire_member, points_release
 from loyalty.services.program import program_get
 from loyalty.services.purchases import purchase_record, refund_record
@@ -128,8 +133,29 @@ PROGRAM_SETTINGS = {
     "referral_cap": 5,
 }
 # The birthday bonus (a job the history does not replay) switches on once the history is loaded; the replayed
-# history itself has no bonus postings dated "now".
+# history itself has no bonus postings dated "now". The sign-up and referral bonuses are on throughout.
 PROGRAM_BONUSES = {"birthday_bonus": 250}
+# Member emails switch on once the history is loaded too: the replay would send hundreds of them.
+PROGRAM_EMAILS = ("welcome_email", "tier_upgrade_email", "reward_redeemed_email", "expiry_reminder_email")
+BRANDING = {"brand_colour": "#1f3b57", "accent_colour": "#0b6b63"}
+TERMS = "\n\n".join([
+    "Demo Rewards Club is free to join for anyone aged 16 or over with an email address.",
+    "You earn 1 point for every euro you spend in our shops and web shop, after discounts and without shipping. "
+    "Points from a purchase become available 14 days after it (our return period) and stay valid for a year, until "
+    "the end of that month. 100 points are worth €1.",
+    "Spend your points on the rewards in the portal or at checkout, for at most half of an order. A coupon is valid "
+    "for 90 days; you can cancel one you have not used and get your points back.",
+    "Your tier depends on the points you earned in the last 12 months. We may change these terms with a month's "
+    "notice by email. You can close your membership at any time in your profile; your remaining points then lapse.",
+])
+
+# SKU and category rules of the demo shops (loyalty.services.earning).
+EARNING_RULES: list[dict[str, Any]] = [
+    {"category": "coffee", "multiplier": Decimal("2.00")},
+    {"category": "gifts", "multiplier": Decimal("1.50")},
+    {"sku": "GIFT-CARD", "excluded": True},
+    {"sku": "BAK-100", "points_per_unit": Decimal("10.00")},
+]
 
 TIERS = [
     {"code": "bronze", "name": "Bronze", "rank": 1, "threshold": 0, "multiplier": Decimal("1.00"),
@@ -176,7 +202,9 @@ class Demo:
     counts: Counter = field(default_factory=Counter)
     seconds: Counter = field(default_factory=Counter)
     staff_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # email: (role, password)
-    extra: dict[str, Any] = field(default_factory=dict)  # what other apps' demo steps share
+    # What a member spends points on during a visit (set by the rewards app's demo step): called with
+    # (demo, planned member, when, store) before the purchase; returns whether points were spent.
+    spend: Callable[[Demo, PlannedMember, datetime, Store], bool] | None = None
 
     @contextmanager
     def timed(self, name: str):
@@ -230,12 +258,44 @@ def demo_staff(demo: Demo) -> None:
 
 def demo_program(demo: Demo) -> None:
     program = program_get()
-    for name, value in PROGRAM_SETTINGS.items():
+    for name, value in {**PROGRAM_SETTINGS, **BRANDING, "terms": TERMS}.items():
         setattr(program, name, value)
     for name in PROGRAM_BONUSES:
         setattr(program, name, 0)
+    for name in PROGRAM_EMAILS:
+        setattr(program, name, False)
+    if not program.logo:
+        program.logo.save("demo-rewards-club.png", ContentFile(demo_logo_png()), save=False)
     program.full_clean()
     program.save()
+
+
+def demo_logo_png() -> bytes:
+    """The demo programme's logo, drawn with Pillow: a gold star on a rounded tile."""
+    from PIL import Image, ImageDraw
+
+    size = 256
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((0, 0, size - 1, size - 1), radius=56, fill=(255, 255, 255, 255))
+    draw.rounded_rectangle((14, 14, size - 15, size - 15), radius=46, fill=(11, 107, 99, 255))
+    centre, outer, inner = size / 2, 92, 38
+    points = []
+    for index in range(10):
+        radius = outer if index % 2 == 0 else inner
+        angle = math.pi / 2 + index * math.pi / 5
+        points.append((centre + radius * math.cos(angle), centre - radius * math.sin(angle) + 6))
+    draw.polygon(points, fill=(245, 197, 66, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def demo_earning_rules(demo: Demo) -> None:
+    for fields in EARNING_RULES:
+        sku, category = fields.get("sku", ""), fields.get("category", "")
+        if not EarningRule.objects.filter(sku=sku, category=category).exists():
+            earning_rule_create(**fields)
 
 
 def demo_stores(demo: Demo) -> None:
@@ -303,12 +363,21 @@ def _visit(demo: Demo, planned: PlannedMember, when: datetime) -> None:
     rng = demo.rng
     member = planned.member
     assert member is not None
-    if rng.random() < planned.persona.redeem_chance:
-        available = LedgerAccount.objects.get(member=member, kind=AccountKind.AVAILABLE).balance
-        if REDEEMERS[-1](demo, planned, available, when):
-            demo.counts["redemptions"] += 1
     channel = "web" if rng.random() < 0.4 else "till"
     store = demo.stores[channel]
+    if demo.spend is not None:
+        demo.spend(demo, planned, when, store)
+    elif rng.random() < planned.persona.redeem_chance:  # without the rewards app: a plain debit
+        available = LedgerAccount.objects.get(member=member, kind=AccountKind.AVAILABLE).balance
+        affordable = [reward for reward in REWARDS if reward[0] <= available]
+        if affordable:
+            points, reason = rng.choice(affordable[-2:])
+            demo.counts["redemptions"] += 1
+            points_debit(
+                member=member, points=points,
+                audit=Audit(reason=reason, reference=f"DEMO-R{demo.counts['redemptions']:05d}", occurred_at=when,
+                            idempotency_key=f"demo-redeem:{planned.number}:{when.isoformat()}"),
+            )
     amount = Decimal(rng.uniform(*planned.persona.spend)).quantize(Decimal("0.01"), ROUND_HALF_UP)
     demo.counts["purchases"] += 1
     order_id = f"{'W' if channel == 'web' else 'T'}-{demo.counts['purchases']:06d}"
@@ -320,31 +389,16 @@ def _visit(demo: Demo, planned: PlannedMember, when: datetime) -> None:
         category = rng.choice(CATEGORIES)
         lines = [{"sku": f"{category[:3].upper()}-{rng.randint(100, 999)}", "category": category, "quantity": 1,
                   "amount": str(amount - tax)}]
+    elif rng.random() < 0.5:
+        category = rng.choice(CATEGORIES)
+        lines = [{"sku": f"{category[:3].upper()}-{rng.randint(100, 999)}", "category": category, "quantity": 1,
+                  "amount": str(amount)}]
     purchase, _created = purchase_record(
         store=store, member=member, order_id=order_id, total=amount + shipping, currency="EUR",
         occurred_at=when, shipping=shipping, tax=tax, lines=lines, now=when,
     )
     for hook in VISIT_HOOKS:
         hook(demo, planned, when, purchase)
-
-
-def _redeem_plain(demo: Demo, planned: PlannedMember, available: int, when: datetime) -> bool:
-    """Spend points on one of REWARDS (a plain debit with a readable reason)."""
-    affordable = [reward for reward in REWARDS if reward[0] <= available]
-    if not affordable:
-        return False
-    points, reason = demo.rng.choice(affordable[-2:])
-    assert planned.member is not None
-    points_debit(
-        member=planned.member, points=points,
-        audit=Audit(reason=reason, reference=f"DEMO-R{demo.counts['redemptions'] + 1:05d}", occurred_at=when,
-                    idempotency_key=f"demo-redeem:{planned.number}:{when.isoformat()}"),
-    )
-    return True
-
-
-# How a visit spends points: the last one listed (rewards/demo.py puts its catalogue's redemptions last).
-REDEEMERS: list[Callable[[Demo, PlannedMember, int, datetime], bool]] = [_redeem_plain]
 
 
 def _nightly_release(demo: Demo, as_of: datetime) -> None:
@@ -494,6 +548,8 @@ def demo_program_bonuses(demo: Demo) -> None:
     program = program_get()
     for name, value in PROGRAM_BONUSES.items():
         setattr(program, name, value)
+    for name in PROGRAM_EMAILS:
+        setattr(program, name, True)
     program.full_clean()
     program.save()
 
@@ -527,16 +583,23 @@ def demo_api_key(demo: Demo) -> None:
     _api_key, demo.api_key_raw = api_key_create(store=store, scope=ApiKeyScope.POS, name="demo")
 
 
-# The data, in order. Later features append their own step (e.g. rewards, promotions, challenges).
+# The data, in order. Other apps add their own steps with step_add (see their demo.py).
 STEPS: list[Callable[[Demo], None]] = [
-    demo_program, demo_stores, demo_tiers, demo_plan_members, demo_history, demo_today, demo_back_office,
-    demo_program_bonuses,
+    demo_program, demo_stores, demo_tiers, demo_earning_rules, demo_plan_members, demo_history, demo_today,
+    demo_back_office, demo_program_bonuses,
 ]
 # Run on every invocation, also when the data is already there.
 ALWAYS: list[Callable[[Demo], None]] = [demo_admin, demo_staff, demo_portal_login, demo_api_key]
 # Extra member_create arguments for a planned member (e.g. who referred them), and what follows a visit.
 JOIN_HOOKS: list[Callable[[Demo, PlannedMember], dict[str, Any]]] = []
 VISIT_HOOKS: list[Callable[[Demo, PlannedMember, datetime, Purchase], None]] = []
+
+
+def step_add(step: Callable[[Demo], None], *, before: Callable[[Demo], None] | None = None) -> None:
+    """Add an app's demo step to STEPS, before `before` (default: at the end); once."""
+    if step in STEPS:
+        return
+    STEPS.insert(STEPS.index(before) if before in STEPS else len(STEPS), step)
 
 
 @contextmanager
@@ -576,6 +639,7 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Run even though DEBUG is off.")
 
     def handle(self, *args, **options):
+        autodiscover_modules("demo")  # each app's demo.py adds its steps
         if not settings.DEBUG and not options["force"]:
             raise CommandError("The demo is for development: run it with DEBUG=true (make demo does), or --force.")
         if options["members"] < 1 or options["days"] < 30:
