@@ -78,6 +78,13 @@ class LocalServer:
         os.kill(pid, signal.SIGKILL)
         return pid
 
+    def kill_workers(self) -> list[int]:
+        """kill -9 every worker (the master starts new ones); returns their pids."""
+        pids = self.worker_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return pids
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

@@ -52,8 +52,8 @@ def release_pending_points(as_of: str | None = None) -> dict:
 
 
 @shared_task(**JOB_TASK_OPTIONS)
-def expire_points(as_of: str | None = None) -> dict:
-    return _run("expire_points", jobs.points_expire, as_of)
+def expire_points(as_of: str | None = None, batch_size: int = jobs.EXPIRE_BATCH_SIZE) -> dict:
+    return _run("expire_points", jobs.points_expire, as_of, batch_size=batch_size)
 
 
 @shared_task(**JOB_TASK_OPTIONS)

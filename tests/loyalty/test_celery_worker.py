@@ -36,39 +36,49 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def worker(tmp_path):
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        pytest.skip("needs a broker: set REDIS_URL=redis://127.0.0.1:6379/<n>")
-    queue = f"loyalty-test-{uuid.uuid4().hex[:10]}"
-    log = tmp_path / "worker.log"
+def worker_start(queue: str, log, **env_extra) -> subprocess.Popen:
+    """A Celery worker subprocess consuming `queue` from Redis against the test database."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "CACHE_KEY_PREFIX": settings.CACHE_KEY_PREFIX,  # the prefix derived from the database would differ
         "DATABASE_URL": _database_url(),
-        "REDIS_URL": redis_url,
+        "REDIS_URL": os.environ["REDIS_URL"],
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        **env_extra,
     }
-    with log.open("w") as out:
-        process = subprocess.Popen(
+    with log.open("a") as out:
+        return subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "loyalty", "worker", "--pool=solo", "-Q", queue,
-             "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+             "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
             env=env, cwd=Path(settings.BASE_DIR), stdout=out, stderr=subprocess.STDOUT,
         )
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False  # this test goes through the broker
-    try:
-        yield {"queue": queue, "log": log, "process": process}
-    finally:
-        celery_app.conf.task_always_eager = eager
+
+
+def worker_stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def worker(tmp_path):
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs a broker: set REDIS_URL=redis://127.0.0.1:6379/<n>")
+    queue = f"loyalty-test-{uuid.uuid4().hex[:10]}"
+    log = tmp_path / "worker.log"
+    process = worker_start(queue, log)
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False  # this test goes through the broker
+    try:
+        yield {"queue": queue, "log": log, "process": process}
+    finally:
+        celery_app.conf.task_always_eager = eager
+        worker_stop(process)
 
 
 def _wait_for(condition, worker, timeout=120.0):
