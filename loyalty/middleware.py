@@ -1,5 +1,6 @@
 """Request middleware of the loyalty app."""
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseRedirect
@@ -70,3 +71,14 @@ class PrivatePagesMiddleware:
         ):
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, which builds the policy for every response and only then looks at
+    EXCLUDE_URL_PREFIXES; excluded paths (the JSON API) skip the building too."""
+
+    def process_response(self, request, response):
+        prefixes = tuple(settings.CONTENT_SECURITY_POLICY.get("EXCLUDE_URL_PREFIXES", ()))
+        if prefixes and request.path_info.startswith(prefixes):
+            return response
+        return super().process_response(request, response)

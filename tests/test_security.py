@@ -374,3 +374,4 @@ def test_pages_with_personal_data_are_never_stored(pos_api_client):
         assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"], url
     answer = pos_api_client.get(f"/api/v1/members/{client.member.loyalty_id}/")
     assert "no-store" in answer["Cache-Control"]
+    assert "Content-Security-Policy" not in answer  # JSON for programs: the policy is for pages

@@ -3,7 +3,9 @@
 Each kind of miss (unknown coupon codes, unknown members) is counted per key in one-minute windows in the
 cache (Redis in production, so every worker sees the same count). Once a key reaches the limit of a kind,
 every look-up of that kind from that key answers 429 `rate_limited` with `Retry-After` until the minute is
-over, whether what it asks for exists or not, so the answers stop telling anything.
+over, whether what it asks for exists or not, so the answers stop telling anything. That state is written on
+the key's row (`ApiKey.lookups_limited_until`), which every request reads to authenticate: a look-up that
+finds what it asks for (every purchase, every balance read) costs nothing more.
 """
 
 import time
@@ -47,16 +49,23 @@ class MissLimit:
 
     def check(self, api_key: ApiKey) -> None:
         """Raise Throttled (429 rate_limited, Retry-After: the rest of the minute) once the key is at the limit."""
-        if cache.get(self._cache_key(api_key), 0) >= self.per_minute:
-            raise exceptions.Throttled(wait=WINDOW_SECONDS - int(_now()) % WINDOW_SECONDS, detail=str(self.detail))
+        until = (api_key.lookups_limited_until or {}).get(self.name, 0)
+        if until > _now():
+            raise exceptions.Throttled(wait=max(int(until - _now()), 1), detail=str(self.detail))
 
     def record(self, api_key: ApiKey) -> None:
         key = self._cache_key(api_key)
         cache.add(key, 0, timeout=2 * WINDOW_SECONDS)
         try:
-            cache.incr(key)
+            misses = cache.incr(key)
         except ValueError:  # expired between add and incr
             cache.set(key, 1, timeout=2 * WINDOW_SECONDS)
+            misses = 1
+        if misses >= self.per_minute:  # limited for the rest of this window, on the key's row
+            window_end = (int(_now()) // WINDOW_SECONDS + 1) * WINDOW_SECONDS
+            limits = {**(api_key.lookups_limited_until or {}), self.name: window_end}
+            ApiKey.objects.filter(pk=api_key.pk).update(lookups_limited_until=limits)
+            api_key.lookups_limited_until = limits
 
 
 # Unknown loyalty IDs (any endpoint that looks a member up by loyalty ID) and emails that match no member.

@@ -42,6 +42,10 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    # Kinds of look-up (loyalty.api.misses) this key may not make until a time (epoch seconds): written when
+    # its misses reach the limit, read with the key on every request, so a look-up that finds something
+    # costs no extra round trip.
+    lookups_limited_until = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("API key")
