@@ -27,6 +27,17 @@ BLOCKER_LABELS = {
     "insufficient_points": gettext_lazy("Not enough points yet"),
 }
 COUPONS_PER_PAGE = 20
+
+
+def _blocker_label(item: dict) -> str:
+    """Why the member cannot redeem it yet; a locked reward says what unlocks it."""
+    reward = item["reward"]
+    if item["blocker"] == "badge_required":
+        return _("Earn the %(badge)s badge to unlock this reward") % {"badge": reward.required_badge.name}
+    if item["blocker"] == "challenge_required":
+        names = ", ".join(challenge.name for challenge in item["unlocking"])
+        return _("Complete the challenge %(challenge)s to unlock this reward") % {"challenge": names}
+    return str(BLOCKER_LABELS.get(item["blocker"], ""))
 # A redeem form can be submitted once: a double click must not buy the reward twice.
 FORM_TOKEN_SECONDS = 24 * 3600
 
@@ -46,7 +57,7 @@ def catalogue(request):
     points = member_points_get(member=member)
     items = reward_catalogue_for_member(member=member, available_points=points["available"])
     for item in items:
-        item["blocker_label"] = BLOCKER_LABELS.get(item["blocker"], "")
+        item["blocker_label"] = _blocker_label(item)
     context = {"member": member, "points": points, "items": items, "form_token": uuid.uuid4().hex}
     return render(request, "rewards/catalogue.html", context)
 

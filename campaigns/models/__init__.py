@@ -1,5 +1,11 @@
 """Campaign models, one module per domain; each is imported here so Django finds it."""
 
+from campaigns.models.badges import Badge, BadgeAward, BadgeSource
+from campaigns.models.challenges import Challenge, ChallengeGoal, ChallengeProgress, ProgressStatus
+from campaigns.models.leaderboards import LeaderboardAward, LeaderboardPeriod, LeaderboardPrize, LeaderboardScore
 from campaigns.models.promotions import Promotion, PromotionKind
 
-__all__ = ["Promotion", "PromotionKind"]
+__all__ = [
+    "Badge", "BadgeAward", "BadgeSource", "Challenge", "ChallengeGoal", "ChallengeProgress", "LeaderboardAward",
+    "LeaderboardPeriod", "LeaderboardPrize", "LeaderboardScore", "ProgressStatus", "Promotion", "PromotionKind",
+]
