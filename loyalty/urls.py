@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("loyalty.api.urls")),
     path("rewards/", include("rewards.urls")),
+    path("", include("campaigns.urls")),
     path("", include("members.urls")),
 ]
 if settings.DEBUG:

@@ -143,8 +143,8 @@ class Migration(migrations.Migration):
                 ('member', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='leaderboard_scores', to='members.member')),
             ],
             options={
-                'verbose_name': 'leaderboard score',
-                'verbose_name_plural': 'leaderboard scores',
+                'verbose_name': 'leaderboard entry',
+                'verbose_name_plural': 'leaderboard',
             },
         ),
         migrations.AddIndex(

@@ -30,8 +30,8 @@ class LeaderboardScore(models.Model):
     last_transaction_id = models.BigIntegerField()
 
     class Meta:
-        verbose_name = _("leaderboard score")
-        verbose_name_plural = _("leaderboard scores")
+        verbose_name = _("leaderboard entry")
+        verbose_name_plural = _("leaderboard")
         constraints = [
             models.UniqueConstraint(fields=["member", "period_key"], name="leaderboard_score_once_per_period"),
         ]

@@ -31,7 +31,9 @@ class BadgeNotActive(CampaignInvalid):
 # -- configuration -----------------------------------------------------------------------------------
 
 
-def _badge_save(badge: Badge) -> Badge:
+def badge_save(*, badge: Badge) -> Badge:
+    """Validate and save a new or changed badge (the API and the admin end here); one given on reaching a
+    tier goes at once to the members at that tier or above."""
     try:
         badge.full_clean()
     except ValidationError as error:
@@ -52,7 +54,7 @@ def badge_create(**fields: Any) -> Badge:
     unknown = set(fields) - set(BADGE_FIELDS)
     if unknown:
         raise TypeError(f"not badge fields: {sorted(unknown)}")
-    return _badge_save(Badge(**fields))
+    return badge_save(badge=Badge(**fields))
 
 
 @transaction.atomic
@@ -63,7 +65,7 @@ def badge_update(*, badge: Badge, **fields: Any) -> Badge:
     badge = Badge.objects.select_for_update().get(pk=badge.pk)
     for name, value in fields.items():
         setattr(badge, name, value)
-    return _badge_save(badge)
+    return badge_save(badge=badge)
 
 
 @transaction.atomic

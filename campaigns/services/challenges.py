@@ -123,7 +123,7 @@ CHALLENGE_FIELDS = (
 _RECOUNT_FIELDS = {"goal", "action_type", "target", "starts_at", "ends_at", "tiers", "active"}
 
 
-def challenge_validate(challenge: Challenge, *, tiers: list | None = None) -> None:
+def challenge_validate(challenge: Challenge) -> None:
     """Model validation plus the rules across fields; CampaignInvalid with messages per field."""
     errors: dict[str, list[str]] = {}
     try:
@@ -138,12 +138,18 @@ def challenge_validate(challenge: Challenge, *, tiers: list | None = None) -> No
         errors.setdefault("ends_at", []).append(_("The end must be after the start."))
     if not challenge.prize_points and challenge.prize_badge_id is None and challenge.prize_reward_id is None:
         errors.setdefault("prize_points", []).append(_("Give a prize: bonus points, a badge and/or a reward."))
+    if challenge.pk is not None:
+        before = Challenge.objects.filter(pk=challenge.pk).values_list("goal", "action_type").first()
+        if before is not None and before != (challenge.goal, challenge.action_type) and challenge.progress.exists():
+            errors.setdefault("goal", []).append(
+                _("Members have progress on this challenge: its goal cannot change. Create a new challenge.")
+            )
     if errors:
         raise CampaignInvalid(_("The challenge is not valid."), errors)
 
 
 def _challenge_save(challenge: Challenge, *, tiers: list | None, recount: bool) -> Challenge:
-    challenge_validate(challenge, tiers=tiers)
+    challenge_validate(challenge)
     try:
         with transaction.atomic():
             challenge.save()
@@ -151,12 +157,19 @@ def _challenge_save(challenge: Challenge, *, tiers: list | None, recount: bool) 
         raise CampaignInvalid(_("The challenge is not valid."), {"code": [_("Another challenge has this code.")]})
     if tiers is not None:
         challenge.tiers.set(tiers)
+    challenge_saved(challenge=challenge, recount=recount)
+    return challenge
+
+
+def challenge_saved(*, challenge: Challenge, recount: bool = True) -> None:
+    """After a challenge was saved (by the services or the admin form): the cached list is dropped and,
+    when what counts changed, everyone's progress is recounted once the change commits (a task)."""
     challenges_cache_clear()
     if recount and challenge.active and challenge.closed_at is None:
         from campaigns.tasks import challenge_progress_backfill, enqueue
 
-        enqueue(challenge_progress_backfill, challenge_id=challenge.pk)
-    return challenge
+        challenge_id = challenge.pk
+        transaction.on_commit(lambda: enqueue(challenge_progress_backfill, challenge_id=challenge_id))
 
 
 @transaction.atomic
@@ -174,20 +187,12 @@ def challenge_create(**fields: Any) -> Challenge:
 @transaction.atomic
 def challenge_update(*, challenge: Challenge, **fields: Any) -> Challenge:
     """Change a challenge. The goal cannot change once members have progress (create a new challenge);
-    a new target or window recounts the progress not completed yet."""
+    a new target, window or tiers recounts the progress not completed yet."""
     unknown = set(fields) - set(CHALLENGE_FIELDS)
     if unknown:
         raise TypeError(f"not challenge fields: {sorted(unknown)}")
     challenge = Challenge.objects.select_for_update().get(pk=challenge.pk)
     tiers = fields.pop("tiers", None)
-    changed_goal = ("goal" in fields and fields["goal"] != challenge.goal) or (
-        "action_type" in fields and fields["action_type"] != challenge.action_type
-    )
-    if changed_goal and challenge.progress.exists():
-        raise CampaignInvalid(
-            _("Members have progress on this challenge: its goal cannot change. Create a new challenge."),
-            {"goal": [_("Members have progress on this challenge.")]},
-        )
     if "starts_at" in fields and fields["starts_at"] is None:
         fields["starts_at"] = challenge.starts_at
     for name, value in fields.items():
