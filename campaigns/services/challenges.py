@@ -223,7 +223,7 @@ def challenge_delete(*, challenge: Challenge) -> bool:
 def _member_scope(challenge: Challenge, member_ids: list[int] | None, prefix: str = "member__") -> Q:
     """The members taking part: active, in the challenge's tiers (if any), optionally only these."""
     scope = Q(**{f"{prefix}status": MemberStatus.ACTIVE})
-    tier_ids = [tier.pk for tier in challenge.tiers.all()]
+    tier_ids = [tier.pk for tier in challenge.tiers.all()] if challenge.pk is not None else []
     if tier_ids:
         scope &= Q(**{f"{prefix}tier__in": tier_ids})
     if member_ids is not None:
@@ -510,15 +510,16 @@ def challenges_close(*, as_of: datetime, dry_run: bool = False, progress: Progre
         assert challenge.ends_at is not None
         if dry_run:
             counts["challenges"] += 1
-            unfinished = ChallengeProgress.objects.filter(challenge=challenge, status=ProgressStatus.IN_PROGRESS)
-            if challenge.active:
-                reached = {m for m, v in goal_values(_challenges([challenge.pk]).get(), until=challenge.ends_at).items()
-                           if v >= challenge.target}
+            unfinished = set(ChallengeProgress.objects.filter(
+                challenge=challenge, status=ProgressStatus.IN_PROGRESS).values_list("member_id", flat=True))
+            if challenge.active:  # what the last count would do
+                values = goal_values(_challenges([challenge.pk]).get(), until=challenge.ends_at)
                 done = set(ChallengeProgress.objects.filter(challenge=challenge).exclude(
                     status=ProgressStatus.IN_PROGRESS).values_list("member_id", flat=True))
-                counts["completed"] += len(reached - done)
-                unfinished = unfinished.exclude(member_id__in=reached)
-            counts["expired"] += unfinished.count()
+                reached = {m for m, value in values.items() if value >= challenge.target} - done
+                counts["completed"] += len(reached)
+                unfinished = (unfinished | {m for m, value in values.items() if value > 0}) - done - reached
+            counts["expired"] += len(unfinished)
         else:
             try:
                 if challenge.active:
