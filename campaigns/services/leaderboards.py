@@ -131,8 +131,8 @@ def _scores_upsert(periods: list[Period], *, member_id: int | None = None) -> in
         member_filter = "AND t.member_id = %s AND m.id = %s"
         member_params = [member_id, member_id]
     sql = f"""
-        WITH p (pkey, starts, ends) AS (VALUES {rows})
         INSERT INTO {scores} (member_id, period_key, points, reached_at, last_transaction_id)
+        WITH p (pkey, starts, ends) AS (VALUES {rows})
         SELECT t.member_id, p.pkey, SUM(t.points), MAX(t.occurred_at), MAX(t.id)
           FROM {txns} t
           JOIN {members} m ON m.id = t.member_id
@@ -273,6 +273,10 @@ def leaderboard_prizes_award(*, as_of: datetime, dry_run: bool = False, progress
     for index, award in enumerate(unpaid, start=1):
         try:
             with transaction.atomic():
+                # The award row locked: a concurrent run waits here, then finds it paid and moves on.
+                if not LeaderboardAward.objects.select_for_update().filter(pk=award.pk, transaction__isnull=True):
+                    counts["already"] += 1
+                    continue
                 txn = points_credit(
                     member=award.member,
                     points=award.prize_points,
@@ -288,7 +292,7 @@ def leaderboard_prizes_award(*, as_of: datetime, dry_run: bool = False, progress
                     ),
                     now=as_of,
                 )
-                LeaderboardAward.objects.filter(pk=award.pk, transaction__isnull=True).update(transaction=txn)
+                LeaderboardAward.objects.filter(pk=award.pk).update(transaction=txn)
         except LedgerError as error:
             counts["failed"] += 1
             logger.error("award_leaderboard_prizes: place %s of %s failed: %s", award.rank, month.key, error)

@@ -58,3 +58,9 @@ def challenge(**fields):
     fields.setdefault("prize_points", 50)
     fields.setdefault("starts_at", timezone.now() - timedelta(days=10))
     return challenge_create(**fields)
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
