@@ -110,7 +110,9 @@ class ChallengeSerializer(serializers.Serializer):
         help_text="Reward code: only members who completed the challenge may redeem it.",
     )
     active = serializers.BooleanField(required=False, default=True)
-    closed_at = serializers.DateTimeField(read_only=True, help_text="When close_challenges closed the ended window.")
+    closed_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When close_challenges closed the ended window; null while open."
+    )
     started = serializers.IntegerField(read_only=True, help_text="Members with progress.")
     completed = serializers.IntegerField(read_only=True, help_text="Members who completed it.")
 
