@@ -56,8 +56,11 @@ def challenges(request, member: Member):
     items = member_challenges_get(member=member)
     for item in items:
         challenge = item["challenge"]
-        item["bar_value"] = min(item["progress"], Decimal(challenge.target))
-        item["progress_text"] = _progress_text(challenge.goal, item["progress"], challenge.target, currency)
+        # A completion may count more than the target at once (two purchases committed together): the page
+        # shows the target reached.
+        shown = min(item["progress"], Decimal(challenge.target))
+        item["bar_value"] = shown
+        item["progress_text"] = _progress_text(challenge.goal, shown, challenge.target, currency)
         item["remaining_text"] = _remaining_text(challenge.goal, item["remaining"], currency)
     open_ids = {item["challenge"].pk for item in items}
     completed = [row for row in member_challenges_completed_get(member=member) if row.challenge_id not in open_ids]

@@ -47,6 +47,34 @@ class LeaderboardScore(models.Model):
         return f"{self.period_key} {self.member_id}: {self.points}"
 
 
+class LeaderboardTally(models.Model):
+    """How many entries of a period's board have a score: level 0 counts each exact score (`key` = points),
+    level 1 each band of TALLY_BAND points (`key` = points // TALLY_BAND). A member's rank adds up the bands
+    above theirs, the scores above theirs in their band, and the ties reached before them: a few hundred rows
+    at most instead of one per entry ahead. Written with the scores, in the same transaction
+    (campaigns.services.leaderboards), and rebuilt from them by refresh_leaderboards."""
+
+    period_key = models.CharField(max_length=10)
+    level = models.PositiveSmallIntegerField()
+    key = models.BigIntegerField()
+    members = models.IntegerField()
+
+    class Meta:
+        verbose_name = _("leaderboard tally")
+        verbose_name_plural = _("leaderboard tallies")
+        constraints = [
+            models.UniqueConstraint(fields=["period_key", "level", "key"], name="leaderboard_tally_once"),
+            models.CheckConstraint(condition=Q(members__gte=0), name="leaderboard_tally_non_negative"),
+            models.CheckConstraint(condition=Q(level__in=[0, 1]), name="leaderboard_tally_level"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period_key} L{self.level} {self.key}: {self.members}"
+
+
+TALLY_BAND = 1000
+
+
 class LeaderboardPrize(models.Model):
     """Bonus points for a place on last month's leaderboard, paid by award_leaderboard_prizes."""
 

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
+HALF_CENT = Decimal("0.005")
 _BATCH = 1000
 
 # What each kind of activity can move: purchases and refunds move every goal but actions; a bonus posting
@@ -244,8 +245,9 @@ def _purchases(challenge: Challenge, member_ids: list[int] | None, until: dateti
 
 
 def _counted(purchases: QuerySet[Purchase]) -> QuerySet[Purchase]:
-    """Purchases that still count: not refunded in full."""
-    return purchases.filter(refunded_total__lt=F("total"))
+    """Purchases that still count: not refunded in full (by at least a cent less: SQLite keeps decimals as
+    floats, and the sum of several refunds can land a hair below the total)."""
+    return purchases.filter(refunded_total__lt=F("total") - HALF_CENT)
 
 
 def _decimal(value: Any) -> Decimal:

@@ -19,6 +19,7 @@ count from their purchase; prizes do not count); `reached_at` is the latest of t
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,7 +29,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from campaigns.models import LeaderboardAward, LeaderboardPeriod, LeaderboardPrize, LeaderboardScore
+from campaigns.models import (
+    TALLY_BAND,
+    LeaderboardAward,
+    LeaderboardPeriod,
+    LeaderboardPrize,
+    LeaderboardScore,
+    LeaderboardTally,
+)
 from campaigns.services.common import LEADERBOARD_PRIZE_JOB, PRIZE_JOBS
 from loyalty.models import LedgerTransaction, TransactionKind
 from loyalty.reasons import Reason
@@ -102,9 +110,18 @@ def _on_board_q(prefix: str = "") -> Q:
 
 
 # -- writing the table -------------------------------------------------------------------------------
+#
+# Every write of scores goes through this section and adjusts the tallies in the same transaction:
+# - one member (after their posting commits): the member's rows are locked (PostgreSQL: a transaction-level
+#   advisory lock per member, taken after a ROW EXCLUSIVE lock on the scores table), their old scores read,
+#   the new ones upserted, and the difference added to the tallies in one statement, in key order;
+# - the set-based rebuilds (refresh_leaderboards, the month before paying prizes) hold a SHARE ROW EXCLUSIVE
+#   lock on the scores table, which waits for the members' refreshes in flight and holds off new ones, and
+#   count the rebuilt periods' tallies afresh.
 
 _FAR_PAST = datetime(1900, 1, 1, tzinfo=UTC)
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+_ADVISORY_NAMESPACE = 0x4C42  # "LB": the advisory locks of leaderboard members
 
 
 def _bounds(period: Period) -> tuple[Any, Any]:
@@ -112,14 +129,16 @@ def _bounds(period: Period) -> tuple[Any, Any]:
     return adapt(period.starts_at or _FAR_PAST), adapt(period.ends_at or _FAR_FUTURE)
 
 
-def _scores_upsert(periods: list[Period], *, member_id: int | None = None) -> int:
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _scores_upsert(periods: list[Period], *, member_id: int | None = None) -> list[tuple[str, int]]:
     """Recompute the rows of these periods from the ledger, for one member or every member on the board,
-    in one INSERT ... SELECT ... ON CONFLICT UPDATE. A row changes only if the computation saw at least the
-    postings the stored one saw (`last_transaction_id`): a slower, older computation never wins."""
-    quote = connection.ops.quote_name
-    scores = quote(LeaderboardScore._meta.db_table)
-    txns = quote(LedgerTransaction._meta.db_table)
-    members = quote(Member._meta.db_table)
+    in one INSERT ... SELECT ... ON CONFLICT UPDATE; returns the (period key, points) of the rows it wrote.
+    A row changes only if the computation saw at least the postings the stored one saw
+    (`last_transaction_id`): a slower, older computation never wins."""
+    scores, txns, members = _table(LeaderboardScore), _table(LedgerTransaction), _table(Member)
     cast = (lambda p: f"CAST({p} AS timestamptz)") if connection.vendor == "postgresql" else (lambda p: p)
     rows = ", ".join(f"(%s, {cast('%s')}, {cast('%s')})" for _period in periods)
     params: list[Any] = []
@@ -140,34 +159,124 @@ def _scores_upsert(periods: list[Period], *, member_id: int | None = None) -> in
          WHERE t.kind IN (%s, %s, %s) AND t.job NOT IN (%s, %s)
            AND m.status = %s AND m.leaderboard_opt_in = %s AND m.nickname <> '' {member_filter}
          GROUP BY t.member_id, p.pkey
+         ORDER BY p.pkey
         ON CONFLICT (member_id, period_key) DO UPDATE
            SET points = excluded.points, reached_at = excluded.reached_at,
                last_transaction_id = excluded.last_transaction_id
          WHERE {scores}.last_transaction_id <= excluded.last_transaction_id
            AND ({scores}.points <> excluded.points OR {scores}.reached_at <> excluded.reached_at
                 OR {scores}.last_transaction_id <> excluded.last_transaction_id)
+        RETURNING period_key, points
     """  # noqa: S608 - table names from _meta; every value is a parameter
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *COUNTED_KINDS, *PRIZE_JOBS, MemberStatus.ACTIVE, True, *member_params])
-        return cursor.rowcount
+        return cursor.fetchall()
 
 
+def _tally_keys(period_key: str, points: int) -> list[tuple[str, int, int]]:
+    if points <= 0:
+        return []  # only entries with points are on a board
+    return [(period_key, 0, points), (period_key, 1, points // TALLY_BAND)]
+
+
+def _tally_apply(changes: list[tuple[str, int, int]]) -> None:
+    """Move entries between tallies: each change is (period key, old points, new points), 0 for none."""
+    deltas: dict[tuple[str, int, int], int] = defaultdict(int)
+    for period_key, old, new in changes:
+        for key in _tally_keys(period_key, old):
+            deltas[key] -= 1
+        for key in _tally_keys(period_key, new):
+            deltas[key] += 1
+    tally = _table(LeaderboardTally)
+    with connection.cursor() as cursor:
+        # One statement per tally row, in one order for every writer (no deadlock between two refreshes). A
+        # decrement is an UPDATE of a row that exists; an INSERT of a negative count would break the CHECK.
+        for (period_key, level, key), delta in sorted(deltas.items()):
+            if delta > 0:
+                cursor.execute(
+                    f"INSERT INTO {tally} (period_key, level, key, members) VALUES (%s, %s, %s, %s) "  # noqa: S608
+                    f"ON CONFLICT (period_key, level, key) DO UPDATE SET members = {tally}.members + excluded.members",
+                    [period_key, level, key, delta],
+                )
+            elif delta < 0:
+                cursor.execute(
+                    f"UPDATE {tally} SET members = members + %s WHERE period_key = %s AND level = %s AND key = %s",  # noqa: S608
+                    [delta, period_key, level, key],
+                )
+
+
+def _tally_rebuild(period_keys: list[str]) -> None:
+    """Count these periods' tallies afresh from their scores (under the rebuild's table lock)."""
+    if not period_keys:
+        return
+    tally, scores = _table(LeaderboardTally), _table(LeaderboardScore)
+    marks = ", ".join(["%s"] * len(period_keys))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {tally} WHERE period_key IN ({marks})", period_keys)  # noqa: S608
+        cursor.execute(
+            f"INSERT INTO {tally} (period_key, level, key, members) "  # noqa: S608
+            f"SELECT period_key, 0, points, COUNT(*) FROM {scores} "
+            f"WHERE period_key IN ({marks}) AND points > 0 GROUP BY period_key, points "
+            f"UNION ALL SELECT period_key, 1, points / %s, COUNT(*) FROM {scores} "
+            f"WHERE period_key IN ({marks}) AND points > 0 GROUP BY period_key, points / %s",
+            [*period_keys, TALLY_BAND, *period_keys, TALLY_BAND],
+        )
+
+
+def _lock_member(member_id: int) -> None:
+    """Serialise the writes of one member's rows (PostgreSQL; SQLite's IMMEDIATE transactions are serial)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {_table(LeaderboardScore)} IN ROW EXCLUSIVE MODE")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ADVISORY_NAMESPACE, member_id % 2**31])
+
+
+def _lock_board() -> None:
+    """Hold off every member's refresh while a rebuild rewrites the table (and other rebuilds)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {_table(LeaderboardScore)} IN SHARE ROW EXCLUSIVE MODE")
+
+
+@transaction.atomic
 def leaderboard_member_refresh(*, member_id: int, at: datetime | None = None) -> bool:
     """Recompute the member's rows for the week and month containing `at` (default now) and for all time;
     a member not on the board (opted out, no nickname, not active) has their rows deleted. Returns whether
     the member is on the board."""
+    _lock_member(member_id)
     member = Member.objects.filter(pk=member_id).only("pk", "status", "leaderboard_opt_in", "nickname").first()
     if member is None or not member_on_board(member):
-        LeaderboardScore.objects.filter(member_id=member_id).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {_table(LeaderboardScore)} WHERE member_id = %s RETURNING period_key, points",  # noqa: S608
+                [member_id],
+            )
+            _tally_apply([(period_key, points, 0) for period_key, points in cursor.fetchall()])
         return False
-    _scores_upsert(periods_containing(at or timezone.now()), member_id=member_id)
+    periods = periods_containing(at or timezone.now())
+    before = dict(
+        LeaderboardScore.objects.filter(member_id=member_id, period_key__in=[p.key for p in periods])
+        .values_list("period_key", "points")
+    )
+    written = _scores_upsert(periods, member_id=member_id)
+    _tally_apply([(period_key, before.get(period_key, 0), points) for period_key, points in written])
     return True
 
 
+@transaction.atomic
+def _board_rebuild(periods: list[Period], *, also_recount: list[str] = ()) -> int:  # type: ignore[assignment]
+    """Recompute these periods for everyone on the board and count their tallies afresh (and those of
+    `also_recount`); returns how many rows changed."""
+    _lock_board()
+    changed = len(_scores_upsert(periods))
+    _tally_rebuild(sorted({*(period.key for period in periods), *also_recount}))
+    return changed
+
+
 def leaderboards_refresh(*, as_of: datetime, dry_run: bool = False, progress: Progress | None = None) -> dict:
-    """The daily safety net: recompute this week, this month and all time for everyone on the board,
-    delete the rows of members who left it, and drop weeks older than KEEP_WEEKS and months older than
-    KEEP_MONTHS. Idempotent; set-based (one statement per step)."""
+    """The daily safety net: recompute this week, this month and all time for everyone on the board (and
+    their tallies), delete the rows of members who left it, and drop weeks older than KEEP_WEEKS and months
+    older than KEEP_MONTHS. Idempotent; set-based (a few statements in all)."""
     leaving = LeaderboardScore.objects.exclude(member__in=Member.objects.filter(_on_board_q()))
     week = period_get(LeaderboardPeriod.WEEK, as_of)
     month = period_get(LeaderboardPeriod.MONTH, as_of)
@@ -177,20 +286,37 @@ def leaderboards_refresh(*, as_of: datetime, dry_run: bool = False, progress: Pr
     for _month in range(KEEP_MONTHS):
         oldest_month = period_get(LeaderboardPeriod.MONTH, oldest_month - timedelta(days=1)).starts_at  # type: ignore[operator]
     old_month_key = period_get(LeaderboardPeriod.MONTH, oldest_month).key
-    old = LeaderboardScore.objects.filter(
-        (Q(period_key__contains="-W") & Q(period_key__lt=oldest_week.key))
-        | (~Q(period_key__contains="-W") & ~Q(period_key=ALL_KEY) & Q(period_key__lt=old_month_key))
+    old = (Q(period_key__contains="-W") & Q(period_key__lt=oldest_week.key)) | (
+        ~Q(period_key__contains="-W") & ~Q(period_key=ALL_KEY) & Q(period_key__lt=old_month_key)
     )
     if dry_run:
         return {"members": Member.objects.filter(_on_board_q()).count(), "left": leaving.values("member").distinct()
-                .count(), "pruned": old.count(), "dry_run": True}
-    left = leaving.delete()[0]
-    pruned = old.delete()[0]
+                .count(), "pruned": LeaderboardScore.objects.filter(old).count(), "dry_run": True}
     with transaction.atomic():
-        changed = _scores_upsert(periods_containing(as_of))
+        _lock_board()
+        touched = sorted(set(leaving.values_list("period_key", flat=True).distinct()))
+        left = leaving.delete()[0]
+        pruned = LeaderboardScore.objects.filter(old).delete()[0]
+        LeaderboardTally.objects.filter(old).delete()
+        changed = _board_rebuild(periods_containing(as_of), also_recount=touched)
     if progress is not None:
         progress(1, 1)
     return {"rows_changed": changed, "left": left, "pruned": pruned, "dry_run": False}
+
+
+def leaderboard_tally_problems() -> list[str]:
+    """Tallies that differ from a count of the scores (none, unless something wrote around this module)."""
+    counted: dict[tuple[str, int, int], int] = defaultdict(int)
+    for period_key, points in LeaderboardScore.objects.filter(points__gt=0).values_list("period_key", "points"):
+        for key in _tally_keys(period_key, points):
+            counted[key] += 1
+    stored = {
+        (period_key, level, key): members
+        for period_key, level, key, members in LeaderboardTally.objects.filter(members__gt=0)
+        .values_list("period_key", "level", "key", "members")
+    }
+    return [f"{key}: tally {stored.get(key, 0)}, counted {counted.get(key, 0)}"
+            for key in sorted(set(counted) | set(stored)) if stored.get(key, 0) != counted.get(key, 0)]
 
 
 # -- reading the board -------------------------------------------------------------------------------
@@ -211,18 +337,30 @@ def leaderboard_top_get(*, period: Period, limit: int = 10) -> list[dict]:
 
 def leaderboard_rank_get(*, member: Member, period: Period) -> dict | None:
     """The member's place and points, or None when they are not on this board (not opted in, no nickname,
-    not active, or no points in the period). The place is 1 + the entries ranked before theirs: more
-    points, or as many points reached earlier (then the lower member id)."""
+    not active, or no points in the period). The place is 1 + the entries ranked before theirs: the tallied
+    bands above theirs, the tallied scores above theirs in their band, and the ties that reached the score
+    before them (then the lower member id) - a few hundred index rows whatever the board's size."""
     if not member_on_board(member):
         return None
     mine = LeaderboardScore.objects.filter(member=member, period_key=period.key, points__gt=0).first()
     if mine is None:
         return None
-    board = LeaderboardScore.objects.filter(period_key=period.key, points__gt=0)
-    ahead = board.filter(points__gt=mine.points).count() + board.filter(points=mine.points).filter(
-        Q(reached_at__lt=mine.reached_at) | Q(reached_at=mine.reached_at, member_id__lt=member.pk)
-    ).count()
-    return {"rank": ahead + 1, "points": mine.points}
+    tally, scores = _table(LeaderboardTally), _table(LeaderboardScore)
+    band = mine.points // TALLY_BAND
+    reached = connection.ops.adapt_datetimefield_value(mine.reached_at)
+    sql = f"""
+        SELECT (SELECT COALESCE(SUM(members), 0) FROM {tally} WHERE period_key = %s AND level = 1 AND key > %s)
+             + (SELECT COALESCE(SUM(members), 0) FROM {tally}
+                 WHERE period_key = %s AND level = 0 AND key > %s AND key < %s)
+             + (SELECT COUNT(*) FROM {scores}
+                 WHERE period_key = %s AND points = %s AND (reached_at, member_id) < (%s, %s))
+    """  # noqa: S608 - table names from _meta; every value is a parameter
+    params = [period.key, band, period.key, mine.points, (band + 1) * TALLY_BAND, period.key, mine.points,
+              reached, member.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ahead = cursor.fetchone()[0]
+    return {"rank": int(ahead) + 1, "points": mine.points}
 
 
 # -- monthly prizes ----------------------------------------------------------------------------------
@@ -250,8 +388,7 @@ def leaderboard_prizes_award(*, as_of: datetime, dry_run: bool = False, progress
     decided = LeaderboardAward.objects.filter(period_key=month.key)
     if not decided.exists():
         if not dry_run:
-            with transaction.atomic():
-                _scores_upsert([month])
+            _board_rebuild([month])
         places = {winner["rank"]: winner for winner in leaderboard_top_get(period=month, limit=prizes[-1].rank)}
         awards = [
             LeaderboardAward(period_key=month.key, rank=prize.rank, member_id=places[prize.rank]["member_id"],

@@ -8,20 +8,23 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from campaigns.models import LeaderboardAward, LeaderboardPrize, LeaderboardScore
+from campaigns.models import LeaderboardAward, LeaderboardPrize, LeaderboardScore, LeaderboardTally
 from campaigns.services.leaderboards import (
     _scores_upsert,
     leaderboard_member_refresh,
     leaderboard_prizes_award,
     leaderboard_rank_get,
+    leaderboard_tally_problems,
     leaderboard_top_get,
     leaderboards_refresh,
     period_get,
     periods_containing,
 )
 from loyalty.models import LedgerTransaction
-from loyalty.services.ledger import Audit, points_credit
+from loyalty.services.ledger import Audit, points_credit, points_reverse
 from members.models import MemberStatus
 from members.services import member_profile_update
 from tests.campaigns.conftest import buy, refund
@@ -233,3 +236,53 @@ def test_a_crash_between_deciding_and_paying_is_finished_by_the_next_run():
 
 def test_no_prizes_configured_pays_nothing():
     assert leaderboard_prizes_award(as_of=timezone.now())["paid"] == 0
+
+
+# -- the tallies behind a member's rank ---------------------------------------------------------------------
+
+
+def positions(period):
+    """Every entry's place, counted the slow way: the board sorted in full."""
+    ordered = LeaderboardScore.objects.filter(period_key=period.key, points__gt=0).order_by(
+        "-points", "reached_at", "member_id").values_list("member_id", flat=True)
+    return {member_id: place for place, member_id in enumerate(ordered, start=1)}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["earn", "take", "leave", "join"]),
+                                st.integers(1, 2500), st.integers(0, 40)), min_size=1, max_size=14))
+def test_ranks_from_the_tallies_equal_the_board_sorted_in_full(db, steps):
+    """Whatever members earn, lose, leave or rejoin (scores crossing the tallies' 1000-point bands and tying),
+    each member's rank equals their place on the fully sorted board, and the tallies equal a fresh count."""
+    members = [player(f"p{index}-{len(steps)}-{steps[0][2]}") for index in range(5)]
+    base = timezone.now() - timedelta(days=20)
+    for index, action, points, hours in steps:
+        member = members[index]
+        at = base + timedelta(hours=hours * 7)
+        if action == "earn":
+            points_credit(member=member, points=points, kind="bonus", audit=Audit(reason="t", occurred_at=at))
+        elif action == "take":  # a reversal (a refund) counts against the score, dated now
+            points_reverse(member=member, points=points, audit=Audit(reason="r"))
+            at = timezone.now()
+        else:
+            member.__class__.objects.filter(pk=member.pk).update(leaderboard_opt_in=action == "join")
+        leaderboard_member_refresh(member_id=member.pk, at=at)
+        assert leaderboard_tally_problems() == []
+    for kind in ("week", "month", "all"):
+        for at in {base + timedelta(hours=hours * 7) for _i, _a, _p, hours in steps}:
+            period = period_get(kind, at)
+            places = positions(period)
+            for member in members:
+                member.refresh_from_db()
+                rank = leaderboard_rank_get(member=member, period=period)
+                assert (rank["rank"] if rank else None) == places.get(member.pk), (kind, period.key)
+
+
+def test_the_refresh_job_repairs_drifted_tallies():
+    member = player("drift")
+    earn(member, 1500, timezone.now() - timedelta(hours=1))
+    LeaderboardTally.objects.update(members=7)
+    assert leaderboard_tally_problems() != []
+    leaderboards_refresh(as_of=timezone.now())
+    assert leaderboard_tally_problems() == []
+    assert leaderboard_rank_get(member=member, period=period_get("all"))["rank"] == 1
