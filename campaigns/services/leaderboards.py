@@ -335,6 +335,22 @@ def leaderboard_top_get(*, period: Period, limit: int = 10) -> list[dict]:
     ]
 
 
+def leaderboard_rank_sql(*, member_id: int, period_key: str, points: int, reached_at: datetime) -> tuple[str, list]:
+    """The statement counting the entries ranked before this one (for leaderboard_rank_get and the bench)."""
+    tally, scores = _table(LeaderboardTally), _table(LeaderboardScore)
+    band = points // TALLY_BAND
+    sql = f"""
+        SELECT (SELECT COALESCE(SUM(members), 0) FROM {tally} WHERE period_key = %s AND level = 1 AND key > %s)
+             + (SELECT COALESCE(SUM(members), 0) FROM {tally}
+                 WHERE period_key = %s AND level = 0 AND key > %s AND key < %s)
+             + (SELECT COUNT(*) FROM {scores}
+                 WHERE period_key = %s AND points > 0 AND points = %s AND (reached_at, member_id) < (%s, %s))
+    """  # noqa: S608 - table names from _meta; every value is a parameter
+    reached = connection.ops.adapt_datetimefield_value(reached_at)
+    return sql, [period_key, band, period_key, points, (band + 1) * TALLY_BAND, period_key, points, reached,
+                 member_id]
+
+
 def leaderboard_rank_get(*, member: Member, period: Period) -> dict | None:
     """The member's place and points, or None when they are not on this board (not opted in, no nickname,
     not active, or no points in the period). The place is 1 + the entries ranked before theirs: the tallied
@@ -345,18 +361,8 @@ def leaderboard_rank_get(*, member: Member, period: Period) -> dict | None:
     mine = LeaderboardScore.objects.filter(member=member, period_key=period.key, points__gt=0).first()
     if mine is None:
         return None
-    tally, scores = _table(LeaderboardTally), _table(LeaderboardScore)
-    band = mine.points // TALLY_BAND
-    reached = connection.ops.adapt_datetimefield_value(mine.reached_at)
-    sql = f"""
-        SELECT (SELECT COALESCE(SUM(members), 0) FROM {tally} WHERE period_key = %s AND level = 1 AND key > %s)
-             + (SELECT COALESCE(SUM(members), 0) FROM {tally}
-                 WHERE period_key = %s AND level = 0 AND key > %s AND key < %s)
-             + (SELECT COUNT(*) FROM {scores}
-                 WHERE period_key = %s AND points = %s AND (reached_at, member_id) < (%s, %s))
-    """  # noqa: S608 - table names from _meta; every value is a parameter
-    params = [period.key, band, period.key, mine.points, (band + 1) * TALLY_BAND, period.key, mine.points,
-              reached, member.pk]
+    sql, params = leaderboard_rank_sql(member_id=member.pk, period_key=period.key, points=mine.points,
+                                       reached_at=mine.reached_at)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ahead = cursor.fetchone()[0]

@@ -22,13 +22,13 @@ from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import LeaderboardPeriod, LeaderboardScore
 from campaigns.services.leaderboards import (
     leaderboard_member_refresh,
     leaderboard_rank_get,
+    leaderboard_rank_sql,
     leaderboard_top_get,
     leaderboards_refresh,
     period_get,
@@ -185,18 +185,16 @@ class Command(BaseCommand):
         if member_id is None:
             return
         mine = LeaderboardScore.objects.get(member_id=member_id, period_key=period.key)
-        board = LeaderboardScore.objects.filter(period_key=period.key, points__gt=0)
-        self.stdout.write(f"plan, own rank of a member in the middle ({mine.points} points): entries with more points")
-        self._explain(board.filter(points__gt=mine.points).values("pk"), count=True)
-        self.stdout.write("plan, own rank: entries with as many points, reached earlier")
-        self._explain(board.filter(points=mine.points).filter(
-            Q(reached_at__lt=mine.reached_at) | Q(reached_at=mine.reached_at, member_id__lt=member_id)
-        ).values("pk"), count=True)
+        ties = LeaderboardScore.objects.filter(period_key=period.key, points=mine.points).count()
+        self.stdout.write(f"plan, own rank of a member in the middle ({mine.points} points, {ties} entries with as "
+                          f"many points): the tallied bands and scores above theirs, and the ties before them")
+        self._explain_sql(*leaderboard_rank_sql(member_id=member_id, period_key=period.key, points=mine.points,
+                                                reached_at=mine.reached_at))
 
-    def _explain(self, queryset, count: bool = False) -> None:
-        sql, params = queryset.query.sql_with_params()
-        if count:
-            sql = f"SELECT COUNT(*) FROM ({sql}) counted"  # noqa: S608 - the ORM's own SQL
+    def _explain(self, queryset) -> None:
+        self._explain_sql(*queryset.query.sql_with_params())
+
+    def _explain_sql(self, sql: str, params) -> None:
         prefix = "EXPLAIN (ANALYZE, BUFFERS) " if connection.vendor == "postgresql" else "EXPLAIN QUERY PLAN "
         with connection.cursor() as cursor:
             cursor.execute(prefix + sql, params)
