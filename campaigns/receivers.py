@@ -51,7 +51,7 @@ def _on_board(txn: LedgerTransaction) -> bool:
     member = txn.member
     if "purchase" in (txn.metadata or {}) and member is not None:
         return member_on_board(member)
-    fresh = Member.objects.filter(pk=txn.member_id).only("status", "leaderboard_opt_in", "nickname").first()
+    fresh = Member.objects.filter(pk=txn.member_id or 0).only("status", "leaderboard_opt_in", "nickname").first()
     return fresh is not None and member_on_board(fresh)
 
 

@@ -166,4 +166,4 @@ def grant_badge(modeladmin, request, queryset):
 
 
 # The action lives with the badges; the members admin is members' own.
-MemberAdmin.actions = [*(MemberAdmin.actions or []), grant_badge]
+MemberAdmin.actions = [*(MemberAdmin.actions or []), grant_badge]  # type: ignore[misc]

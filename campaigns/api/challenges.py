@@ -97,7 +97,7 @@ class ChallengeSerializer(serializers.Serializer):
     ends_at = ApiDateTimeField(required=False, allow_null=True, default=None,
                                help_text="Null: a milestone without an end.")
     tiers = serializers.SlugRelatedField(
-        many=True, slug_field="code", queryset=Tier.objects.all(), required=False, default=list,
+        many=True, slug_field="code", queryset=Tier.objects.all(), required=False, default=list,  # type: ignore[arg-type]
         help_text="Tier codes of the members who take part; empty: everyone.",
     )
     prize_points = serializers.IntegerField(min_value=0, max_value=MAX_TARGET, help_text="Bonus points (0: none).")

@@ -137,18 +137,18 @@ def tier_badges_award(*, member_tiers: Iterable[tuple[int, int | None]], now: da
     """Give each (member id, tier id) the active badges of that tier and of every lower tier, in one
     INSERT for the lot (badges held already are skipped). Returns how many were given."""
     badges = _tier_badges()
-    member_tiers = [(member_id, tier_id) for member_id, tier_id in member_tiers if tier_id is not None]
-    if not badges or not member_tiers:
+    reached = [(member_id, tier_id) for member_id, tier_id in member_tiers if tier_id is not None]
+    if not badges or not reached:
         return 0
     now = now or timezone.now()
     ranks = dict(Tier.objects.values_list("pk", "rank"))
     held = set(
-        BadgeAward.objects.filter(member_id__in={member_id for member_id, _tier in member_tiers}, badge__in=badges)
+        BadgeAward.objects.filter(member_id__in={member_id for member_id, _tier in reached}, badge__in=badges)
         .values_list("member_id", "badge_id")
     )
     awards = [
         BadgeAward(badge=badge, member_id=member_id, source=BadgeSource.TIER, tier_id=tier_id, awarded_at=now)
-        for member_id, tier_id in member_tiers
+        for member_id, tier_id in reached
         for badge in badges
         if badge.tier is not None and ranks.get(tier_id, -1) >= badge.tier.rank and (member_id, badge.pk) not in held
     ]
@@ -186,7 +186,7 @@ def member_badges_get(*, member: Member) -> list[dict]:
     badges = Badge.objects.filter(Q(active=True) | Q(pk__in=list(awards))).select_related("tier").prefetch_related(
         "challenges"
     )
-    items = []
+    items: list[dict[str, Any]] = []
     for badge in badges:
         award = awards.get(badge.pk)
         if award is None and not badge.active:

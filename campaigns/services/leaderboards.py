@@ -183,10 +183,10 @@ def _tally_apply(changes: list[tuple[str, int, int]]) -> None:
     """Move entries between tallies: each change is (period key, old points, new points), 0 for none."""
     deltas: dict[tuple[str, int, int], int] = defaultdict(int)
     for period_key, old, new in changes:
-        for key in _tally_keys(period_key, old):
-            deltas[key] -= 1
-        for key in _tally_keys(period_key, new):
-            deltas[key] += 1
+        for tally_key in _tally_keys(period_key, old):
+            deltas[tally_key] -= 1
+        for tally_key in _tally_keys(period_key, new):
+            deltas[tally_key] += 1
     tally = _table(LeaderboardTally)
     with connection.cursor() as cursor:
         # One statement per tally row, in one order for every writer (no deadlock between two refreshes). A
@@ -282,10 +282,11 @@ def leaderboards_refresh(*, as_of: datetime, dry_run: bool = False, progress: Pr
     month = period_get(LeaderboardPeriod.MONTH, as_of)
     assert week.starts_at is not None and month.starts_at is not None
     oldest_week = period_get(LeaderboardPeriod.WEEK, week.starts_at - timedelta(weeks=KEEP_WEEKS))
-    oldest_month = month.starts_at
+    oldest_month = month
     for _month in range(KEEP_MONTHS):
-        oldest_month = period_get(LeaderboardPeriod.MONTH, oldest_month - timedelta(days=1)).starts_at  # type: ignore[operator]
-    old_month_key = period_get(LeaderboardPeriod.MONTH, oldest_month).key
+        assert oldest_month.starts_at is not None
+        oldest_month = period_get(LeaderboardPeriod.MONTH, oldest_month.starts_at - timedelta(days=1))
+    old_month_key = oldest_month.key
     old = (Q(period_key__contains="-W") & Q(period_key__lt=oldest_week.key)) | (
         ~Q(period_key__contains="-W") & ~Q(period_key=ALL_KEY) & Q(period_key__lt=old_month_key)
     )
