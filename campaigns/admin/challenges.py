@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.admin.common import ReadOnlyAdmin
 from campaigns.models import Challenge, ChallengeProgress, ProgressStatus
 from campaigns.services.challenges import challenge_saved, challenge_validate, challenges_with_counts
 from campaigns.services.common import CampaignInvalid
@@ -144,18 +145,11 @@ class ChallengeAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChallengeProgress)
-class ChallengeProgressAdmin(admin.ModelAdmin):
+class ChallengeProgressAdmin(ReadOnlyAdmin):
+    """Progress is counted from the members' history, never typed in."""
+
     list_display = ["challenge", "member", "value", "status", "completed_at", "prize_transaction", "updated_at"]
     list_filter = ["status", "challenge"]
     search_fields = ["=member__loyalty_id", "member__email", "challenge__code", "challenge__name"]
     list_select_related = ["challenge", "member", "prize_transaction"]
     ordering = ["-updated_at", "-id"]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # progress is counted from the members' history, never typed in
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.admin.common import ReadOnlyAdmin
 from campaigns.models import LeaderboardAward, LeaderboardPeriod, LeaderboardPrize, LeaderboardScore
 from campaigns.services.leaderboards import leaderboard_top_get, period_get
 from members.models import Member
@@ -17,17 +18,8 @@ BOARD_SIZE = 50
 
 
 @admin.register(LeaderboardScore)
-class LeaderboardAdmin(admin.ModelAdmin):
+class LeaderboardAdmin(ReadOnlyAdmin):
     """The changelist is the board: the top places of the chosen period, as members see it (with who they are)."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
@@ -67,17 +59,8 @@ class LeaderboardPrizeAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeaderboardAward)
-class LeaderboardAwardAdmin(admin.ModelAdmin):
+class LeaderboardAwardAdmin(ReadOnlyAdmin):
     list_display = ["period_key", "rank", "member", "score", "prize_points", "transaction", "awarded_at"]
     list_filter = ["period_key"]
     search_fields = ["=member__loyalty_id", "member__email", "member__nickname"]
     list_select_related = ["member", "transaction"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

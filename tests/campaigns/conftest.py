@@ -3,12 +3,15 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from campaigns.services.challenges import challenge_create
 from loyalty.models import Store
 from loyalty.services.ledger import Audit, points_credit
 from loyalty.services.purchases import purchase_record, refund_record
+from members.models import User
+from tests.factories import MemberFactory
 
 _orders = itertools.count(1)
 
@@ -64,3 +67,16 @@ def challenge(**fields):
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+def signed_in(email, client_class=Client, **member_fields):
+    """A member with a login, and a client (Client or APIClient) signed in as them: `client.member`."""
+    user = User.objects.create_user(email, "correct horse battery")
+    member = MemberFactory(email=email, user=user)
+    if member_fields:
+        member.__class__.objects.filter(pk=member.pk).update(**member_fields)
+        member.refresh_from_db()
+    client = client_class()
+    client.force_login(user)
+    client.member = member
+    return client

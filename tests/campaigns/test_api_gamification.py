@@ -17,9 +17,9 @@ from campaigns.services.badges import badge_create, badge_grant
 from campaigns.services.leaderboards import leaderboard_member_refresh
 from loyalty.models import Tier
 from loyalty.services.ledger import Audit, points_credit
-from members.models import User
 from rewards.models import Reward
 from tests.campaigns.conftest import buy, challenge
+from tests.campaigns.conftest import signed_in as _signed_in
 from tests.factories import MemberFactory
 from tests.loyalty.test_api_schema import response_schema
 from tests.rewards.factories import RewardFactory
@@ -33,15 +33,7 @@ def schema():
 
 
 def signed_in(email, **member_fields):
-    user = User.objects.create_user(email, "correct horse battery")
-    member = MemberFactory(email=email, user=user)
-    if member_fields:
-        member.__class__.objects.filter(pk=member.pk).update(**member_fields)
-        member.refresh_from_db()
-    client = APIClient()
-    client.force_login(user)
-    client.member = member
-    return client
+    return _signed_in(email, APIClient, **member_fields)
 
 
 def png(size=(600, 300)):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,25 +14,12 @@ from campaigns.services.badges import badge_create, badge_grant
 from campaigns.services.leaderboards import leaderboard_member_refresh
 from loyalty.models import Tier
 from loyalty.services.ledger import Audit, points_credit
-from members.models import User
-from tests.campaigns.conftest import buy, challenge
+from tests.campaigns.conftest import buy, challenge, signed_in
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 PAGES = ["campaigns:challenges", "campaigns:badges", "campaigns:leaderboard"]
 TEMPLATES = Path(settings.BASE_DIR) / "templates" / "campaigns"
-
-
-def signed_in(email, **fields):
-    user = User.objects.create_user(email, "correct horse battery")
-    member = MemberFactory(email=email, user=user)
-    if fields:
-        member.__class__.objects.filter(pk=member.pk).update(**fields)
-        member.refresh_from_db()
-    client = Client()
-    client.force_login(user)
-    client.member = member
-    return client
 
 
 def text(response) -> str:
