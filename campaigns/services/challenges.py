@@ -140,11 +140,20 @@ def challenge_validate(challenge: Challenge) -> None:
     if not challenge.prize_points and challenge.prize_badge_id is None and challenge.prize_reward_id is None:
         errors.setdefault("prize_points", []).append(_("Give a prize: bonus points, a badge and/or a reward."))
     if challenge.pk is not None:
-        before = Challenge.objects.filter(pk=challenge.pk).values_list("goal", "action_type").first()
-        if before is not None and before != (challenge.goal, challenge.action_type) and challenge.progress.exists():
-            errors.setdefault("goal", []).append(
-                _("Members have progress on this challenge: its goal cannot change. Create a new challenge.")
-            )
+        before = Challenge.objects.filter(pk=challenge.pk).values(
+            "goal", "action_type", "target", "starts_at", "ends_at", "closed_at").first()
+        if before is not None:
+            if (before["goal"], before["action_type"]) != (challenge.goal, challenge.action_type) and \
+                    challenge.progress.exists():
+                errors.setdefault("goal", []).append(
+                    _("Members have progress on this challenge: its goal cannot change. Create a new challenge.")
+                )
+            moved = [name for name in ("target", "starts_at", "ends_at") if before[name] != getattr(challenge, name)]
+            if before["closed_at"] is not None and moved:
+                for name in moved:
+                    errors.setdefault(name, []).append(
+                        _("This challenge is closed: its window and target stay as they were. Create a new one.")
+                    )
     if errors:
         raise CampaignInvalid(_("The challenge is not valid."), errors)
 

@@ -336,38 +336,41 @@ def leaderboard_top_get(*, period: Period, limit: int = 10) -> list[dict]:
     ]
 
 
-def leaderboard_rank_sql(*, member_id: int, period_key: str, points: int, reached_at: datetime) -> tuple[str, list]:
-    """The statement counting the entries ranked before this one (for leaderboard_rank_get and the bench)."""
+def leaderboard_rank_sql(*, member_id: int, period_key: str) -> tuple[str, list]:
+    """One statement: the member's points on this board and how many entries rank before them (no row when
+    the member has no points on it). Used by leaderboard_rank_get and printed by bench_leaderboard."""
     tally, scores = _table(LeaderboardTally), _table(LeaderboardScore)
-    band = points // TALLY_BAND
     sql = f"""
-        SELECT (SELECT COALESCE(SUM(members), 0) FROM {tally} WHERE period_key = %s AND level = 1 AND key > %s)
-             + (SELECT COALESCE(SUM(members), 0) FROM {tally}
-                 WHERE period_key = %s AND level = 0 AND key > %s AND key < %s)
-             + (SELECT COUNT(*) FROM {scores}
-                 WHERE period_key = %s AND points > 0 AND points = %s AND (reached_at, member_id) < (%s, %s))
+        SELECT m.points,
+               (SELECT COALESCE(SUM(t.members), 0) FROM {tally} t
+                 WHERE t.period_key = %s AND t.level = 1 AND t.key > m.points / %s)
+             + (SELECT COALESCE(SUM(t.members), 0) FROM {tally} t
+                 WHERE t.period_key = %s AND t.level = 0 AND t.key > m.points AND t.key < (m.points / %s + 1) * %s)
+             + (SELECT COUNT(*) FROM {scores} s
+                 WHERE s.period_key = %s AND s.points > 0 AND s.points = m.points
+                   AND (s.reached_at, s.member_id) < (m.reached_at, m.member_id))
+          FROM {scores} m
+         WHERE m.member_id = %s AND m.period_key = %s AND m.points > 0
     """  # noqa: S608 - table names from _meta; every value is a parameter
-    reached = connection.ops.adapt_datetimefield_value(reached_at)
-    return sql, [period_key, band, period_key, points, (band + 1) * TALLY_BAND, period_key, points, reached,
-                 member_id]
+    band = TALLY_BAND
+    return sql, [period_key, band, period_key, band, band, period_key, member_id, period_key]
 
 
 def leaderboard_rank_get(*, member: Member, period: Period) -> dict | None:
     """The member's place and points, or None when they are not on this board (not opted in, no nickname,
     not active, or no points in the period). The place is 1 + the entries ranked before theirs: the tallied
     bands above theirs, the tallied scores above theirs in their band, and the ties that reached the score
-    before them (then the lower member id) - a few hundred index rows whatever the board's size."""
+    before them (then the lower member id) - one statement reading a few hundred index rows whatever the
+    board's size."""
     if not member_on_board(member):
         return None
-    mine = LeaderboardScore.objects.filter(member=member, period_key=period.key, points__gt=0).first()
-    if mine is None:
-        return None
-    sql, params = leaderboard_rank_sql(member_id=member.pk, period_key=period.key, points=mine.points,
-                                       reached_at=mine.reached_at)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ahead = cursor.fetchone()[0]
-    return {"rank": int(ahead) + 1, "points": mine.points}
+        cursor.execute(*leaderboard_rank_sql(member_id=member.pk, period_key=period.key))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    points, ahead = row
+    return {"rank": int(ahead) + 1, "points": int(points)}
 
 
 # -- monthly prizes ----------------------------------------------------------------------------------

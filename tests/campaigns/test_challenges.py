@@ -319,6 +319,15 @@ def test_close_challenges_twice_with_one_as_of_does_the_work_once(store):
     assert Challenge.objects.get(pk=goal.pk).closed_at == datetime.fromisoformat(as_of)
 
 
+def test_a_closed_challenge_keeps_its_window_and_target(store):
+    goal = challenge(starts_at=timezone.now() - timedelta(days=5), ends_at=timezone.now() - timedelta(days=1))
+    challenges_close(as_of=timezone.now())
+    with pytest.raises(CampaignInvalid) as error:
+        challenge_update(challenge=goal, ends_at=timezone.now() + timedelta(days=5), target=1)
+    assert set(error.value.fields) == {"ends_at", "target"}
+    assert challenge_update(challenge=goal, name="Renamed").name == "Renamed"
+
+
 def test_close_challenges_leaves_open_windows_and_milestones_alone(store, member):
     open_goal = challenge(ends_at=timezone.now() + timedelta(days=1))
     milestone = challenge()

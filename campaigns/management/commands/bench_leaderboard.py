@@ -188,8 +188,7 @@ class Command(BaseCommand):
         ties = LeaderboardScore.objects.filter(period_key=period.key, points=mine.points).count()
         self.stdout.write(f"plan, own rank of a member in the middle ({mine.points} points, {ties} entries with as "
                           f"many points): the tallied bands and scores above theirs, and the ties before them")
-        self._explain_sql(*leaderboard_rank_sql(member_id=member_id, period_key=period.key, points=mine.points,
-                                                reached_at=mine.reached_at))
+        self._explain_sql(*leaderboard_rank_sql(member_id=member_id, period_key=period.key))
 
     def _explain(self, queryset) -> None:
         self._explain_sql(*queryset.query.sql_with_params())
