@@ -15,6 +15,7 @@ from campaigns.services.challenges import (
     POSTING_GOALS,
     PURCHASE_GOALS,
     challenges_cache_clear,
+    challenges_live_cached,
     challenges_open_for,
 )
 from campaigns.services.common import PRIZE_JOBS
@@ -71,9 +72,13 @@ def on_points_posted(sender, *, transaction: LedgerTransaction, **kwargs) -> Non
 def on_tier_changed_challenges(sender, *, changes, **kwargs) -> None:
     """A member who moved into a tier may now take part in challenges for that tier: what they did in the
     window counts, so those challenges are recounted for them."""
+    now = timezone.now()
+    restricted = [live for live in challenges_live_cached() if live.tier_ids and live.open_at(now)]
+    if not restricted:  # the common case, also for a recalculation moving thousands: one cache read
+        return
     for change in changes:
-        if challenges_open_for(tier_id=change.to_tier_id, at=timezone.now()):
-            _challenges_refresh(change.member_id, change.to_tier_id, None)
+        if any(live.takes(change.to_tier_id) for live in restricted):
+            enqueue(challenge_progress_refresh, member_id=change.member_id, goals=None)
 
 
 def on_member_saved(sender, *, instance: Member, created: bool, update_fields=None, **kwargs) -> None:

@@ -158,6 +158,20 @@ def test_a_tier_restricted_challenge_counts_only_for_members_in_those_tiers(stor
     assert prizes(goal, outsider).count() == 0
 
 
+def test_a_member_who_moves_into_the_tier_is_counted_at_once(store, member, committed):
+    gold = Tier.objects.create(code="gold", name="Gold", rank=2, threshold=100000)
+    goal = challenge(target=5, tiers=[gold])
+    with committed():
+        buy(store, member)
+        buy(store, member)
+    assert progress(goal, member) == (Decimal(0), None)  # not in the tier: nothing counted
+    from loyalty.services.tiers import member_tier_floor_set
+
+    with committed():
+        member_tier_floor_set(member=member, tier=gold, reason="VIP")
+    assert progress(goal, member) == (Decimal(2), ProgressStatus.IN_PROGRESS)  # what they did in the window
+
+
 def test_progress_is_counted_after_the_commit_never_inside_the_purchase(store, member,
                                                                        django_capture_on_commit_callbacks):
     goal = challenge(target=5)
