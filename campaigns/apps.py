@@ -10,11 +10,13 @@ class CampaignsConfig(AppConfig):
         # loyalty never imports campaigns: campaigns plugs its promotions into the earning pipeline here,
         # and listens to loyalty's signals (purchases, refunds, postings, tier changes) for challenges,
         # badges and leaderboards.
-        from campaigns.demo import demo_steps_register
         from campaigns.receivers import receivers_connect
         from campaigns.services.promotions import promotion_bonuses
         from loyalty.services.earning import register_bonus_provider
 
         register_bonus_provider(promotion_bonuses)
+
+        from campaigns.services.referrals import referrals_signals_connect
+
+        referrals_signals_connect()
         receivers_connect()
-        demo_steps_register()

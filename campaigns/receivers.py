@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns.models import Challenge
 from campaigns.services.badges import on_tier_changed
 from campaigns.services.challenges import (
+    ACTION_GOALS,
     POSTING_GOALS,
     PURCHASE_GOALS,
     challenges_cache_clear,
@@ -20,6 +21,7 @@ from campaigns.services.challenges import (
 )
 from campaigns.services.common import PRIZE_JOBS
 from campaigns.services.leaderboards import COUNTED_KINDS, member_on_board
+from campaigns.signals import action_recorded
 from campaigns.tasks import challenge_progress_refresh, enqueue, leaderboard_member_refresh
 from loyalty.models import LedgerTransaction, TransactionKind
 from loyalty.signals import points_posted, purchase_recorded, purchase_refunded, tier_changed
@@ -69,6 +71,20 @@ def on_points_posted(sender, *, transaction: LedgerTransaction, **kwargs) -> Non
         _challenges_refresh(txn.member_id, tier_id, POSTING_GOALS)
 
 
+def on_action_recorded(sender, *, event, **kwargs) -> None:
+    """After an action event committed: the member's challenges of that action type (its points, if any, reach
+    the points-earned challenges through points_posted)."""
+    now = timezone.now()
+    member = Member.objects.filter(pk=event.member_id).only("tier_id").first()
+    if member is None:
+        return
+    for live in challenges_live_cached():
+        if live.goal in ACTION_GOALS and live.action_type == event.type and live.open_at(now) and \
+                live.takes(member.tier_id):
+            enqueue(challenge_progress_refresh, member_id=event.member_id, goals=list(ACTION_GOALS))
+            return
+
+
 def on_tier_changed_challenges(sender, *, changes, **kwargs) -> None:
     """A member who moved into a tier may now take part in challenges for that tier: what they did in the
     window counts, so those challenges are recounted for them."""
@@ -95,6 +111,7 @@ def receivers_connect() -> None:
     purchase_recorded.connect(on_purchase_recorded, dispatch_uid="campaigns.challenges_on_purchase")
     purchase_refunded.connect(on_purchase_refunded, dispatch_uid="campaigns.challenges_on_refund")
     points_posted.connect(on_points_posted, dispatch_uid="campaigns.on_points_posted")
+    action_recorded.connect(on_action_recorded, dispatch_uid="campaigns.challenges_on_action")
     tier_changed.connect(on_tier_changed, dispatch_uid="campaigns.tier_badges")
     tier_changed.connect(on_tier_changed_challenges, dispatch_uid="campaigns.tier_challenges")
     post_save.connect(on_member_saved, sender=Member, dispatch_uid="campaigns.leaderboard_on_member_saved")

@@ -1,8 +1,8 @@
-"""Celery tasks of the campaigns: thin wrappers around the services.
+"""Celery tasks of the campaigns: thin wrappers around the services (see loyalty/tasks.py).
 
-The jobs (`close_challenges`, `award_leaderboard_prizes`, `refresh_leaderboards`) run on the beat schedules
-created by migration campaigns 0004, like loyalty's (acknowledged late, retried on database errors: each is
-idempotent). The per-member tasks recount a member's challenges or leaderboard rows after a commit
+The jobs (`reward_referrals`, `close_challenges`, `award_leaderboard_prizes`, `refresh_leaderboards`) run on
+beat schedules created by the campaigns' migrations, like loyalty's (acknowledged late, retried on database
+errors: each is idempotent). The per-member tasks recount a member's challenges or leaderboard rows after a commit
 (campaigns.receivers queues them): with a broker they leave the request at once; without one (development)
 they run in-process after the commit.
 """
@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from campaigns.models import Challenge
 from campaigns.services import challenges as challenge_services
 from campaigns.services import leaderboards as leaderboard_services
+from campaigns.services.referrals import referrals_reward_due
 from loyalty.tasks import JOB_TASK_OPTIONS, _run
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ def enqueue(task, **kwargs) -> None:
             task.delay(**kwargs)
     except Exception:
         logger.exception("campaigns: %s(%s) failed", task.name, kwargs)
+
+
+@shared_task(**JOB_TASK_OPTIONS)
+def reward_referrals(as_of: str | None = None) -> dict:
+    return _run("reward_referrals", referrals_reward_due, as_of)
 
 
 @shared_task(**JOB_TASK_OPTIONS)

@@ -1,12 +1,13 @@
-"""Portal pages of the campaigns, included at the site root by loyalty/urls.py."""
+"""Portal pages of the campaigns (mounted at the site's root by loyalty/urls.py)."""
 
 from django.urls import path
 
-from campaigns import views
+from campaigns.views import badges, challenges, leaderboards, referrals
 
 app_name = "campaigns"
 urlpatterns = [
-    path("challenges/", views.challenges, name="challenges"),
-    path("badges/", views.badges, name="badges"),
-    path("leaderboard/", views.leaderboard, name="leaderboard"),
+    path("refer/", referrals.referrals, name="referrals"),
+    path("challenges/", challenges.challenges, name="challenges"),
+    path("badges/", badges.badges, name="badges"),
+    path("leaderboard/", leaderboards.leaderboard, name="leaderboard"),
 ]

@@ -12,6 +12,7 @@ off, e.g. behind PgBouncer before 1.21 in transaction mode). Anywhere else this 
 from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.operations.base import Operation
 
 try:
     import psycopg
@@ -48,3 +49,60 @@ def prepared_cursor():
     if not isinstance(raw, psycopg.Connection) or raw.prepare_threshold is None:  # switched off
         return db.cursor()
     return db._prepare_cursor(PreparedCursor(raw))
+
+
+# -- the configuration version's triggers ----------------------------------------------------------
+
+_VERSION_BUMP = "UPDATE loyalty_configversion SET version = version + 1 WHERE id = 1"
+
+
+def config_version_trigger_sql(table: str, vendor: str) -> tuple[list[str], list[str]]:
+    """(create, drop) statements for the triggers that bump ConfigVersion on any change to `table`:
+    one statement-level trigger on PostgreSQL, one per row event on SQLite."""
+    name = f"{table}_config_version"
+    if vendor == "postgresql":
+        return (
+            [
+                "CREATE OR REPLACE FUNCTION loyalty_config_version_bump() RETURNS trigger AS $$ "
+                f"BEGIN {_VERSION_BUMP}; RETURN NULL; END $$ LANGUAGE plpgsql",
+                f"CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION loyalty_config_version_bump()",
+            ],
+            [f"DROP TRIGGER IF EXISTS {name} ON {table}"],
+        )
+    events = ("INSERT", "UPDATE", "DELETE")
+    return (
+        [f"CREATE TRIGGER {name}_{e.lower()} AFTER {e} ON {table} BEGIN {_VERSION_BUMP}; END" for e in events],
+        [f"DROP TRIGGER IF EXISTS {name}_{e.lower()}" for e in events],
+    )
+
+
+class ConfigVersionTrigger(Operation):
+    """Migration operation: changes to `table` bump the configuration version (see ConfigVersion). Every table
+    whose rows are cached through loyalty.services.program._cached needs one, in its app's migrations."""
+
+    reduces_to_sql = True
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def deconstruct(self):
+        return (f"{__name__}.{type(self).__name__}", [self.table], {})
+
+    def state_forwards(self, app_label, state) -> None:
+        pass
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        for statement in config_version_trigger_sql(self.table, schema_editor.connection.vendor)[0]:
+            schema_editor.execute(statement)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        for statement in config_version_trigger_sql(self.table, schema_editor.connection.vendor)[1]:
+            schema_editor.execute(statement)
+
+    def describe(self) -> str:
+        return f"Configuration version trigger on {self.table}"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return f"config_version_{self.table}"

@@ -4,6 +4,7 @@ Embedded default: SQLite (IMMEDIATE transactions), locmem cache, eager Celery, c
 Production: DATABASE_URL (PostgreSQL), REDIS_URL (Celery broker and cache), DEBUG off.
 """
 
+import hashlib
 from pathlib import Path
 
 import environ
@@ -96,10 +97,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Every cache key (and the broker's keys, see CELERY_BROKER_TRANSPORT_OPTIONS) is namespaced per install, so
+# installs that share a Redis (staging and production, say) never read each other's values or tasks. By
+# default the prefix is derived from the database the install uses.
+_database = DATABASES["default"]
+CACHE_KEY_PREFIX = env.str(
+    "CACHE_KEY_PREFIX",
+    default="loyalty-" + hashlib.sha256(
+        "|".join(str(_database.get(part) or "") for part in ("ENGINE", "HOST", "PORT", "NAME")).encode()
+    ).hexdigest()[:12],
+)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": CACHE_KEY_PREFIX}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": CACHE_KEY_PREFIX}}
 
 AUTH_USER_MODEL = "members.User"
 AUTHENTICATION_BACKENDS = [
@@ -114,6 +126,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Unknown coupon codes one API key may try per minute before 429 rate_limited.
 REWARDS_COUPON_MISSES_PER_MINUTE = env.int("REWARDS_COUPON_MISSES_PER_MINUTE", default=10)
+# Look-ups of unknown members (loyalty IDs, emails) one API key may make per minute before 429 rate_limited.
+API_LOOKUP_MISSES_PER_MINUTE = env.int("API_LOOKUP_MISSES_PER_MINUTE", default=30)
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGIN_URL = "account_login"
 
@@ -125,6 +139,8 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_ADAPTER = "members.adapter.AccountAdapter"
+# Adds the referral code (filled in from /r/<code>) to the sign-up form.
+ACCOUNT_SIGNUP_FORM_CLASS = "members.forms.SignupForm"
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": "10/m/ip,5/5m/key",
@@ -172,12 +188,22 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Jobs are acknowledged late: a job whose worker died (kill -9, a lost machine) stays unacknowledged in Redis
+# and is delivered to another worker once this many seconds have passed since it was taken. It must be longer
+# than the longest job (else a job still running is started a second time; harmless, the jobs are
+# idempotent, but wasted work): the expiry of 1,000,000 lots takes about 25 s here (README "Performance").
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "global_keyprefix": f"{CACHE_KEY_PREFIX}:",  # installs sharing a Redis never take each other's tasks
+    "unacked_restore_throttle": 1,  # look for abandoned jobs on every sweep (every 10 s), not every tenth
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.JSONParser"],  # bounded size and nesting depth
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -15,6 +15,7 @@ from celery import shared_task
 from django.db import OperationalError, transaction
 
 from loyalty.services import jobs
+from loyalty.services.program import config_memo
 from loyalty.services.tiers import tiers_recalculate
 from loyalty.services.verify import ledger_verify
 
@@ -38,7 +39,8 @@ def enqueue_on_commit(task, **kwargs) -> None:
 
 def _run(name: str, service, as_of: str | None, **kwargs) -> dict:
     when = jobs.as_of_parse(as_of)
-    result = service(as_of=when, progress=jobs.log_progress(name, log=logger), **kwargs)
+    with config_memo():  # one configuration for the whole run, read once (loyalty.services.program)
+        result = service(as_of=when, progress=jobs.log_progress(name, log=logger), **kwargs)
     logger.info("%s as of %s: %s", name, when.isoformat(), result)
     return result
 

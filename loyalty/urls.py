@@ -20,5 +20,6 @@ if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 # JSON errors in the API's shape under /api/, the site's pages elsewhere.
+handler400 = "loyalty.api.errors.bad_request"
 handler404 = "loyalty.api.errors.page_not_found"
 handler500 = "loyalty.api.errors.server_error"

@@ -20,7 +20,7 @@ from import_export.admin import ImportExportMixin
 from loyalty.models import AccountKind, LedgerAccount, LedgerTransaction, PointLot
 from loyalty.selectors import member_expiring_get, member_points_get
 from loyalty.services.ledger import LedgerError, points_adjust
-from members.forms import PointsAdjustForm, UserAdminChangeForm, UserAdminCreationForm
+from members.forms import MemberAdminForm, PointsAdjustForm, UserAdminChangeForm, UserAdminCreationForm
 from members.models import Member, User
 from members.services import MemberExists, member_create
 
@@ -183,6 +183,7 @@ class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
     """Members are never deleted (loyalty IDs are never reused): close them instead."""
 
     resource_classes = [MemberResource]
+    form = MemberAdminForm
     change_form_template = "admin/members/member/change_form.html"
     adjust_template = "admin/members/member/adjust_points.html"
     list_display = ["loyalty_id", "email", "first_name", "last_name", "status", "tier", "available_points",

@@ -5,16 +5,19 @@ import uuid
 from datetime import date
 from typing import Any, ClassVar
 
+from allauth.core import context
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member, User
-from members.services import PROFILE_FIELDS
+from members.models import Member, MemberStatus, User
+from members.services import PROFILE_FIELDS, MemberInvalid, member_profile_validate
 
 MAX_ADJUSTMENT = 10_000_000
+# Where /r/<code> keeps a friend's referral code until the sign-up form is sent.
+REFERRAL_SESSION_KEY = "referral_code"
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{6,30}$")
 
 
@@ -66,6 +69,36 @@ class PointsAdjustForm(forms.Form):
         return f"admin-adjust:{self.cleaned_data['token']}"
 
 
+class SignupForm(forms.Form):
+    """What the portal's sign-up form adds to allauth's (ACCOUNT_SIGNUP_FORM_CLASS): a friend's referral code,
+    filled in from the /r/<code> link that brought the visitor here."""
+
+    referral_code = forms.CharField(
+        label=_("Referral code"), max_length=32, required=False,
+        help_text=_("From a friend's invitation link, if you have one."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = context.request
+        code = request.session.get(REFERRAL_SESSION_KEY) if request is not None else None
+        if code:
+            self.fields["referral_code"].initial = code
+
+    def clean_referral_code(self) -> Member | None:
+        code = self.cleaned_data.get("referral_code", "").strip().upper()
+        if not code:
+            return None
+        referrer = Member.objects.filter(referral_code=code).first()
+        if referrer is None:
+            raise forms.ValidationError(_("No member has this referral code. Check it, or leave it empty."))
+        return referrer
+
+    def signup(self, request, user) -> None:
+        """allauth calls this once the login is saved; the member is made on user_signed_up (members.signals)."""
+        request.session.pop(REFERRAL_SESSION_KEY, None)
+
+
 class ProfileForm(forms.ModelForm):
     """What a member may change about themselves in the portal."""
 
@@ -109,9 +142,38 @@ class ProfileForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("leaderboard_opt_in") and not cleaned.get("nickname"):
-            self.add_error("nickname", _("Choose a nickname to appear on the leaderboard."))
+        changes = {name: cleaned[name] for name in ("nickname", "leaderboard_opt_in") if name in cleaned}
+        try:  # the service's rules (nickname length and uniqueness, a nickname for the leaderboard)
+            member_profile_validate(self.instance, changes)
+        except MemberInvalid as error:
+            for name, messages in error.fields.items():
+                for message in messages:
+                    self.add_error(name if name in self.fields else None, message)
         return cleaned
 
     def changes(self) -> dict:
         return {name: self.cleaned_data[name] for name in PROFILE_FIELDS if name in self.cleaned_data}
+
+
+class MemberAdminForm(forms.ModelForm):
+    """The admin's member change form: closing a membership is final, and the profile follows the service's
+    rules (nickname length and uniqueness)."""
+
+    class Meta:
+        model = Member
+        fields = ["status", "nickname", "leaderboard_opt_in"]  # the admin passes its own field list
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            was = Member.objects.filter(pk=self.instance.pk).values_list("status", flat=True).first()
+            if was == MemberStatus.CLOSED and cleaned.get("status") not in (None, MemberStatus.CLOSED):
+                self.add_error("status", _("A closed membership is final: it cannot be reopened."))
+            changes = {name: cleaned[name] for name in ("nickname", "leaderboard_opt_in") if name in cleaned}
+            try:
+                member_profile_validate(Member.objects.get(pk=self.instance.pk), changes)
+            except MemberInvalid as error:
+                for name, messages in error.fields.items():
+                    for message in messages:
+                        self.add_error(name if name in self.fields else None, message)
+        return cleaned

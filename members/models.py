@@ -113,6 +113,8 @@ class Member(models.Model):
                 condition=Q(tier_floor__isnull=True) | ~Q(tier_floor_reason=""), name="member_tier_floor_has_reason"
             ),
             models.CheckConstraint(condition=~Q(referred_by=models.F("id")), name="member_no_self_referral"),
+            # Nicknames name members on the leaderboard: one spelling per member, whatever the case.
+            models.UniqueConstraint(Lower("nickname"), condition=~Q(nickname=""), name="member_nickname_unique_ci"),
         ]
         indexes = [models.Index(fields=["birthday"], name="member_birthday")]
 

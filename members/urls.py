@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from members import views
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("profile/", views.profile, name="profile"),
     path("card/qr.svg", views.loyalty_qr, name="qr"),
+    # A member's invitation link: /r/<referral code> (with or without a trailing slash).
+    re_path(r"^r/(?P<code>[A-Za-z0-9]{1,32})/?$", views.referral_link, name="referral_link"),
 ]

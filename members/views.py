@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from loyalty.models import AccountKind, LedgerEntry, LedgerTransaction
 from loyalty.selectors import member_expiring_get, member_points_get
-from members.forms import ProfileForm
+from members.forms import REFERRAL_SESSION_KEY, ProfileForm
 from members.models import Member
 from members.services import member_profile_update
 
@@ -127,3 +127,11 @@ def loyalty_qr(request):
     response = HttpResponse(image.to_string(encoding="unicode"), content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@require_GET
+def referral_link(request, code: str):
+    """A friend's invitation: remember the code for the sign-up form (which fills it in and checks it) and go
+    there. Says nothing about whether the code exists, so the link cannot be used to probe codes."""
+    request.session[REFERRAL_SESSION_KEY] = code.upper()
+    return redirect("account_signup")

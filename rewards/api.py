@@ -8,11 +8,8 @@ Which key may touch which redemption (the spec is silent; chosen so a till can o
 A redemption the key may not touch answers 404, exactly as if it did not exist.
 """
 
-import time
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -20,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from campaigns.models import Badge
@@ -37,7 +34,9 @@ from loyalty.api.base import (
     paginated,
 )
 from loyalty.api.errors import ErrorSerializer
-from loyalty.api.fields import ApiDateTimeField
+from loyalty.api.fields import ApiDateTimeField, money_field
+from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MissLimit
+from loyalty.api.parsers import JSONParser
 from loyalty.models import ApiKey, ApiKeyScope, Tier
 from loyalty.selectors import member_points_get
 from rewards.models import (
@@ -69,7 +68,12 @@ REDEMPTION_TAGS = ["redemption"]
 REWARD_TAGS = ["rewards"]
 MAX_POINTS = 1_000_000_000
 # Unknown coupon codes one API key may try per minute before it gets 429 rate_limited.
-COUPON_MISSES_PER_MINUTE = getattr(settings, "REWARDS_COUPON_MISSES_PER_MINUTE", 10)
+COUPON_MISSES = MissLimit(
+    name="coupon",
+    setting="REWARDS_COUPON_MISSES_PER_MINUTE",
+    default=10,
+    detail=gettext_lazy("Too many unknown coupon codes from this API key."),
+)
 
 
 def _error(description: "str | StrPromise") -> OpenApiResponse:
@@ -211,34 +215,13 @@ def _may_use(api_key: ApiKey, redemption: Redemption) -> bool:
     return redemption.store_id == api_key.store_id
 
 
-def _miss_key(api_key: ApiKey) -> str:
-    return f"rewards:coupon-misses:{api_key.pk}:{int(time.time() // 60)}"
-
-
-def _misses_check(api_key: ApiKey) -> None:
-    if cache.get(_miss_key(api_key), 0) >= COUPON_MISSES_PER_MINUTE:
-        raise exceptions.Throttled(
-            wait=60 - int(time.time()) % 60,
-            detail=_("Too many unknown coupon codes from this API key."),
-        )
-
-
-def _miss_record(api_key: ApiKey) -> None:
-    key = _miss_key(api_key)
-    cache.add(key, 0, timeout=120)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=120)
-
-
 # -- redemption -----------------------------------------------------------------------------------------
 
 
 class RedemptionQuoteApi(PosApi):
     class InputSerializer(serializers.Serializer):
         member = serializers.RegexField(LOYALTY_ID_PATTERN, help_text="The member's 16-digit loyalty ID.")
-        subtotal = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+        subtotal = money_field()
         currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217 code, e.g. EUR.")
 
     class OutputSerializer(serializers.Serializer):
@@ -262,13 +245,14 @@ class RedemptionQuoteApi(PosApi):
             200: OutputSerializer,
             404: _error(gettext_lazy("`not_found`: no member has this loyalty ID.")),
             422: _error(gettext_lazy("`invalid`, `currency_mismatch` or `member_inactive`.")),
+            429: MEMBER_LOOKUP_LIMITED,
         },
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        member = member_by_loyalty_id(data["member"])
+        member = member_by_loyalty_id(request, data["member"])
         quote = redemption_quote(member=member, subtotal=data["subtotal"], currency=data["currency"])
         return Response(self.OutputSerializer(quote).data)
 
@@ -285,8 +269,8 @@ class RedemptionCreateApi(PosApi):
         order_id = serializers.CharField(
             max_length=100, required=False, allow_blank=True, help_text="Pay with points: the order."
         )
-        subtotal = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True,
+        subtotal = money_field(
+            required=False, allow_null=True,
             help_text="Pay with points: the cart subtotal; the points may not exceed what it allows.",
         )
 
@@ -320,6 +304,7 @@ class RedemptionCreateApi(PosApi):
             )),
             404: _error(gettext_lazy("`not_found`: no member has this loyalty ID.")),
             409: _error(gettext_lazy("`out_of_stock`, `limit_reached` or `idempotency_conflict`.")),
+            429: MEMBER_LOOKUP_LIMITED,
             422: _error(gettext_lazy(
                 "`insufficient_points`, `below_minimum`, `reward_unavailable` (inactive or outside its window), "
                 "`member_inactive`, or `invalid` (also: more points than the subtotal allows)."
@@ -330,7 +315,7 @@ class RedemptionCreateApi(PosApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        member = member_by_loyalty_id(data["member"])
+        member = member_by_loyalty_id(request, data["member"])
         store = request.auth.store
         if "reward" in data:
             redemption = reward_redeem(member=member, reward=data["reward"], store=store)
@@ -390,7 +375,7 @@ class CouponUseApi(PosApi):
         summary="Use a coupon on an order (once)",
         description=(
             "Pay-with-points coupons only at the store that issued them (admin keys: anywhere). "
-            f"After {COUPON_MISSES_PER_MINUTE} unknown codes in a minute an API key gets 429 `rate_limited` "
+            f"After {COUPON_MISSES.per_minute} unknown codes in a minute an API key gets 429 `rate_limited` "
             "until the minute is over."
         ),
         parameters=[COUPON_CODE_PARAMETER],
@@ -407,13 +392,13 @@ class CouponUseApi(PosApi):
     )
     def post(self, request, code: str):
         api_key = request.auth
-        _misses_check(api_key)
+        COUPON_MISSES.check(api_key)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         normalized = coupon_code_normalize(code)
         redemption = Redemption.objects.filter(code=normalized).first() if normalized else None
         if redemption is None or not _may_use(api_key, redemption):
-            _miss_record(api_key)
+            COUPON_MISSES.record(api_key)
             raise CouponNotFound(_("No coupon has this code."))
         redemption = coupon_use(code=normalized, order_id=serializer.validated_data["order_id"], store=api_key.store)
         return redemption_response(redemption)
@@ -428,7 +413,7 @@ class RewardInputSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=RewardKind.choices)
     cost_points = serializers.IntegerField(min_value=1, max_value=MAX_POINTS)
-    value = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
+    value = money_field(required=False)
     stock = serializers.IntegerField(min_value=0, max_value=MAX_POINTS, required=False, allow_null=True)
     per_member_limit = serializers.IntegerField(min_value=1, max_value=MAX_POINTS, required=False, allow_null=True)
     min_tier = serializers.SlugRelatedField(

@@ -157,9 +157,11 @@ def _money(amount: Any, field: str) -> Decimal:
     try:
         value = Decimal(str(amount))
     except (ArithmeticError, ValueError, TypeError):
-        raise RedemptionError(_("%(field)s must be an amount of money.") % {"field": field}) from None
+        message = _("%(field)s must be an amount of money.") % {"field": field}
+        raise RedemptionError(message, {field: [message]}) from None
     if not value.is_finite() or value < 0:
-        raise RedemptionError(_("%(field)s must be zero or more.") % {"field": field})
+        message = _("%(field)s must be zero or more.") % {"field": field}
+        raise RedemptionError(message, {field: [message]})
     return value
 
 
@@ -236,7 +238,8 @@ def points_redeem_for_discount(
     program = program_get()
     _require_active(member)
     if not isinstance(points, int) or isinstance(points, bool) or points < 1:
-        raise RedemptionError(_("Points must be a whole number of at least 1."))
+        message = _("Points must be a whole number of at least 1.")
+        raise RedemptionError(message, {"points": [message]})
     if points < program.min_redeem_points:
         raise BelowMinimum(
             _("At least %(minimum)s points must be redeemed at once.") % {"minimum": program.min_redeem_points}
@@ -247,9 +250,8 @@ def points_redeem_for_discount(
         cap = discount_cap(program, subtotal)
         allowed = points_for_amount(cap, program.point_value)
         if points > allowed:
-            raise RedemptionError(
-                _("At most %(points)s points can be used on this order.") % {"points": allowed}
-            )
+            message = _("At most %(points)s points can be used on this order.") % {"points": allowed}
+            raise RedemptionError(message, {"points": [message]})
         value = min(value, cap)
     order_id = (order_id or "").strip()
     debit = points_debit(
@@ -433,7 +435,8 @@ def coupon_use(*, code: str, order_id: str, store: Store | None = None, now: dat
     normalized = coupon_code_normalize(code)
     order_id = (order_id or "").strip()
     if not order_id:
-        raise RedemptionError(_("An order id is required."))
+        message = _("An order id is required.")
+        raise RedemptionError(message, {"order_id": [message]})
     if not normalized:
         raise CouponNotFound(_("No coupon has this code."))
     with transaction.atomic():

@@ -231,7 +231,7 @@ class MemberBadgeListCreateApi(PosApi):
         responses={200: MemberBadgeListSerializer, 404: MEMBER_NOT_FOUND},
     )
     def get(self, request, loyalty_id: str):
-        return _member_badges(request, member_by_loyalty_id(loyalty_id))
+        return _member_badges(request, member_by_loyalty_id(request, loyalty_id))
 
     @extend_schema(
         operation_id="members_badges_create", tags=TAGS_MEMBERS, summary="Grant a badge by hand (admin scope)",
@@ -248,7 +248,7 @@ class MemberBadgeListCreateApi(PosApi):
         },
     )
     def post(self, request, loyalty_id: str):
-        member = member_by_loyalty_id(loyalty_id)
+        member = member_by_loyalty_id(request, loyalty_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

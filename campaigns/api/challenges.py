@@ -270,7 +270,7 @@ class MemberChallengeListApi(PosApi):
         responses={200: MemberChallengeListSerializer, 404: MEMBER_NOT_FOUND},
     )
     def get(self, request, loyalty_id: str):
-        return _member_challenges(member_by_loyalty_id(loyalty_id))
+        return _member_challenges(member_by_loyalty_id(request, loyalty_id))
 
 
 class MeChallengeListApi(MemberSessionApi):

@@ -10,10 +10,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from campaigns.models import Promotion, PromotionKind
-from campaigns.services.promotions import PromotionInvalid, promotion_create, promotion_delete, promotion_update
+from campaigns.services.promotions import promotion_create, promotion_delete, promotion_update
 from loyalty.api.base import NUMBERED_PAGE_PARAMETERS, AdminApi, paginate, paginated
-from loyalty.api.errors import ApiError, ErrorSerializer
-from loyalty.api.fields import ApiDateTimeField
+from loyalty.api.errors import ErrorSerializer
+from loyalty.api.fields import ApiDateTimeField, PlainDecimalField, money_field
 
 TAGS = ["configuration"]
 
@@ -35,7 +35,7 @@ class PromotionSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(max_length=100, help_text="Shown to members in the purchase breakdown.")
     kind = PromotionKindField()
-    multiplier = serializers.DecimalField(
+    multiplier = PlainDecimalField(
         max_digits=6,
         decimal_places=2,
         min_value=Decimal("1.01"),
@@ -52,10 +52,7 @@ class PromotionSerializer(serializers.Serializer):
         default=None,
         help_text="Bonus points (flat, threshold and first-purchase kinds).",
     )
-    min_total = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=2,
-        min_value=Decimal("0"),
+    min_total = money_field(
         required=False,
         allow_null=True,
         default=None,
@@ -84,10 +81,6 @@ INVALID = OpenApiResponse(
         "before the start."
     ),
 )
-
-
-def _invalid(error: PromotionInvalid) -> ApiError:
-    return ApiError(error.code, error.detail, status_code=error.status_code, fields=error.fields)
 
 
 def _promotion_by_id(promotion_id: str) -> Promotion:
@@ -125,10 +118,7 @@ class PromotionListCreateApi(AdminApi):
         rounding; they apply to purchases whose `occurred_at` is inside [starts_at, ends_at)."""
         serializer = PromotionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            promotion = promotion_create(**serializer.validated_data)
-        except PromotionInvalid as error:
-            raise _invalid(error) from None
+        promotion = promotion_create(**serializer.validated_data)  # PromotionInvalid: 422 with fields
         return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
 
 
@@ -157,10 +147,7 @@ class PromotionDetailApi(AdminApi):
         serializer = PromotionSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = {name: value for name, value in serializer.validated_data.items() if name in request.data}
-        try:
-            promotion = promotion_update(promotion=promotion, **changes)
-        except PromotionInvalid as error:
-            raise _invalid(error) from None
+        promotion = promotion_update(promotion=promotion, **changes)
         return Response(PromotionSerializer(promotion).data)
 
     @extend_schema(

@@ -32,14 +32,23 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from campaigns.models import Badge, BadgeSource, Challenge, ChallengeGoal, ChallengeProgress, ProgressStatus
+from campaigns.models import (
+    ActionEvent,
+    ActionRule,
+    Badge,
+    BadgeSource,
+    Challenge,
+    ChallengeGoal,
+    ChallengeProgress,
+    ProgressStatus,
+)
 from campaigns.services.badges import badge_award
 from campaigns.services.common import CHALLENGE_PRIZE_JOB, PRIZE_JOBS, CampaignInvalid
 from loyalty.models import LedgerTransaction, Purchase, TransactionKind
 from loyalty.reasons import Reason
 from loyalty.services.jobs import Progress
 from loyalty.services.ledger import Audit, points_credit
-from loyalty.services.program import _cached, cached_forget
+from loyalty.services.program import _cached, cached_forget, config_models_register
 from members.models import Member, MemberStatus
 
 logger = logging.getLogger(__name__)
@@ -88,6 +97,11 @@ _COLUMNS = zlib.crc32(",".join(f.attname for f in Challenge._meta.concrete_field
 CHALLENGES_KEY = f"campaigns:challenges_live:v1:{_COLUMNS:x}"
 
 
+# Cached under the configuration version: campaigns_challenge and its tiers table raise it (their
+# ConfigVersionTrigger, migration 0007), so every process sees a change on its next request.
+config_models_register(Challenge)
+
+
 def _live_load() -> list[LiveChallenge]:
     challenges = Challenge.objects.filter(active=True, closed_at__isnull=True).prefetch_related("tiers")
     return [
@@ -133,6 +147,9 @@ def challenge_validate(challenge: Challenge) -> None:
         errors = {name: list(messages) for name, messages in error.message_dict.items()}
     if challenge.goal == ChallengeGoal.ACTIONS and not challenge.action_type:
         errors.setdefault("action_type", []).append(_("The actions goal needs the action type that counts."))
+    if (challenge.goal == ChallengeGoal.ACTIONS and challenge.action_type
+            and not ActionRule.objects.filter(type=challenge.action_type).exists()):
+        errors.setdefault("action_type", []).append(_("No action rule has this type: add the action rule first."))
     if challenge.goal != ChallengeGoal.ACTIONS and challenge.action_type:
         errors.setdefault("action_type", []).append(_("Only the actions goal has an action type."))
     if challenge.starts_at and challenge.ends_at and challenge.ends_at <= challenge.starts_at:
@@ -370,8 +387,15 @@ def _weekly_streak(challenge: Challenge, member_ids: list[int] | None, until: da
 
 
 def _actions(challenge: Challenge, member_ids: list[int] | None, until: datetime) -> dict[int, Decimal]:
-    # Recorded action events arrive with issue 10 (campaigns' ActionEvent); until then nothing counts.
-    return {}
+    """Recorded actions of the challenge's type in the window that the action rule counted: an event a cap
+    stopped (no points) does not count here either, so a challenge never pays for what the caps hold back."""
+    rows = (
+        ActionEvent.objects.filter(
+            _member_scope(challenge, member_ids), _window(challenge, until), type=challenge.action_type, capped=False
+        )
+        .values("member_id").annotate(n=Count("id")).values_list("member_id", "n")
+    )
+    return {member_id: Decimal(count) for member_id, count in rows}
 
 
 _GOALS = {

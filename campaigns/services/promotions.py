@@ -27,7 +27,7 @@ from campaigns.models import Promotion, PromotionKind
 from loyalty.models import Tier
 from loyalty.services.earning import Bonus, EarningContext, LineEarning
 from loyalty.services.ledger import LedgerError
-from loyalty.services.program import _cached, cached_forget
+from loyalty.services.program import _cached, cached_forget, config_models_register
 
 ZERO = Decimal("0")
 
@@ -47,16 +47,19 @@ def promotions_live(*, at: datetime):
     ).order_by("id")
 
 
-# The active promotions are read on every purchase: like the program they live in the Django cache (see
-# loyalty.services.program for the pattern), dropped on every save/delete of a promotion, at once and again
-# after the commit; the purchase's own time picks the live ones from that list.
+# The active promotions are read on every purchase: like the program they live in the Django cache under the
+# configuration version (see loyalty.services.program; migration campaigns 0003 adds the trigger); the
+# purchase's own time picks the live ones from that list.
 _COLUMNS = zlib.crc32(",".join(f.attname for f in Promotion._meta.concrete_fields).encode())
 PROMOTIONS_KEY = f"campaigns:promotions_active:v1:{_COLUMNS:x}"
 
 
 def promotions_cache_clear(**kwargs) -> None:
-    """Drop the cached active promotions now and after the surrounding transaction commits."""
+    """Forget the active promotions read in this request (a change is seen by the rest of it)."""
     cached_forget(PROMOTIONS_KEY)
+
+
+config_models_register(Promotion)
 
 
 post_save.connect(promotions_cache_clear, sender=Promotion, dispatch_uid="promotions_cache_clear_save")
@@ -149,8 +152,7 @@ class PromotionInvalid(LedgerError):
     status_code = 422
 
     def __init__(self, fields: dict[str, list[str]]) -> None:
-        super().__init__(_("The promotion is not valid."))
-        self.fields = fields
+        super().__init__(_("The promotion is not valid."), fields)
 
 
 PROMOTION_FIELDS = (

@@ -6,7 +6,8 @@ import inspect
 import re
 from typing import cast
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.openapi import AutoSchema
@@ -18,16 +19,25 @@ from rest_framework.views import APIView
 
 from loyalty.api.auth import ApiKeyAuthentication, HasAdminScope, HasApiKey, IsMember
 from loyalty.api.errors import ErrorSerializer, error_body
-from loyalty.models import IdempotencyRecord
+from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
+from loyalty.inputs import MAX_JSON_DEPTH
+from loyalty.models import ApiKey
+from loyalty.services.idempotency import idempotency_claim, idempotency_record
 from members.models import Member, User
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_IN_FLIGHT = 0
+class _Replay(Exception):  # noqa: N818 - not an error: the first response, raised out of initial()
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status, self.body = status, body
 
 
 class IdempotentMixin:
     """POSTs with an Idempotency-Key: a retry with the same body gets the first response byte for byte;
-    the same key with another body gets 409 idempotency_conflict. Keys are scoped to the caller."""
+    the same key with another body gets 409 idempotency_conflict. Keys are scoped to the caller (the API key
+    or the signed-in user), who is authenticated before anything is replayed: a revoked key replays nothing.
+
+    The request's work and its recorded response commit together (loyalty.services.idempotency): a
+    request that dies in flight leaves neither behind, and a concurrent retry waits for the first one."""
 
     def dispatch(self, request, *args, **kwargs):
         key = request.headers.get(IDEMPOTENCY_HEADER)
@@ -39,47 +49,38 @@ class IdempotentMixin:
                            {IDEMPOTENCY_HEADER: [_("Ensure this value has at most 255 characters.")]}),
                 status=422,
             )
-        scope = hashlib.sha256(self._idempotency_caller(request).encode()).hexdigest()[:64]
         fingerprint = request.method.encode() + request.path.encode() + b"\n" + request.body
-        request_hash = hashlib.sha256(fingerprint).hexdigest()
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    scope=scope, key=key, request_hash=request_hash, status_code=_IN_FLIGHT, response_body=b""
-                )
-        except IntegrityError:
-            existing = IdempotencyRecord.objects.get(scope=scope, key=key)
-            if existing.request_hash != request_hash or existing.status_code == _IN_FLIGHT:
-                detail = (
-                    _("A request with this Idempotency-Key is still being processed.")
-                    if existing.request_hash == request_hash
-                    else _("This Idempotency-Key was used with a different request.")
-                )
-                return JsonResponse(error_body("idempotency_conflict", detail), status=409)
-            return HttpResponse(bytes(existing.response_body), status=existing.status_code,
-                                content_type="application/json")
-        try:
+        self._idempotency_pending = (key, hashlib.sha256(fingerprint).hexdigest())
+        with transaction.atomic():
             response = super().dispatch(request, *args, **kwargs)
             if hasattr(response, "render"):
                 response.render()
-        except BaseException:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
-            raise
-        if response.status_code >= 500 or response.status_code in (401, 403, 429):
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()  # not a result: the caller may retry
-        else:
-            IdempotencyRecord.objects.filter(pk=record.pk).update(
-                status_code=response.status_code, response_body=response.content
-            )
+            claim = getattr(self, "_idempotency_claim", None)
+            if claim is not None:  # this request did the work
+                if response.status_code >= 500 or response.status_code in (401, 403, 429):
+                    transaction.set_rollback(True)  # not a result: nothing of it is kept, the caller may retry
+                else:
+                    idempotency_record(claim, status=response.status_code, body=response.content)
         return response
 
-    def _idempotency_caller(self, request) -> str:
-        """Whose key space this is. Replays run before authentication, so the caller must come from what the
-        view authenticates by and be unforgeable: a session view's caller is its signed-in user (never a
-        header, which anyone can send), a key view's the Authorization header (its owner alone knows it)."""
-        if any(issubclass(cls, SessionAuthentication) for cls in getattr(self, "authentication_classes", ())):
-            return f"user:{request.user.pk}" if request.user.is_authenticated else "anonymous"
-        return "header:" + request.headers.get("Authorization", "")
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]  # authentication and permissions first
+        pending = getattr(self, "_idempotency_pending", None)
+        if pending is None:
+            return
+        key, request_hash = pending
+        caller = f"key:{request.auth.pk}" if isinstance(request.auth, ApiKey) else f"user:{request.user.pk}"
+        claim = idempotency_claim(scope=caller, key=key, request_hash=request_hash)
+        if claim.replay is not None:
+            raise _Replay(*claim.replay)
+        self._idempotency_claim = claim
+
+    def handle_exception(self, exc):
+        if isinstance(exc, _Replay):
+            response = HttpResponse(exc.body, status=exc.status, content_type="application/json")
+            response["Idempotent-Replayed"] = "true"
+            return response
+        return super().handle_exception(exc)  # type: ignore[misc]
 
 
 class ApiAutoSchema(AutoSchema):
@@ -88,8 +89,9 @@ class ApiAutoSchema(AutoSchema):
     - Nested serializers (`MemberCreateApi.InputSerializer`) get components named after their view
       (`MemberCreateInput`), so two views' `InputSerializer`s never collide.
     - POSTs document the Idempotency-Key header.
-    - The errors every view of a kind can answer (400 unparsable JSON, 401, 403, 422) are documented
-      with the error shape unless the view declares them itself.
+    - The errors every view of a kind can answer (400 unparsable JSON, 413 a body over the size limit, 401,
+      403, 422, and 429 for an API key's look-ups of `{loyalty_id}`) are documented with the error shape
+      unless the view declares them.
     """
 
     def _get_serializer_name(self, serializer, direction, bypass_extensions=False) -> str:
@@ -120,7 +122,10 @@ class ApiAutoSchema(AutoSchema):
         defaults: dict[str, str] = {}
         has_body = self.method in ("POST", "PUT", "PATCH")
         if has_body:
-            defaults["400"] = _("The body is not valid JSON.")
+            defaults["400"] = _("`invalid`: the body is not valid JSON, or nested more than %(depth)s levels deep.") % {
+                "depth": MAX_JSON_DEPTH}
+            defaults["413"] = _("`invalid`: the body is larger than %(limit)s bytes (file uploads not counted).") % {
+                "limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
             defaults["422"] = _("Validation failed (`invalid`, with `fields`).")
         if self.method == "POST" and isinstance(self.view, IdempotentMixin):
             defaults["409"] = _("`idempotency_conflict`: the Idempotency-Key was used with another request.")
@@ -128,6 +133,8 @@ class ApiAutoSchema(AutoSchema):
         authenticators = [type(a) for a in self.view.get_authenticators()]
         if authenticators:
             defaults["401"] = _("`unauthorized`: no, bad or revoked credentials.")
+        if "{loyalty_id}" in self.path and ApiKeyAuthentication in authenticators:  # member_by_loyalty_id
+            defaults["429"] = MEMBER_LOOKUP_LIMITED.description
         permissions = [type(p) for p in self.view.get_permissions()]
         if any(issubclass(p, (HasAdminScope, IsMember)) for p in permissions) or (
             has_body and SessionAuthentication in authenticators
@@ -186,12 +193,15 @@ LOYALTY_ID_PARAMETER = OpenApiParameter(
 )
 
 
-def member_by_loyalty_id(loyalty_id: str) -> Member:
-    """The member with this loyalty ID or 404; malformed IDs never reach the database."""
-    if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
-        raise Http404
-    member = Member.objects.select_related("tier").filter(loyalty_id=loyalty_id).first()
+def member_by_loyalty_id(request, loyalty_id: str) -> Member:
+    """The member with this loyalty ID or 404; malformed IDs never reach the database. Unknown IDs count
+    against the API key's look-up limit (MEMBER_LOOKUP_MISSES): past it, 429 whether the member exists or not."""
+    MEMBER_LOOKUP_MISSES.check(request.auth)
+    member = None
+    if re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
+        member = Member.objects.select_related("tier").filter(loyalty_id=loyalty_id).first()
     if member is None:
+        MEMBER_LOOKUP_MISSES.record(request.auth)
         raise Http404
     return member
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from loyalty.api.base import NUMBERED_PAGE_PARAMETERS, SLUG_PATTERN, AdminApi, paginate, paginated
 from loyalty.api.errors import ErrorSerializer
+from loyalty.api.fields import PlainDecimalField, PlainDecimalsModelSerializer
 from loyalty.models import Program, Store
 from loyalty.services.config import program_update, store_create, store_update
 from loyalty.services.program import program_get
@@ -24,7 +25,7 @@ MAX_MONTHS = 1_200
 MAX_POINTS = 1_000_000_000
 
 
-class PointValueField(serializers.DecimalField):
+class PointValueField(PlainDecimalField):
     """A decimal string with at least 2 decimals and no needless trailing zeros: "0.01", "0.0125"."""
 
     def to_representation(self, value):
@@ -33,7 +34,7 @@ class PointValueField(serializers.DecimalField):
         return f"{value:.{decimals}f}"
 
 
-class ProgramSerializer(serializers.ModelSerializer):
+class ProgramSerializer(PlainDecimalsModelSerializer):
     currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217 code, e.g. EUR.")
     point_value = PointValueField(
         max_digits=8, decimal_places=4, min_value=Decimal("0.0001"), help_text="Currency value of one point."

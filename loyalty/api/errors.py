@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
@@ -74,13 +75,20 @@ def _invalid(fields: dict) -> Response:
                     status=status.HTTP_422_UNPROCESSABLE_ENTITY)
 
 
+def _too_large_body() -> dict:
+    return error_body("invalid", _("The request body is larger than %(limit)s bytes.")
+                      % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
+
+
 def _response(exc, context) -> Response | None:
     response: Response | None
     detail: Any
     if isinstance(exc, ApiError):
         return Response(error_body(exc.error_code, str(exc.detail), exc.fields, **exc.extra), status=exc.status_code)
     if isinstance(exc, LedgerError):
-        return Response(error_body(exc.code, exc.detail or str(exc)), status=exc.status_code)
+        return Response(error_body(exc.code, exc.detail or str(exc), exc.fields or None), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE (parser, request.body)
+        return Response(_too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, exceptions.ValidationError):
         return _invalid(_flatten(exc.detail))
     if isinstance(exc, DjangoValidationError):
@@ -118,6 +126,16 @@ def exception_handler(exc, context):
 
 
 # -- Django-level handlers (requests that never reach a DRF view) ----------------------------------
+
+
+def bad_request(request, exception=None):
+    """handler400: JSON under /api/ (a body over the size limit read before any view: 413), the site's page
+    elsewhere."""
+    if not request.path.startswith(API_PATH_PREFIX):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(_too_large_body(), status=413)
+    return JsonResponse(error_body("invalid", _("The request could not be read.")), status=400)
 
 
 def page_not_found(request, exception=None):

@@ -15,6 +15,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from loyalty.api.auth import HasAdminScope
 from loyalty.api.base import (
     CURSOR_PAGE_PARAMETERS,
     IDEMPOTENCY_HEADER,
@@ -29,12 +30,14 @@ from loyalty.api.base import (
     paginated,
 )
 from loyalty.api.errors import ApiError, ErrorSerializer, MemberExistsErrorSerializer
+from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
 from loyalty.api.serializers import MemberSerializer, TransactionSerializer
 from loyalty.models import LedgerTransaction
 from loyalty.selectors import member_balance_get, members_with_balances
 from loyalty.services.ledger import points_adjust
+from members.forms import PHONE_RE
 from members.models import Member, MemberStatus
-from members.services import MemberExists, member_create
+from members.services import NICKNAME_MAX, MemberExists, MemberInvalid, member_create, member_update
 
 TAGS = ["members"]
 # Far beyond any real adjustment, far below what a 64-bit balance column holds.
@@ -91,18 +94,24 @@ class MemberListCreateApi(PosApi):
             200: paginated(MemberSerializer, name="PaginatedMemberList", counted=True),
             404: OpenApiResponse(ErrorSerializer, description=gettext_lazy("`not_found`: no such page.")),
             422: OpenApiResponse(ErrorSerializer, description=gettext_lazy("`invalid`: `email` is missing.")),
+            429: MEMBER_LOOKUP_LIMITED,
         },
     )
     def get(self, request):
-        """Members whose email matches exactly, ignoring case (at most one: emails are unique)."""
+        """Members whose email matches exactly, ignoring case (at most one: emails are unique). An email that
+        matches no member counts against the API key's limit of look-ups of unknown members."""
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        MEMBER_LOOKUP_MISSES.check(request.auth)
         email = filters.validated_data["email"].strip()
         # Lower() on both sides matches the member_email_unique_ci index, on every database.
         members = members_with_balances(
             Member.objects.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email))).order_by("id")
         )
-        return paginate(self, members, MemberSerializer)
+        response = paginate(self, members, MemberSerializer)
+        if not response.data["count"]:
+            MEMBER_LOOKUP_MISSES.record(request.auth)
+        return response
 
     @extend_schema(
         operation_id="members_create",
@@ -133,7 +142,66 @@ class MemberListCreateApi(PosApi):
         return Response(member_representation(member), status=status.HTTP_201_CREATED)
 
 
+class MemberChangeSerializer(serializers.Serializer):
+    """The profile fields a change may carry (all optional); the API views pick theirs."""
+
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    phone = serializers.RegexField(PHONE_RE, max_length=30, required=False, allow_blank=True,
+                                   help_text="Digits, spaces and an optional leading +.")
+    nickname = serializers.CharField(
+        max_length=NICKNAME_MAX, required=False, allow_blank=True,
+        help_text="3 to 30 characters, unique whatever the case; shown on the leaderboard. Empty clears it.",
+    )
+    leaderboard_opt_in = serializers.BooleanField(required=False, help_text="Needs a nickname.")
+    marketing_consent = serializers.BooleanField(required=False)
+
+    def validate_birthday(self, value: date | None) -> date | None:
+        if value is not None and not date(1900, 1, 1) <= value <= timezone.localdate():
+            raise serializers.ValidationError(_("Enter a date of birth in the past."))
+        return value
+
+
+def member_change(member: Member, request, serializer_class) -> Member:
+    """Validate a PATCH body with `serializer_class` and apply it through member_update; 422 with `fields`."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        return member_update(member=member, **serializer.validated_data)
+    except MemberInvalid as error:
+        raise ApiError(error.code, error.detail, fields=error.fields) from None
+
+
 class MemberDetailApi(PosApi):
+    class ChangeSerializer(MemberChangeSerializer):
+        birthday = serializers.DateField(required=False, allow_null=True)
+        status = serializers.ChoiceField(
+            choices=MemberStatus.choices, required=False,
+            help_text="Suspended and closed members earn nothing; closing is final.",
+        )
+
+    def get_permissions(self):
+        if self.request is not None and self.request.method == "PATCH":
+            return [HasAdminScope()]
+        return super().get_permissions()
+
+    @extend_schema(
+        operation_id="members_partial_update",
+        tags=TAGS,
+        summary="Change a member's profile or status (admin scope)",
+        parameters=[LOYALTY_ID_PARAMETER],
+        request=ChangeSerializer,
+        responses={200: MemberSerializer, 404: NOT_FOUND, 422: OpenApiResponse(
+            ErrorSerializer, description=gettext_lazy(
+                "`invalid` with `fields`: a nickname taken or not 3-30 characters, the leaderboard without a "
+                "nickname, reopening a closed member, a bad phone number or birthday."))},
+    )
+    def patch(self, request, loyalty_id: str):
+        """Only the fields sent change. A closed member stays closed; a suspended or closed member earns
+        nothing from purchases, actions or referrals."""
+        member = member_change(member_by_loyalty_id(request, loyalty_id), request, self.ChangeSerializer)
+        return Response(member_representation(member))
+
     @extend_schema(
         operation_id="members_retrieve",
         tags=TAGS,
@@ -145,10 +213,13 @@ class MemberDetailApi(PosApi):
         """Profile, status, tier, balances (available, pending, lifetime earned, next expiries) and
         progress to the next tier."""
         # One query for the member, its tier and both balances (plus the expiring lots): O(1) in history.
-        if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):  # as member_by_loyalty_id: 404
-            raise Http404
-        member = members_with_balances().filter(loyalty_id=loyalty_id).first()
+        # Otherwise as member_by_loyalty_id: malformed IDs 404 without a query, misses count against the key.
+        MEMBER_LOOKUP_MISSES.check(request.auth)
+        member = None
+        if re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
+            member = members_with_balances().filter(loyalty_id=loyalty_id).first()
         if member is None:
+            MEMBER_LOOKUP_MISSES.record(request.auth)
             raise Http404
         return Response(MemberSerializer(member).data)
 
@@ -170,10 +241,12 @@ class MemberBalanceApi(PosApi):
     def get(self, request, loyalty_id: str):
         """Available and pending points only: one indexed query, whatever the history length. Use the
         member endpoint for tier progress and expiring points."""
-        if not re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
-            raise Http404
-        balance = member_balance_get(loyalty_id=loyalty_id)
+        MEMBER_LOOKUP_MISSES.check(request.auth)
+        balance = None
+        if re.fullmatch(LOYALTY_ID_PATTERN, loyalty_id or ""):
+            balance = member_balance_get(loyalty_id=loyalty_id)
         if balance is None:
+            MEMBER_LOOKUP_MISSES.record(request.auth)
             raise Http404
         return Response(balance)
 
@@ -191,7 +264,7 @@ class MemberTransactionListApi(PosApi):
     )
     def get(self, request, loyalty_id: str):
         """Every change to the member's points, newest first, with the balance after it (cursor pages)."""
-        member = member_by_loyalty_id(loyalty_id)
+        member = member_by_loyalty_id(request, loyalty_id)
         transactions = LedgerTransaction.objects.filter(member=member)
         return paginate(self, transactions, TransactionSerializer, NewestFirstPagination)
 
@@ -228,7 +301,7 @@ class MemberAdjustmentCreateApi(AdminApi):
     def post(self, request, loyalty_id: str):
         """A manual correction with a reason: a credit into a new lot, or a debit (FIFO) that may not
         exceed the available balance (422 `insufficient_points`). Admin-scope keys only."""
-        member = member_by_loyalty_id(loyalty_id)
+        member = member_by_loyalty_id(request, loyalty_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         transaction = points_adjust(

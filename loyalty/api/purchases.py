@@ -20,23 +20,21 @@ from loyalty.api.base import (
     paginate,
     paginated,
 )
-from loyalty.api.errors import ApiError, ErrorSerializer
-from loyalty.api.fields import ApiDateTimeField
+from loyalty.api.errors import ErrorSerializer
+from loyalty.api.fields import ApiDateTimeField, PlainDecimalField, money_field
+from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
 from loyalty.models import EarningRule, Purchase
 from loyalty.selectors import member_points_get
 from loyalty.services.earning import (
-    EarningRuleInvalid,
     breakdown_localize,
     earning_rule_create,
     earning_rule_delete,
     earning_rule_update,
 )
-from loyalty.services.ledger import LedgerError
 from loyalty.services.purchases import (
     CENT,
-    MAX_MONEY,
+    MAX_QUANTITY,
     MemberNotFound,
-    PurchaseInvalid,
     purchase_get,
     purchase_record,
     purchase_status,
@@ -47,17 +45,6 @@ TAGS = ["purchases"]
 TAGS_CONFIG = ["configuration"]
 MAX_LINES = 500
 ZERO = Decimal("0")
-
-
-def _money_field(**kwargs) -> serializers.DecimalField:
-    """Money: a decimal string with at most 2 decimals ("12.50"); more decimals are refused."""
-    kwargs.setdefault("min_value", ZERO)
-    return serializers.DecimalField(max_digits=12, decimal_places=2, max_value=MAX_MONEY, **kwargs)
-
-
-def _api_error(error: LedgerError) -> ApiError:
-    fields = getattr(error, "fields", None) or None
-    return ApiError(error.code, error.detail or str(error), status_code=error.status_code, fields=fields)
 
 
 # -- the Purchase shape ----------------------------------------------------------------------------
@@ -90,15 +77,15 @@ class PurchaseSerializer(serializers.Serializer):
 
     order_id = serializers.CharField()
     member = serializers.CharField(help_text="The member's loyalty ID.")
-    total = _money_field()
+    total = money_field()
     currency = serializers.CharField()
     occurred_at = serializers.DateTimeField()
-    eligible_amount = _money_field(help_text="The part of the total that earned points.")
+    eligible_amount = money_field(help_text="The part of the total that earned points.")
     points = PurchasePointsSerializer()
     breakdown = BreakdownLineSerializer(many=True, help_text="The base line first, then each bonus.")
     status = PurchaseStatusField(help_text="`pending` until `available_at` (the program's pending days).")
     available_at = serializers.DateTimeField()
-    refunded_total = _money_field()
+    refunded_total = money_field()
     points_reversed = serializers.IntegerField()
     member_points = MemberBalanceSerializer(help_text="The member's balances after this request.")
 
@@ -106,7 +93,7 @@ class PurchaseSerializer(serializers.Serializer):
 # The response is built by hand from single fields (the shape of PurchaseSerializer, which documents it):
 # DRF's nested to_representation cost more than the rest of the conversion on every purchase.
 # tests/loyalty/test_api_purchases.py checks that both give the same body.
-_MONEY_OUTPUT = _money_field()
+_MONEY_OUTPUT = money_field()
 _TIME_OUTPUT = serializers.DateTimeField()
 
 
@@ -140,10 +127,7 @@ ORDER_NOT_FOUND = OpenApiResponse(
 
 
 def _purchase_for(request, order_id: str) -> Purchase:
-    try:
-        return purchase_get(store=request.auth.store, order_id=order_id)
-    except LedgerError as error:
-        raise _api_error(error) from None
+    return purchase_get(store=request.auth.store, order_id=order_id)  # PurchaseNotFound: 404 not_found
 
 
 # -- purchases -------------------------------------------------------------------------------------
@@ -160,8 +144,8 @@ class PurchaseLineSerializer(serializers.Serializer):
         max_length=20,
         help_text="More categories of the product (the highest category rule wins).",
     )
-    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
-    amount = _money_field(help_text="The line total after line discounts (not the unit price).")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    amount = money_field(help_text="The line total after line discounts (not the unit price).")
 
 
 # -- the common case of a purchase body, read without DRF's field machinery --------------------------
@@ -200,7 +184,7 @@ def _line_fast(raw) -> dict | None:
     line: dict = {}
     sku = _plain_text(raw.get("sku", _MISSING), blank=True)
     quantity, amount = raw.get("quantity"), _money_text(raw.get("amount"))
-    if sku is None or type(quantity) is not int or not 1 <= quantity <= 1_000_000 or amount is None:
+    if sku is None or type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY or amount is None:
         return None
     line.update(sku=sku, quantity=quantity, amount=amount)
     if "category" in raw:
@@ -259,11 +243,11 @@ class PurchaseRecordApi(PosApi):
     class InputSerializer(serializers.Serializer):
         member = serializers.RegexField(LOYALTY_ID_PATTERN, help_text="The member's 16-digit loyalty ID.")
         order_id = serializers.CharField(max_length=100, help_text="Unique per store; a retry is safe.")
-        total = _money_field(help_text='Order total, e.g. "59.90".')
+        total = money_field(help_text='Order total, e.g. "59.90".')
         currency = serializers.RegexField(r"^[A-Za-z]{3}$", help_text="ISO 4217; must be the program's currency.")
         occurred_at = ApiDateTimeField(required=False, help_text="When the order was placed (default now).")
-        shipping = _money_field(required=False, default=ZERO)
-        tax = _money_field(required=False, default=ZERO)
+        shipping = money_field(required=False, default=ZERO)
+        tax = money_field(required=False, default=ZERO)
         lines = PurchaseLineSerializer(  # type: ignore[call-arg]  # drf-stubs lack ListSerializer's max_length
             many=True, required=False, max_length=MAX_LINES)
 
@@ -307,6 +291,7 @@ class PurchaseRecordApi(PosApi):
                     "total, a future `occurred_at`), `member_inactive`, `currency_mismatch`."
                 ),
             ),
+            429: MEMBER_LOOKUP_LIMITED,
         },
     )
     def post(self, request):
@@ -318,7 +303,8 @@ class PurchaseRecordApi(PosApi):
             serializer = self.InputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
-        try:  # the service reads the member once, locked (no read here first)
+        MEMBER_LOOKUP_MISSES.check(request.auth)
+        try:  # the service reads the member once, locked (no read here first); PurchaseInvalid: 422 with fields
             purchase, created = purchase_record(
                 store=request.auth.store,
                 loyalty_id=data["member"],
@@ -330,9 +316,8 @@ class PurchaseRecordApi(PosApi):
                 tax=data["tax"],
                 lines=[dict(line) for line in data.get("lines") or []],
             )
-        except PurchaseInvalid as error:
-            raise _api_error(error) from None
         except MemberNotFound:
+            MEMBER_LOOKUP_MISSES.record(request.auth)
             raise Http404 from None
         if not created:  # the recorded purchase as it is now (refunds, release since)
             purchase = purchase_get(store=request.auth.store, order_id=purchase.order_id)
@@ -360,11 +345,11 @@ class PurchaseDetailApi(PosApi):
 class PurchaseRefundCreateApi(PosApi):
     class InputSerializer(serializers.Serializer):
         refund_id = serializers.CharField(max_length=100, help_text="Unique per order; a retry is safe.")
-        amount = _money_field(min_value=Decimal("0.01"), help_text="The amount refunded by this refund.")
+        amount = money_field(min_value=Decimal("0.01"), help_text="The amount refunded by this refund.")
 
     class OutputSerializer(serializers.Serializer):
         refund_id = serializers.CharField()
-        amount = _money_field()
+        amount = money_field()
         points_reversed = serializers.IntegerField(help_text="Points this refund took back.")
         purchase = PurchaseSerializer()
 
@@ -403,15 +388,12 @@ class PurchaseRefundCreateApi(PosApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         purchase = _purchase_for(request, order_id)
-        try:
-            refund, created = refund_record(
-                store=request.auth.store,
-                purchase=purchase,
-                refund_id=serializer.validated_data["refund_id"],
-                amount=serializer.validated_data["amount"],
-            )
-        except PurchaseInvalid as error:
-            raise _api_error(error) from None
+        refund, created = refund_record(
+            store=request.auth.store,
+            purchase=purchase,
+            refund_id=serializer.validated_data["refund_id"],
+            amount=serializer.validated_data["amount"],
+        )
         body = self.OutputSerializer(
             {
                 "refund_id": refund.refund_id,
@@ -432,7 +414,7 @@ class EarningRuleSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     sku = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     category = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    points_per_unit = serializers.DecimalField(
+    points_per_unit = PlainDecimalField(
         max_digits=10,
         decimal_places=2,
         min_value=ZERO,
@@ -441,7 +423,7 @@ class EarningRuleSerializer(serializers.Serializer):
         default=None,
         help_text="Fixed points per unit, whatever the price.",
     )
-    multiplier = serializers.DecimalField(
+    multiplier = PlainDecimalField(
         max_digits=6,
         decimal_places=2,
         min_value=ZERO,
@@ -498,10 +480,7 @@ class EarningRuleListCreateApi(AdminApi):
         rule giving the most points."""
         serializer = EarningRuleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            rule = earning_rule_create(**serializer.validated_data)
-        except EarningRuleInvalid as error:
-            raise _api_error(error) from None
+        rule = earning_rule_create(**serializer.validated_data)  # EarningRuleInvalid: 422 with fields
         return Response(EarningRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
 
@@ -529,10 +508,7 @@ class EarningRuleDetailApi(AdminApi):
         serializer = EarningRuleSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = {name: value for name, value in serializer.validated_data.items() if name in request.data}
-        try:
-            rule = earning_rule_update(rule=rule, **changes)
-        except EarningRuleInvalid as error:
-            raise _api_error(error) from None
+        rule = earning_rule_update(rule=rule, **changes)
         return Response(EarningRuleSerializer(rule).data)
 
     @extend_schema(

@@ -22,10 +22,10 @@ from loyalty.api.base import (
     paginate,
     paginated,
 )
-from loyalty.api.errors import ApiError, ErrorSerializer
-from loyalty.api.fields import ApiDateTimeField
+from loyalty.api.errors import ErrorSerializer
+from loyalty.api.fields import ApiDateTimeField, PlainDecimalField, PlainDecimalsModelSerializer
 from loyalty.models import Tier, TierMembership
-from loyalty.services.tiers import TierError, tier_create, tier_delete, tier_membership_record, tier_update
+from loyalty.services.tiers import tier_create, tier_delete, tier_membership_record, tier_update
 
 TAGS_CONFIG = ["configuration"]
 TAGS_MEMBERS = ["members"]
@@ -41,11 +41,6 @@ CODE_PARAMETER = OpenApiParameter(
 TIER_NOT_FOUND = OpenApiResponse(ErrorSerializer, description=gettext_lazy("`not_found`: no tier has this code."))
 
 
-def _api_error(error: TierError) -> ApiError:
-    fields = {error.field: [error.detail]} if error.field else None
-    return ApiError(error.code, error.detail, status_code=error.status_code, fields=fields)
-
-
 def tier_by_code(code: str) -> Tier:
     if not re.fullmatch(CODE_PATTERN, code or ""):
         raise Http404
@@ -55,7 +50,7 @@ def tier_by_code(code: str) -> Tier:
     return tier
 
 
-class TierSerializer(serializers.ModelSerializer):
+class TierSerializer(PlainDecimalsModelSerializer):
     """A tier as configured. `multiplier` and `price` are decimal strings ("1.50", "49.00")."""
 
     icon_url = serializers.SerializerMethodField()
@@ -146,10 +141,7 @@ class TierDetailApi(AdminApi):
         },
     )
     def delete(self, request, code: str):
-        try:
-            tier_delete(tier=tier_by_code(code))
-        except TierError as error:
-            raise _api_error(error) from None
+        tier_delete(tier=tier_by_code(code))  # TierError tier_in_use: 409
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -157,7 +149,7 @@ class MemberMembershipCreateApi(PosApi):
     class InputSerializer(serializers.Serializer):
         tier = serializers.CharField(max_length=30, help_text="Code of a paid tier.")
         order_id = serializers.CharField(max_length=100, help_text="Unique per store: a retry changes nothing.")
-        price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0"))
+        price = PlainDecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0"))
         currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217; the program's currency.")
         starts_at = ApiDateTimeField(required=False, help_text="Default: now.")
 
@@ -208,15 +200,12 @@ class MemberMembershipCreateApi(PosApi):
         },
     )
     def post(self, request, loyalty_id: str):
-        member = member_by_loyalty_id(loyalty_id)
+        member = member_by_loyalty_id(request, loyalty_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            membership, created = tier_membership_record(
-                member=member, store=request.auth.store, **serializer.validated_data
-            )
-        except TierError as error:
-            raise _api_error(error) from None
+        membership, created = tier_membership_record(
+            member=member, store=request.auth.store, **serializer.validated_data
+        )
         membership = TierMembership.objects.select_related("tier").get(pk=membership.pk)
         return Response(
             self.OutputSerializer(membership).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK

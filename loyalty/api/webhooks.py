@@ -81,12 +81,6 @@ class WooCommerceWebhookApi(APIView):
                 ),
             ),
             404: OpenApiResponse(ErrorSerializer, description=gettext_lazy("`not_found`: no store has this slug.")),
-            409: OpenApiResponse(
-                ErrorSerializer,
-                description=gettext_lazy(
-                    "`idempotency_conflict`: the same delivery is being processed right now; retry later."
-                ),
-            ),
             422: OpenApiResponse(
                 ErrorSerializer,
                 description=gettext_lazy("`invalid`: the body is not a JSON object or has unreadable amounts."),

@@ -1,3 +1,4 @@
+from .config import ConfigVersion
 from .ledger import (
     AccountKind,
     LedgerAccount,
@@ -13,7 +14,7 @@ from .stores import ApiKey, ApiKeyScope, IdempotencyRecord, Store
 from .tiers import Tier, TierChangeKind, TierHistory, TierMembership
 
 __all__ = [
-    "AccountKind", "ApiKey", "ApiKeyScope", "EarningRule", "ExpiryExtension", "ExpiryReminder",
+    "AccountKind", "ApiKey", "ApiKeyScope", "ConfigVersion", "EarningRule", "ExpiryExtension", "ExpiryReminder",
     "IdempotencyRecord", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "LotAllocation", "PointLot",
     "Program", "Purchase", "Refund", "Rounding", "Store", "Tier", "TierChangeKind", "TierHistory",
     "TierMembership", "TierMetric", "TierWindow", "TransactionKind",

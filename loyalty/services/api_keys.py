@@ -1,9 +1,11 @@
 import secrets
 from datetime import timedelta
 
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from loyalty.models import ApiKey, Store
+from loyalty.services.program import config_version_seen, config_version_sql
 
 KEY_PREFIX_LENGTH = 8
 
@@ -17,12 +19,17 @@ def api_key_create(*, store: Store, scope: str, name: str = "") -> tuple[ApiKey,
 
 
 def api_key_authenticate(*, raw: str) -> ApiKey | None:
-    """The live key matching `raw`, or None. Records when it was last used (at most once a minute)."""
+    """The live key matching `raw`, or None. Records when it was last used (at most once a minute).
+    The configuration version comes with it (one round trip for both; see loyalty.services.program)."""
     api_key = (
-        ApiKey.objects.select_related("store").filter(hashed_key=ApiKey.hash(raw), revoked_at__isnull=True).first()
+        ApiKey.objects.select_related("store")
+        .filter(hashed_key=ApiKey.hash(raw), revoked_at__isnull=True)
+        .annotate(config_version=RawSQL(f"({config_version_sql()})", ()))  # noqa: S611 - constant SQL
+        .first()
     )
     if api_key is None:
         return None
+    config_version_seen(api_key.config_version)
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

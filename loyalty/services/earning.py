@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from loyalty.models import EarningRule, Program, Purchase, Rounding
 from loyalty.services.ledger import LedgerError
-from loyalty.services.program import _cached, cached_forget, program_get
+from loyalty.services.program import _cached, cached_forget, config_models_register, program_get
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -214,9 +214,9 @@ def unregister_bonus_provider(provider: BonusProvider) -> None:
 
 
 # The active rules are read on every purchase with lines: like the program and the tiers they live in the
-# Django cache (loyalty.services.program explains the pattern), dropped on every save/delete of a rule, at once
-# and again after the commit. A catalogue with very many rules is not cached (unpickling it all would cost
-# more than the indexed query); the marker says so, so the count is not taken on every purchase.
+# Django cache under the configuration version (loyalty.services.program explains the pattern). A catalogue
+# with very many rules is not cached (unpickling it all would cost more than the indexed query); the marker
+# says so, so the count is not taken on every purchase.
 RULES_CACHE_LIMIT = 500
 _RULE_COLUMNS = zlib.crc32(",".join(f.attname for f in EarningRule._meta.concrete_fields).encode())
 RULES_KEY = f"loyalty:earning_rules:v1:{_RULE_COLUMNS:x}"
@@ -229,8 +229,11 @@ def _rules_load() -> list[EarningRule] | str:
 
 
 def earning_rules_cache_clear(**kwargs) -> None:
-    """Drop the cached active rules now and after the surrounding transaction commits."""
+    """Forget the active rules read in this request (a change is seen by the rest of it)."""
     cached_forget(RULES_KEY)
+
+
+config_models_register(EarningRule)
 
 
 post_save.connect(earning_rules_cache_clear, sender=EarningRule, dispatch_uid="earning_rules_cache_clear_save")
@@ -379,10 +382,6 @@ def earning_calculate(
 class EarningRuleInvalid(LedgerError):
     code = "invalid"
     status_code = 422
-
-    def __init__(self, detail: str, fields: dict[str, list[str]] | None = None) -> None:
-        super().__init__(detail)
-        self.fields = fields or {}
 
 
 _RULE_FIELDS = ("sku", "category", "points_per_unit", "multiplier", "excluded", "active")

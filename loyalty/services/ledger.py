@@ -46,12 +46,16 @@ from members.models import Member
 
 
 class LedgerError(Exception):
+    """A refused operation: `code` and `status_code` for the API, `fields` (messages per field) when the
+    fault lies in a field (the API's 422 `invalid` then carries them)."""
+
     code = "invalid"
     status_code = 422
 
-    def __init__(self, detail: str = "") -> None:
+    def __init__(self, detail: str = "", fields: dict[str, list[str]] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.fields = fields or {}
 
 
 class InsufficientPoints(LedgerError):
@@ -854,7 +858,7 @@ def points_adjust(*, member: Member, points: int, reason: str, staff_user=None, 
                   idempotency_key: str = "") -> LedgerTransaction:
     """A manual correction by staff or an admin-scope key: a credit into a new lot or a FIFO debit."""
     if not reason.strip():
-        raise LedgerError(_("A reason is required."))
+        raise LedgerError(_("A reason is required."), {"reason": [_("A reason is required.")]})
     audit = Audit(reason=reason.strip(), staff_user=staff_user, store=store, idempotency_key=idempotency_key)
     if points > 0:
         return points_credit(
@@ -865,4 +869,4 @@ def points_adjust(*, member: Member, points: int, reason: str, staff_user=None, 
         return points_debit(
             member=member, points=-points, audit=audit, kind=TransactionKind.ADJUST, target=AccountKind.ADJUSTMENTS
         )
-    raise LedgerError(_("Points must not be zero."))
+    raise LedgerError(_("Points must not be zero."), {"points": [_("Points must not be zero.")]})

@@ -12,38 +12,83 @@ from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from loyalty.models import ExpiryExtension, Program, Tier
+from loyalty.models import ConfigVersion, ExpiryExtension, Program, Tier
 
-# The program row and the tier list are read on every purchase and member read: they live in the Django
-# cache (Redis when REDIS_URL is set, shared by every process), dropped on every save/delete of a Program
-# or Tier (post_save/post_delete receivers below, at once and again after the commit). A change made by
-# the admin, the API or any service is seen at once. The timeout bounds the staleness in the one case no
-# receiver covers: a bulk queryset.update() or a change straight in SQL (and, without Redis, a change
-# made by another process: the locmem cache is per process).
-# The key carries a version and the models' columns, so a deploy that changes them never unpickles old rows.
-CACHE_VERSION = 1
-CACHE_TIMEOUT = 300
+# The configuration (the program row, the tiers, the earning rules, the promotions, ...) is read on every
+# purchase and member read: it lives in the Django cache (Redis when REDIS_URL is set, shared by every
+# process; otherwise each process's own memory), under keys that carry the configuration version: a
+# counter that a database trigger raises on every change to a configuration table (ConfigVersion; the
+# ConfigVersionTrigger migration operation), whoever makes the change: a save, a queryset update(), SQL.
+# Each request reads the version once (API requests get it with their API-key look-up, others with one
+# small query), so every process reads a change on its next request, with or without a shared cache.
+# The version row also names the install, so installs that share a Redis never read each other's values.
+# The key carries a version and the models' columns too, so a deploy that changes them never unpickles
+# old rows. A new cached table needs its ConfigVersionTrigger (and config_models_register for the test).
+CACHE_VERSION = 2
+CACHE_TIMEOUT = 3600
 _COLUMNS = zlib.crc32(
     ",".join(f.attname for model in (Program, Tier) for f in model._meta.concrete_fields).encode()
 )
 PROGRAM_KEY = f"loyalty:program:v{CACHE_VERSION}:{_COLUMNS:x}"
 TIERS_KEY = f"loyalty:tiers:v{CACHE_VERSION}:{_COLUMNS:x}"
+CONFIG_MODELS: list[type[Model]] = []
+
+
+def config_models_register(*models: type[Model]) -> None:
+    """Models whose rows are cached: their tables must have a ConfigVersionTrigger (a test checks)."""
+    CONFIG_MODELS.extend(model for model in models if model not in CONFIG_MODELS)
+
+
+config_models_register(Program, Tier)
 
 
 # Within one request each cached value is unpickled once (a request memo; loyalty.middleware turns it on):
 # a purchase asked for the program and the tiers seven times, each a cache read (a Redis round trip in
 # production) and an unpickling. Callers still get their own copies; cached_forget() empties the memo too.
 _memo: ContextVar[dict[str, Any] | None] = ContextVar("loyalty_config_memo", default=None)
+_VERSION = "__config_version__"
 
 
 @contextmanager
 def config_memo() -> Iterator[None]:
-    """Read each cached configuration value at most once in this block (one request)."""
+    """Read each cached configuration value at most once in this block (one request, one job run)."""
     token = _memo.set({})
     try:
         yield
     finally:
         _memo.reset(token)
+
+
+def config_version_sql() -> str:
+    """The configuration version as one text value, for a look-up that reads it on the way (API keys)."""
+    return "SELECT install || ':' || version FROM loyalty_configversion WHERE id = 1"
+
+
+def config_version_seen(value: str | None) -> None:
+    """The version a request read with another query (see config_version_sql)."""
+    memo = _memo.get()
+    if memo is not None and value:
+        memo[_VERSION] = (value, connection.in_atomic_block)
+
+
+def _config_version() -> str:
+    """The configuration version, read once per request. A version read inside a transaction may be one
+    that transaction made and then rolled back, so outside of it it is read again."""
+    memo = _memo.get()
+    if memo is not None and (seen := memo.get(_VERSION)) is not None:
+        value, in_atomic = seen
+        if not in_atomic or connection.in_atomic_block:
+            return value
+    with connection.cursor() as cursor:
+        cursor.execute(config_version_sql())
+        row = cursor.fetchone()
+    if row is None:  # the row is made by a migration; an emptied table gets it back
+        ConfigVersion.objects.get_or_create(pk=1)
+        return _config_version()
+    value = str(row[0])
+    if memo is not None:
+        memo[_VERSION] = (value, connection.in_atomic_block)
+    return value
 
 
 def _own(value: Any) -> Any:
@@ -61,19 +106,20 @@ def _own(value: Any) -> Any:
 
 
 def _cached(key: str, load: Callable[[], Any]) -> Any:
-    """Cache-aside. A value read inside a transaction is cached only once that transaction commits, so
-    a rolled-back change never reaches the cache (nor the request memo)."""
+    """Cache-aside under the configuration version. A value read inside a transaction is cached only once
+    that transaction commits, so a rolled-back change never reaches the cache (nor the request memo)."""
     memo = _memo.get()
     if memo is not None and key in memo:
         return _own(memo[key])
-    value = cache.get(key)
+    versioned = f"{key}:{_config_version()}"
+    value = cache.get(versioned)
     committed = value is not None or not connection.in_atomic_block
     if value is None:
         value = load()
         if connection.in_atomic_block:
-            transaction.on_commit(lambda: cache.set(key, value, CACHE_TIMEOUT))
+            transaction.on_commit(lambda: cache.set(versioned, value, CACHE_TIMEOUT))
         else:
-            cache.set(key, value, CACHE_TIMEOUT)
+            cache.set(versioned, value, CACHE_TIMEOUT)
     if memo is None or not committed:
         return value
     memo[key] = value
@@ -81,13 +127,17 @@ def _cached(key: str, load: Callable[[], Any]) -> Any:
 
 
 def cached_forget(*keys: str) -> None:
-    """Drop cached values now (cache and request memo) and again after the surrounding transaction commits."""
-    cache.delete_many(keys)
-    if (memo := _memo.get()) is not None:
-        for key in keys:
-            memo.pop(key, None)
+    """Forget cached values in this request (the memo, and the version it read): a change made by this
+    request is seen by the rest of it. Other processes see it through the version the change raised."""
+    _memo_forget(keys)
     if connection.in_atomic_block:
-        transaction.on_commit(lambda: cache.delete_many(keys))
+        transaction.on_commit(lambda: _memo_forget(keys))
+
+
+def _memo_forget(keys: tuple[str, ...]) -> None:
+    if (memo := _memo.get()) is not None:
+        for key in (*keys, _VERSION):
+            memo.pop(key, None)
 
 
 def program_get() -> Program:
@@ -104,7 +154,7 @@ def tiers_cached_get() -> list[Tier]:
 
 
 def config_cache_clear(**kwargs) -> None:
-    """Drop the cached program and tiers now and after the surrounding transaction commits."""
+    """Forget the program and tiers read in this request, now and after the surrounding transaction commits."""
     cached_forget(PROGRAM_KEY, TIERS_KEY)
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from loyalty.inputs import EARLIEST_YEAR
 from loyalty.models import AccountKind, Purchase, Refund, Store, Tier, TransactionKind
 from loyalty.reasons import Reason
 from loyalty.services.earning import Earning, Line, earning_calculate
@@ -45,15 +46,12 @@ from members.models import Member
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("9999999999.99")  # fits DecimalField(max_digits=12, decimal_places=2)
+MAX_QUANTITY = 1_000_000
 
 
 class PurchaseInvalid(LedgerError):
     code = "invalid"
     status_code = 422
-
-    def __init__(self, detail: str, fields: dict[str, list[str]] | None = None) -> None:
-        super().__init__(detail)
-        self.fields = fields or {}
 
 
 class MemberInactive(LedgerError):
@@ -141,10 +139,16 @@ def _lines_clean(lines: list[dict[str, Any] | Line] | None) -> list[Line]:
             raise PurchaseInvalid(
                 _("The quantity must be at least 1."), {"lines": [_("The quantity must be at least 1.")]}
             )
+        if line.quantity > MAX_QUANTITY:
+            message = _("The quantity must be at most %(max)s.") % {"max": f"{MAX_QUANTITY:,}"}
+            raise PurchaseInvalid(message, {"lines": [message]})
         if line.amount < 0:
             raise PurchaseInvalid(_("A line amount cannot be negative."), {"lines": [_("Must not be negative.")]})
         if len(line.sku) > 100 or any(len(c) > 100 for c in line.categories):
-            raise PurchaseInvalid(_("SKUs and categories have at most 100 characters."))
+            raise PurchaseInvalid(
+                _("SKUs and categories have at most 100 characters."),
+                {"lines": [_("SKUs and categories have at most 100 characters.")]},
+            )
         cleaned.append(line)
     return cleaned
 
@@ -271,6 +275,9 @@ def purchase_record(
             occurred_at = timezone.make_aware(occurred_at)
         if occurred_at > now:
             raise PurchaseInvalid(_("The purchase cannot be in the future."), {"occurred_at": [_("In the future.")]})
+        if occurred_at.year < EARLIEST_YEAR:
+            message = _("Use a date from the year 1900 on.")
+            raise PurchaseInvalid(message, {"occurred_at": [message]})
     fingerprint = request_hash or purchase_fingerprint(
         member=member or Member(loyalty_id=loyalty_id),
         total=total,

@@ -296,7 +296,7 @@ class TierError(LedgerError):
     """A refused tier operation; the API's exception handler maps it by `code` and `status_code`."""
 
     def __init__(self, detail: str = "", *, code: str = "invalid", status_code: int = 422, field: str = "") -> None:
-        super().__init__(detail)
+        super().__init__(detail, {field: [detail]} if field else None)
         self.code = code
         self.status_code = status_code
         self.field = field

@@ -25,20 +25,24 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from loyalty.models import IdempotencyRecord, Purchase, Store
-from loyalty.services.ledger import LedgerError
+from loyalty.inputs import MAX_JSON_DEPTH, JsonInputError, JsonTooDeep, json_loads, plain_decimal_text
+from loyalty.models import Purchase, Store
+from loyalty.services.idempotency import idempotency_claim, idempotency_record
+from loyalty.services.ledger import IdempotencyConflict, LedgerError
 from loyalty.services.purchases import (
+    MAX_MONEY,
+    ZERO,
     CurrencyMismatch,
     MemberInactive,
     OrderConflict,
@@ -56,7 +60,6 @@ logger = logging.getLogger(__name__)
 EARNING_STATUSES = frozenset({"processing", "completed"})
 REVERSING_STATUSES = frozenset({"cancelled", "refunded", "failed"})
 CENT = Decimal("0.01")
-_IN_FLIGHT = 0
 
 
 class WebhookUnauthorized(LedgerError):
@@ -67,11 +70,6 @@ class WebhookUnauthorized(LedgerError):
 class WebhookInvalid(LedgerError):
     code = "invalid"
     status_code = 422
-
-
-class WebhookInProgress(LedgerError):
-    code = "idempotency_conflict"
-    status_code = 409
 
 
 # -- signature and ping ----------------------------------------------------------------------------
@@ -103,14 +101,26 @@ def woocommerce_is_ping(body: bytes) -> bool:
 # -- payload mapping -------------------------------------------------------------------------------
 
 
-def _money(value: Any) -> Decimal:
-    try:
-        amount = Decimal(str(value if value not in (None, "") else "0"))
-    except (InvalidOperation, ValueError):
-        raise WebhookInvalid(_("%(value)s is not an amount.") % {"value": value}) from None
-    if not amount.is_finite():
-        raise WebhookInvalid(_("%(value)s is not an amount.") % {"value": value})
+def _money(value: Any, field: str) -> Decimal:
+    """An amount as WooCommerce writes it: a plain decimal string ("125.75"; line totals of prices with tax
+    may have more decimals, rounded here to the cent), missing or empty for zero. Anything else (exponents,
+    NaN, Infinity, beyond what a purchase can hold) is unreadable: WebhookInvalid, with the field at fault."""
+    if value is None or value == "":
+        return ZERO
+    text = plain_decimal_text(value)
+    amount = Decimal(text) if text is not None and len(text) <= 40 else None
+    if amount is None or abs(amount) > MAX_MONEY:
+        message = _("%(value)s is not an amount.") % {"value": str(value)[:50]}
+        raise WebhookInvalid(message, {field: [message]})
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _quantity(value: Any) -> int | None:
+    """A line's quantity, whole units (a shop selling by weight may send "1.5"); None if unreadable."""
+    text = plain_decimal_text(value)
+    if text is None or len(text) > 20:
+        return None
+    return int(Decimal(text))
 
 
 def _when(order: dict[str, Any], now: datetime) -> datetime | None:
@@ -131,22 +141,23 @@ def _when(order: dict[str, Any], now: datetime) -> datetime | None:
     return None
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def order_lines(order: dict[str, Any]) -> list[dict[str, Any]]:
     """WooCommerce line_items as purchase lines: the line `total` is after coupons and before tax.
 
     The order payload carries no product categories, so only SKU earning rules apply to webhook orders.
     """
     lines = []
-    for item in order.get("line_items") or []:
+    for item in _list(order.get("line_items")):
         if not isinstance(item, dict):
             continue
-        try:
-            quantity = int(Decimal(str(item.get("quantity") or 0)))
-        except (InvalidOperation, ValueError):
-            continue
-        amount = _money(item.get("total", item.get("subtotal")))
-        if quantity < 1 or amount < 0:
-            continue
+        quantity = _quantity(item.get("quantity"))
+        amount = _money(item.get("total", item.get("subtotal")), "line_items")
+        if quantity is None or quantity < 1 or amount < 0:
+            continue  # more than MAX_QUANTITY goes on to the purchase, which refuses it
         lines.append({"sku": str(item.get("sku") or "")[:100], "quantity": quantity, "amount": amount})
     return lines
 
@@ -222,15 +233,16 @@ def woocommerce_order_process(*, store: Store, order: dict[str, Any], now: datet
     if not order_id or not status:
         return _ignored(order_id, "not_an_order", _("The payload has no order id or status."))
     if len(order_id) > 100:
-        raise WebhookInvalid(_("The order id is too long."))
+        raise WebhookInvalid(_("The order id is too long."), {"id": [_("Ensure this field has no more than 100 "
+                                                                     "characters.")]})
     purchase = Purchase.objects.select_related("member").filter(store=store, order_id=order_id).first()
     outcome = WebhookOutcome(result="updated", order_id=order_id)
     if purchase is None:
         if status not in EARNING_STATUSES:
             return _ignored(order_id, "status", _("Orders earn once they are processing or completed."))
         lines = order_lines(order)
-        total, shipping = _money(order.get("total")), _money(order.get("shipping_total"))
-        tax = _money(order.get("total_tax"))
+        total, shipping = _money(order.get("total"), "total"), _money(order.get("shipping_total"), "shipping_total")
+        tax = _money(order.get("total_tax"), "total_tax")
         if sum((line["amount"] for line in lines), Decimal("0")) > total - shipping - tax:
             lines = []  # e.g. a negative fee line: earn on total - shipping - tax instead
         member = _customer(store, order)
@@ -255,13 +267,13 @@ def woocommerce_order_process(*, store: Store, order: dict[str, Any], now: datet
             return _ignored(order_id, error.code, error.detail)
         outcome.result = "recorded" if created else "updated"
     outcome.purchase = purchase
-    for entry in order.get("refunds") or []:
+    for entry in _list(order.get("refunds")):
         if not isinstance(entry, dict) or entry.get("id") in (None, ""):
             continue
         refund_id = str(entry["id"])
         try:
             refund, created = refund_record(
-                store=store, purchase=purchase, refund_id=refund_id, amount=abs(_money(entry.get("total")))
+                store=store, purchase=purchase, refund_id=refund_id, amount=abs(_money(entry.get("total"), "refunds"))
             )
         except (RefundExceedsPurchase, PurchaseInvalid, OrderConflict) as error:
             logger.info("WooCommerce refund %s of order %s skipped: %s", refund_id, order_id, error.code)
@@ -291,41 +303,36 @@ def woocommerce_delivery_receive(
         )
     if topic and not topic.startswith("order."):
         return 200, {"result": "ignored", "reason": "topic", "detail": _("Only order webhooks are used.")}
-    record = None
     delivery_id = delivery_id.strip()[:255]
-    if delivery_id:
-        body_hash = hashlib.sha256(body).hexdigest()
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    scope=f"wc:{store.pk}",
-                    key=delivery_id,
-                    request_hash=body_hash,
-                    status_code=_IN_FLIGHT,
-                    response_body=b"",
+    with transaction.atomic():  # the order's effects and the delivery's recorded response commit together
+        claim = None
+        if delivery_id:
+            try:
+                claim = idempotency_claim(
+                    scope=f"wc:{store.pk}", key=delivery_id, request_hash=hashlib.sha256(body).hexdigest()
                 )
-        except IntegrityError:
-            seen = IdempotencyRecord.objects.get(scope=f"wc:{store.pk}", key=delivery_id)
-            if seen.request_hash == body_hash:
-                if seen.status_code == _IN_FLIGHT:
-                    raise WebhookInProgress(_("This delivery is still being processed.")) from None
-                return seen.status_code, {**json.loads(bytes(seen.response_body)), "duplicate": True}
-    try:
-        try:
-            order = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            raise WebhookInvalid(_("The body is not JSON.")) from None
-        if not isinstance(order, dict):
-            raise WebhookInvalid(_("The body is not a JSON object."))
-        with transaction.atomic():
-            outcome = woocommerce_order_process(store=store, order=order)
-        status, response = 200, outcome.as_dict()
-    except BaseException:
-        if record is not None:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()  # not handled: a retry may try again
-        raise
-    if record is not None:
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            status_code=status, response_body=json.dumps(response).encode()
-        )
+            except IdempotencyConflict:
+                pass  # the same delivery id with another body: a new delivery, handled (and not recorded)
+            else:
+                if claim.replay is not None:
+                    status, first = claim.replay
+                    return status, {**json.loads(first), "duplicate": True}
+        order = _order_parse(body)
+        status, response = 200, woocommerce_order_process(store=store, order=order).as_dict()
+        if claim is not None:
+            idempotency_record(claim, status=status, body=json.dumps(response).encode())
     return status, response
+
+
+def _order_parse(body: bytes) -> dict[str, Any]:
+    try:
+        order = json_loads(body)
+    except JsonTooDeep:
+        raise WebhookInvalid(
+            _("The JSON is nested more than %(depth)s levels deep.") % {"depth": MAX_JSON_DEPTH}
+        ) from None
+    except JsonInputError:
+        raise WebhookInvalid(_("The body is not JSON.")) from None
+    if not isinstance(order, dict):
+        raise WebhookInvalid(_("The body is not a JSON object."))
+    return order

@@ -54,7 +54,8 @@ def test_challenge_list_shows_started_completed_and_the_rate(staff, store, commi
     assert f'href="{url}"' in page.replace("&amp;", "&")
 
 
-def test_the_challenge_form_validates_and_recounts_after_the_save(staff, store, member, django_capture_on_commit_callbacks):
+def test_the_challenge_form_validates_and_recounts_after_the_save(staff, store, member,
+                                                                  django_capture_on_commit_callbacks):
     for _ in range(2):
         buy(store, member, at=timezone.now() - timedelta(days=3))
     url = reverse("admin:campaigns_challenge_add")

@@ -127,6 +127,35 @@ def test_a_broken_streak_shows_zero_and_the_sunday_midnight_edge(store, member):
     assert goal_values(longest, member_ids=[member.pk], until=timezone.now())[member.pk] == 2  # reached once
 
 
+def test_actions_goal_counts_the_actions_of_its_type_that_the_rule_counted(member, committed):
+    from campaigns.models import ActionRule
+    from campaigns.services.actions import action_event_record
+
+    ActionRule.objects.filter(type="review").update(active=True, points=10, per_day=2, once_per_reference=True)
+    goal = challenge(goal="actions", action_type="review", target=3, prize_points=30)
+    points = challenge(goal="points_earned", target=1000)
+    yesterday = timezone.now() - timedelta(days=1)
+    with committed():
+        action_event_record(member=member, type="review", reference="MUG", occurred_at=yesterday)
+        action_event_record(member=member, type="review", reference="TEE", occurred_at=yesterday)
+        action_event_record(member=member, type="review", reference="CAP", occurred_at=yesterday)  # capped: 2 a day
+        action_event_record(member=member, type="review", reference="MUG", occurred_at=yesterday)  # a replay
+        action_event_record(member=member, type="review", reference="OLD",
+                            occurred_at=timezone.now() - timedelta(days=20))  # before the start
+    assert progress(goal, member) == (Decimal(2), ProgressStatus.IN_PROGRESS)
+    assert progress(points, member)[0] == 20  # the reviews' points, through points_posted
+    with committed():
+        action_event_record(member=member, type="review", reference="BAG")
+    assert progress(goal, member) == (Decimal(3), ProgressStatus.COMPLETED)
+    assert prizes(goal, member).get().points == 30
+
+
+def test_an_actions_goal_needs_a_known_action_type():
+    with pytest.raises(CampaignInvalid) as error:
+        challenge(goal="actions", action_type="dance_off")
+    assert "action_type" in error.value.fields
+
+
 # -- windows and tiers ---------------------------------------------------------------------------------
 
 

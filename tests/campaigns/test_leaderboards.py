@@ -2,6 +2,7 @@
 member's own rank, the refresh job and the monthly prizes (once per month)."""
 
 import io
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -241,6 +242,9 @@ def test_no_prizes_configured_pays_nothing():
 # -- the tallies behind a member's rank ---------------------------------------------------------------------
 
 
+_nicknames = itertools.count()  # nicknames are unique (regardless of case) across Hypothesis' examples
+
+
 def positions(period):
     """Every entry's place, counted the slow way: the board sorted in full."""
     ordered = LeaderboardScore.objects.filter(period_key=period.key, points__gt=0).order_by(
@@ -254,7 +258,7 @@ def positions(period):
 def test_ranks_from_the_tallies_equal_the_board_sorted_in_full(db, steps):
     """Whatever members earn, lose, leave or rejoin (scores crossing the tallies' 1000-point bands and tying),
     each member's rank equals their place on the fully sorted board, and the tallies equal a fresh count."""
-    members = [player(f"p{index}-{len(steps)}-{steps[0][2]}") for index in range(5)]
+    members = [player(f"p{next(_nicknames)}") for _index in range(5)]
     base = timezone.now() - timedelta(days=20)
     for index, action, points, hours in steps:
         member = members[index]

@@ -1,8 +1,12 @@
+import threading
+import time
+
 import pytest
+from django.db import OperationalError, connection, connections
 from rest_framework.test import APIClient
 
 from loyalty.models import IdempotencyRecord, LedgerTransaction
-from loyalty.services.api_keys import api_key_create
+from loyalty.services.api_keys import api_key_create, api_key_revoke
 from loyalty.services.ledger import Audit, points_credit
 from loyalty.services.verify import ledger_verify
 from members.models import Member
@@ -106,3 +110,100 @@ def test_the_ledger_also_remembers_the_key(admin_api_client, member):
     assert second.status_code == 201
     assert second.json()["id"] == first.json()["id"]
     assert LedgerTransaction.objects.filter(member=member).count() == 1
+
+
+# -- a request that dies in flight, a revoked key, two at once --------------------------------------------
+
+
+def redeem(client, member, key, points=100):
+    return client.post("/api/v1/redemptions/", {"member": member.loyalty_id, "points": points}, format="json",
+                       HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_a_request_that_dies_after_its_work_keeps_nothing_and_the_retry_does_it_once(pos_api_client, member,
+                                                                                     monkeypatch):
+    """Killed worker or dropped connection after the redemption was written: the redemption and the key's
+    claim roll back together, so the retry redeems once (before, the redemption stayed and the retry
+    redeemed again, or the key answered 409 "still being processed" for ever)."""
+    from rewards import api as rewards_api
+    from rewards.models import Redemption
+
+    points_credit(member=member, points=500, audit=Audit(reason="earn", idempotency_key="e"))
+    real = rewards_api.points_redeem_for_discount
+
+    def dies_after_the_work(**kwargs):
+        real(**kwargs)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(rewards_api, "points_redeem_for_discount", dies_after_the_work)
+    with pytest.raises(OperationalError):
+        redeem(pos_api_client, member, "r-1")
+    assert not Redemption.objects.exists() and not IdempotencyRecord.objects.exists()
+    monkeypatch.setattr(rewards_api, "points_redeem_for_discount", real)
+    first = redeem(pos_api_client, member, "r-1")
+    again = redeem(pos_api_client, member, "r-1")
+    assert first.status_code == again.status_code == 201 and first.content == again.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert Redemption.objects.count() == 1
+    assert ledger_verify() == []
+
+
+def test_a_claim_left_unfinished_by_an_older_version_is_taken_over(pos_api_client, member):
+    IdempotencyRecord.objects.create(scope=f"key:{pos_api_client.api_key.pk}", key="old", request_hash="x",
+                                     status_code=0, response_body=b"")
+    points_credit(member=member, points=500, audit=Audit(reason="earn", idempotency_key="e"))
+    assert redeem(pos_api_client, member, "old").status_code == 201
+
+
+def test_a_revoked_key_replays_nothing(pos_api_client, member):
+    points_credit(member=member, points=500, audit=Audit(reason="earn", idempotency_key="e"))
+    assert redeem(pos_api_client, member, "r-1").status_code == 201
+    api_key_revoke(api_key=pos_api_client.api_key)
+    response = redeem(pos_api_client, member, "r-1")
+    assert response.status_code == 401 and response.json()["code"] == "unauthorized"
+    assert b"code" in response.content and member.loyalty_id.encode() not in response.content
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_while_the_first_request_runs_waits_for_it_and_replays(api_store):
+    """The second request waits on the first one's claim: it replays the first response once that commits
+    (before, it was told 409 "still being processed")."""
+    from rewards.models import Redemption
+
+    member = MemberFactory()
+    points_credit(member=member, points=500, audit=Audit(reason="earn", idempotency_key="e"))
+    _key, raw = api_key_create(store=api_store, scope="pos")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    blocker = connections.create_connection("default")  # holds the member row, so the first request waits
+    blocker.set_autocommit(False)
+    with blocker.cursor() as cursor:
+        cursor.execute("SELECT id FROM members_member WHERE id = %s FOR UPDATE", [member.pk])
+    started = threading.Event()
+
+    results = {}
+
+    def send(name):
+        started.set()
+        try:
+            results[name] = redeem(client, member, "same")
+        finally:
+            connection.close()
+
+    thread_one = threading.Thread(target=send, args=("one",), daemon=True)
+    thread_one.start()
+    started.wait(10)
+    time.sleep(1.0)  # the first request has claimed the key and waits on the member's lock
+    thread_two = threading.Thread(target=send, args=("two",), daemon=True)
+    thread_two.start()
+    time.sleep(1.0)  # the second waits on the first one's claim
+    blocker.rollback()
+    blocker.close()
+    thread_one.join(30)
+    thread_two.join(30)
+    one, two = results["one"], results["two"]
+    assert one.status_code == two.status_code == 201, (one.content, two.content)
+    assert one.content == two.content
+    assert Redemption.objects.filter(member=member).count() == 1
+    assert ledger_verify() == []

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
 from loyalty.models import IdempotencyRecord, LedgerTransaction, Purchase, Refund, Rounding, Store
 from loyalty.selectors import member_points_get
@@ -274,7 +274,8 @@ def test_webhook_is_in_the_schema():
     assert connection.vendor in ("sqlite", "postgresql")
 
 
-def test_delivery_still_in_flight_answers_409(client, store, anna):
+def test_a_delivery_left_in_flight_by_a_dead_request_is_handled_on_retry(client, store, anna):
+    """Before claims were transactional a killed worker left its delivery "in flight" for ever (409)."""
     body = json.dumps(order()).encode()
     IdempotencyRecord.objects.create(
         scope=f"wc:{store.pk}",
@@ -284,5 +285,31 @@ def test_delivery_still_in_flight_answers_409(client, store, anna):
         response_body=b"",
     )
     response = deliver(client, None, raw=body, delivery_id="busy")
-    assert response.status_code == 409 and response.json()["code"] == "idempotency_conflict"
-    assert not Purchase.objects.exists()
+    assert response.status_code == 200 and response.json()["result"] == "recorded"
+    assert Purchase.objects.count() == 1
+    again = deliver(client, None, raw=body, delivery_id="busy")
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert Purchase.objects.count() == 1
+
+
+def test_a_delivery_that_fails_midway_keeps_nothing_and_its_retry_earns_once(client, store, anna, monkeypatch):
+    """The order's effects and the delivery's record commit together: a failure after the purchase was
+    written (a dropped connection, say) rolls both back, and the retry does the work once."""
+    from loyalty.services import woocommerce
+
+    real = woocommerce.woocommerce_order_process
+
+    def dies_after_the_work(**kwargs):
+        real(**kwargs)
+        assert Purchase.objects.count() == 1  # written inside the delivery's transaction
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(woocommerce, "woocommerce_order_process", dies_after_the_work)
+    body = json.dumps(order()).encode()
+    with pytest.raises(OperationalError):
+        deliver(client, None, raw=body, delivery_id="d-1")
+    assert not Purchase.objects.exists() and not IdempotencyRecord.objects.exists()
+    monkeypatch.setattr(woocommerce, "woocommerce_order_process", real)
+    assert deliver(client, None, raw=body, delivery_id="d-1").json()["result"] == "recorded"
+    assert deliver(client, None, raw=body, delivery_id="d-1").json()["duplicate"] is True
+    assert Purchase.objects.count() == 1

@@ -46,6 +46,7 @@ def worker(tmp_path):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CACHE_KEY_PREFIX": settings.CACHE_KEY_PREFIX,  # the prefix derived from the database would differ
         "DATABASE_URL": _database_url(),
         "REDIS_URL": redis_url,
         "CELERY_TASK_ALWAYS_EAGER": "false",

@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, models, transaction
 from loyalty.models import (
     AccountKind,
     ApiKey,
+    ConfigVersion,
     EarningRule,
     ExpiryReminder,
     IdempotencyRecord,
@@ -139,6 +140,8 @@ CASES = [
      lambda w: PointLot.objects.filter(pk=w["lot"].pk).update(expired=-1)),
     ("lot_allocation_points_non_zero", "zero allocation",
      lambda w: LotAllocation.objects.create(transaction=w["txn"], lot=w["lot"], points=0)),
+    # loyalty/models/config.py
+    ("config_version_one_row", "a second version row", lambda w: ConfigVersion.objects.create(pk=2)),
     # loyalty/models/stores.py
     ("api_key_scope_valid", "unknown scope",
      lambda w: ApiKey.objects.create(store=w["store"], prefix="abc", hashed_key="0" * 64, scope="root")),
@@ -197,6 +200,9 @@ CASES = [
      lambda w: Member.objects.filter(pk=w["member"].pk).update(tier_floor=w["tier"], tier_floor_reason="")),
     ("member_no_self_referral", "refers themself",
      lambda w: Member.objects.filter(pk=w["member"].pk).update(referred_by=w["member"].pk)),
+    ("member_nickname_unique_ci", "same nickname in another case",
+     lambda w: (Member.objects.filter(pk=w["member"].pk).update(nickname="Speedy"),
+                _second_member(w, nickname="SPEEDY"))),
 ]
 
 

@@ -8,12 +8,14 @@ from django.utils import timezone
 
 from campaigns.models import PromotionKind
 from campaigns.services.promotions import promotion_create, promotion_delete, promotion_update
+from loyalty.models import Program
 from loyalty.services.earning import (
     earning_calculate,
     earning_rule_create,
     earning_rule_delete,
     earning_rule_update,
 )
+from loyalty.services.program import config_memo
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()
@@ -22,16 +24,17 @@ LINES = [{"sku": "MUG", "quantity": 1, "amount": "10.00", "category": "kitchen"}
 
 def calc(member, capture, at=NOW):
     """Calculate with the on-commit callbacks run, as a committed request would (so the cache fills)."""
-    with capture(execute=True):
+    with config_memo(), capture(execute=True):
         return earning_calculate(member=member, total=Decimal("10.00"), lines=LINES, occurred_at=at)
 
 
 def test_rules_are_served_from_the_cache_once_filled(
     member, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
+    Program.objects.get_or_create(pk=1)  # (making the row raises the configuration version)
     earning_rule_create(sku="MUG", multiplier=Decimal("3"))
     calc(member, django_capture_on_commit_callbacks)  # fills the rule and promotion caches
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(1):  # the configuration version
         assert calc(member, django_capture_on_commit_callbacks).base == 30
 
 

@@ -7,9 +7,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from loyalty.models import AccountKind, LedgerAccount, LedgerTransaction, PointLot
+from loyalty.models import AccountKind, LedgerAccount, LedgerTransaction, PointLot, Program
 from loyalty.services import ledger
 from loyalty.services.ledger import Audit, IdempotencyConflict, points_credit
+from loyalty.services.program import config_memo
 from loyalty.services.verify import ledger_verify
 from tests.factories import MemberFactory
 
@@ -118,9 +119,11 @@ def test_the_one_statement_credit_writes_what_the_orm_path_writes(monkeypatch):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement credit is PostgreSQL's")
 def test_a_credit_is_one_statement_after_the_lock(member, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):  # warm: the cached program
-        points_credit(member=member, points=1, audit=Audit(reason="warm"))
-    with CaptureQueriesContext(connection) as queries:
-        points_credit(member=member, points=30, audit=Audit(reason="t"))
+    Program.objects.get_or_create(pk=1)
+    with config_memo():  # as in a request or a job: the configuration version is read once
+        with django_capture_on_commit_callbacks(execute=True):  # warm: the cached program
+            points_credit(member=member, points=1, audit=Audit(reason="warm"))
+        with CaptureQueriesContext(connection) as queries:
+            points_credit(member=member, points=30, audit=Audit(reason="t"))
     sqls = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert len(sqls) == 2 and "FOR UPDATE" in sqls[0] and sqls[1].lstrip().startswith("WITH"), [s[:60] for s in sqls]

@@ -50,6 +50,6 @@ def test_expire_coupons_command_and_task(member):
     as_of = (now - timedelta(days=8)).isoformat()
     call_command("expire_coupons", "--as-of", as_of, stdout=out)
     assert Redemption.objects.filter(status=RedemptionStatus.EXPIRED).count() == 1
-    assert expire_coupons.delay().get() == 1
+    assert expire_coupons.delay().get() == {"expired": 1}
     with pytest.raises(CommandError):
         call_command("expire_coupons", "--as-of", "yesterday")

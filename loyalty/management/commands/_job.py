@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from loyalty.services import jobs
 from loyalty.services.jobs import Progress
+from loyalty.services.program import config_memo
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
@@ -63,7 +64,8 @@ class JobCommand(BaseCommand):
             raise CommandError(str(error)) from None
         progress, close = self._progress()
         try:
-            result = self.run(as_of=as_of, dry_run=options["dry_run"], progress=progress, options=options)
+            with config_memo():  # one configuration for the whole run, read once (loyalty.services.program)
+                result = self.run(as_of=as_of, dry_run=options["dry_run"], progress=progress, options=options)
         except CommandError:
             raise
         except Exception as error:

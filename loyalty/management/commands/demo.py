@@ -7,7 +7,9 @@ tiers are recalculated (tiers_recalculate), each as of that night. Refunds and s
 which the services date "now", happen on the last day.
 
 Each part is one function taking the `Demo` context, listed in STEPS (and NIGHTLY for the jobs of
-each replayed night), so rewards, campaigns and other features add their own function to a list.
+each replayed night), so rewards, campaigns and other features add their own function to a list. Other apps
+do so from their own `<app>/demo.py` (imported by autodiscover_modules("demo"), so loyalty imports none of
+them), and may add member_create arguments per member (JOIN_HOOKS) and what follows a visit (VISIT_HOOKS).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
 
 from loyalty.models import (
     AccountKind,
@@ -118,11 +121,15 @@ PROGRAM_SETTINGS = {
     "tier_window_months": 12,
     "tier_hold_months": 3,
     "coupon_valid_days": 90,
+    # Paid through the history: dated when members joined and when referred friends' first points were released.
+    "signup_bonus": 100,
+    "referral_referrer_bonus": 200,
+    "referral_referee_bonus": 100,
+    "referral_cap": 5,
 }
-# Bonuses switch on once the history is loaded, so live sign-ups in the demo earn them; the
-# replayed history itself has no bonus postings dated "now".
-PROGRAM_BONUSES = {"signup_bonus": 100, "birthday_bonus": 250, "referral_referrer_bonus": 200,
-                   "referral_referee_bonus": 100}
+# The birthday bonus (a job the history does not replay) switches on once the history is loaded; the replayed
+# history itself has no bonus postings dated "now".
+PROGRAM_BONUSES = {"birthday_bonus": 250}
 
 TIERS = [
     {"code": "bronze", "name": "Bronze", "rank": 1, "threshold": 0, "multiplier": Decimal("1.00"),
@@ -300,10 +307,12 @@ def _visit(demo: Demo, planned: PlannedMember, when: datetime) -> None:
         category = rng.choice(CATEGORIES)
         lines = [{"sku": f"{category[:3].upper()}-{rng.randint(100, 999)}", "category": category, "quantity": 1,
                   "amount": str(amount - tax)}]
-    purchase_record(
+    purchase, _created = purchase_record(
         store=store, member=member, order_id=order_id, total=amount + shipping, currency="EUR",
         occurred_at=when, shipping=shipping, tax=tax, lines=lines, now=when,
     )
+    for hook in VISIT_HOOKS:
+        hook(demo, planned, when, purchase)
 
 
 def _nightly_release(demo: Demo, as_of: datetime) -> None:
@@ -379,11 +388,15 @@ def _replay_day(demo: Demo, day: date, events: list[tuple[datetime, int, str, Pl
     for when, _order, kind, planned in sorted(events, key=lambda event: (event[0], event[1], event[3].number)):
         if kind == "join":
             with demo.timed("member_create"):
-                planned.member = member_create(
-                email=planned.email, first_name=planned.first_name, last_name=planned.last_name,
-                    birthday=planned.birthday, language=planned.language,
-                    marketing_consent=planned.marketing_consent, joined_at=when, store=demo.stores["till"],
-                )
+                extra: dict[str, Any] = {}
+                for hook in JOIN_HOOKS:
+                    extra.update(hook(demo, planned))
+                planned.member = member_create(**{
+                    "email": planned.email, "first_name": planned.first_name, "last_name": planned.last_name,
+                    "birthday": planned.birthday, "language": planned.language,
+                    "marketing_consent": planned.marketing_consent, "joined_at": when, "store": demo.stores["till"],
+                    **extra,
+                })
         else:
             with demo.timed("visits"):
                 _visit(demo, planned, when)
@@ -462,6 +475,9 @@ STEPS: list[Callable[[Demo], None]] = [
 ]
 # Run on every invocation, also when the data is already there.
 ALWAYS: list[Callable[[Demo], None]] = [demo_admin, demo_portal_login, demo_api_key]
+# Extra member_create arguments for a planned member (e.g. who referred them), and what follows a visit.
+JOIN_HOOKS: list[Callable[[Demo, PlannedMember], dict[str, Any]]] = []
+VISIT_HOOKS: list[Callable[[Demo, PlannedMember, datetime, Purchase], None]] = []
 
 
 @contextmanager
@@ -513,6 +529,7 @@ class Command(BaseCommand):
             log=lambda line: self.stdout.write(line) if options["verbosity"] >= 1 else None,
         )
         started = time.monotonic()
+        autodiscover_modules("demo")  # other apps' demo steps and hooks (e.g. campaigns/demo.py)
         with demo.timed("migrate"):
             call_command("migrate", interactive=False, verbosity=0)
         if options["reset"]:

@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0003_challenges_badges_leaderboards'),
-        ('rewards', '0002_verbose_name_plural'),
+        ('campaigns', '0007_challenges_badges_leaderboards'),
+        ('rewards', '0003_expire_coupons_schedule'),
     ]
 
     operations = [

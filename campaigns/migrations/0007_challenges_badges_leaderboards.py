@@ -5,14 +5,16 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+import loyalty.db
+
 
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0002_verbose_name_plural'),
-        ('loyalty', '0011_transaction_reason_message_data'),
-        ('members', '0005_member_fillfactor_45'),
-        ('rewards', '0002_verbose_name_plural'),
+        ('campaigns', '0006_promotion_config_version'),
+        ('loyalty', '0012_config_version'),
+        ('members', '0006_member_nickname_unique_ci'),
+        ('rewards', '0003_expire_coupons_schedule'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -230,4 +232,6 @@ class Migration(migrations.Migration):
             model_name='leaderboardscore',
             constraint=models.UniqueConstraint(fields=('member', 'period_key'), name='leaderboard_score_once_per_period'),
         ),
+        loyalty.db.ConfigVersionTrigger('campaigns_challenge'),
+        loyalty.db.ConfigVersionTrigger('campaigns_challenge_tiers'),
     ]

@@ -1,4 +1,4 @@
-"""Portal pages: my challenges, my badge wall and the leaderboard. Each reads only `request.user.member`."""
+"""The portal's Challenges page: the signed-in member's open challenges with progress, then those completed."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
-from campaigns.models import ChallengeGoal, LeaderboardPeriod
-from campaigns.services.badges import member_badges_get
+from campaigns.models import ChallengeGoal
 from campaigns.services.challenges import member_challenges_completed_get, member_challenges_get
-from campaigns.services.leaderboards import leaderboard_rank_get, leaderboard_top_get, member_on_board, period_get
 from loyalty.services.program import program_get
 from members.models import Member
 from members.views import member_required
-
-BOARD_SIZE = 25
 
 
 def _whole(value: Decimal) -> int:
@@ -65,30 +61,3 @@ def challenges(request, member: Member):
     open_ids = {item["challenge"].pk for item in items}
     completed = [row for row in member_challenges_completed_get(member=member) if row.challenge_id not in open_ids]
     return render(request, "campaigns/challenges.html", {"member": member, "items": items, "completed": completed})
-
-
-@member_required
-@require_GET
-def badges(request, member: Member):
-    items = member_badges_get(member=member)
-    earned = sum(1 for item in items if item["award"] is not None)
-    return render(request, "campaigns/badges.html", {"member": member, "items": items, "earned": earned})
-
-
-@member_required
-@require_GET
-def leaderboard(request, member: Member):
-    member = Member.objects.get(pk=member.pk)
-    kind = request.GET.get("period", LeaderboardPeriod.WEEK)
-    if kind not in LeaderboardPeriod.values:
-        kind = LeaderboardPeriod.WEEK
-    period = period_get(kind)
-    context = {
-        "member": member,
-        "period": period,
-        "periods": LeaderboardPeriod.choices,
-        "rows": leaderboard_top_get(period=period, limit=BOARD_SIZE),
-        "me": leaderboard_rank_get(member=member, period=period),
-        "on_board": member_on_board(member),
-    }
-    return render(request, "campaigns/leaderboard.html", context)
