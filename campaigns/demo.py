@@ -162,6 +162,10 @@ def _demo_gamification(demo: demo_command.Demo) -> None:
         prize_points=200, prize_badge=_badge("streak"),
     )
     challenge_create(
+        code="three-reviews", name="Reviewer", goal=ChallengeGoal.ACTIONS, action_type="review",
+        description="Review three products you bought.", target=3, starts_at=demo.start, prize_points=60,
+    )
+    challenge_create(
         code="gold-explorer", name="Explorer", goal=ChallengeGoal.DISTINCT_CATEGORIES,
         description="Try three of our categories this quarter.", target=3,
         starts_at=now - timedelta(days=45), ends_at=now + timedelta(days=45), prize_points=300,

@@ -25,6 +25,7 @@ def test_the_demo_runs_challenges_badges_and_a_leaderboard():
     assert Reward.objects.get(code="holiday-gift-box").unlocking_challenges.exists()
     assert Reward.objects.get(code="gold-tasting").required_badge.code == "gold-club"
     assert set(BadgeAward.objects.values_list("source", flat=True)) >= {"challenge", "staff"}
+    assert ChallengeProgress.objects.filter(challenge__code="three-reviews").exists()  # the reviews counted
     assert star.nickname and star.leaderboard_opt_in
     assert LeaderboardScore.objects.filter(member=star).exists()
     assert leaderboard_rank_get(member=star, period=period_get("all")) is not None
