@@ -26,6 +26,7 @@ from campaigns.tasks import challenge_progress_refresh, enqueue, leaderboard_mem
 from loyalty.models import LedgerTransaction, TransactionKind
 from loyalty.signals import points_posted, purchase_recorded, purchase_refunded, tier_changed
 from members.models import Member
+from members.signals import member_status_changed
 
 # Member fields that decide whether a member is on the leaderboard.
 BOARD_FIELDS = {"status", "leaderboard_opt_in", "nickname"}
@@ -107,6 +108,11 @@ def on_member_saved(sender, *, instance: Member, created: bool, update_fields=No
     transaction.on_commit(lambda: enqueue(leaderboard_member_refresh, member_id=member_id))
 
 
+def on_member_status_changed(sender, *, member_id: int, status: str, **kwargs) -> None:
+    """A status set without a save (members.services.member_status_set): the member's rows follow."""
+    enqueue(leaderboard_member_refresh, member_id=member_id)
+
+
 def receivers_connect() -> None:
     purchase_recorded.connect(on_purchase_recorded, dispatch_uid="campaigns.challenges_on_purchase")
     purchase_refunded.connect(on_purchase_refunded, dispatch_uid="campaigns.challenges_on_refund")
@@ -115,6 +121,7 @@ def receivers_connect() -> None:
     tier_changed.connect(on_tier_changed, dispatch_uid="campaigns.tier_badges")
     tier_changed.connect(on_tier_changed_challenges, dispatch_uid="campaigns.tier_challenges")
     post_save.connect(on_member_saved, sender=Member, dispatch_uid="campaigns.leaderboard_on_member_saved")
+    member_status_changed.connect(on_member_status_changed, dispatch_uid="campaigns.leaderboard_on_member_status")
     post_save.connect(challenges_cache_clear, sender=Challenge, dispatch_uid="campaigns.challenges_cache_save")
     post_delete.connect(challenges_cache_clear, sender=Challenge, dispatch_uid="campaigns.challenges_cache_delete")
     m2m_changed.connect(challenges_cache_clear, sender=Challenge.tiers.through,

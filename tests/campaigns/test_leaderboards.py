@@ -99,6 +99,23 @@ def test_only_active_members_who_opted_in_with_a_nickname(committed):
     assert board() == [("shown", 10)]
 
 
+def test_suspending_a_member_takes_them_off_the_board_and_out_of_the_ranks(committed):
+    from members.services import member_status_set
+
+    at = timezone.now() - timedelta(hours=1)
+    first, second = player("first"), player("second")
+    earn(first, 90, at)
+    earn(second, 40, at)
+    assert leaderboard_rank_get(member=second, period=period_get("all"))["rank"] == 2
+    with committed():
+        member_status_set(member=first, status=MemberStatus.SUSPENDED)  # an UPDATE, no save: its own signal
+    assert not LeaderboardScore.objects.filter(member=first).exists() and leaderboard_tally_problems() == []
+    assert leaderboard_rank_get(member=second, period=period_get("all"))["rank"] == 1
+    with committed():
+        member_status_set(member=first, status=MemberStatus.ACTIVE)
+    assert board() == [("first", 90), ("second", 40)]
+
+
 def test_a_purchase_and_its_refund_move_the_board_after_the_commit(store, committed):
     member = player("buyer")
     with committed():
