@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -264,7 +265,7 @@ def leaderboard_member_refresh(*, member_id: int, at: datetime | None = None) ->
 
 
 @transaction.atomic
-def _board_rebuild(periods: list[Period], *, also_recount: list[str] = ()) -> int:  # type: ignore[assignment]
+def _board_rebuild(periods: list[Period], *, also_recount: Sequence[str] = ()) -> int:
     """Recompute these periods for everyone on the board and count their tallies afresh (and those of
     `also_recount`); returns how many rows changed."""
     _lock_board()
