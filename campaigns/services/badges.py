@@ -24,10 +24,6 @@ from members.models import Member, MemberStatus
 BADGE_FIELDS = ("code", "name", "description", "image", "tier", "active")
 
 
-class BadgeNotActive(CampaignInvalid):
-    pass
-
-
 # -- configuration -----------------------------------------------------------------------------------
 
 
@@ -123,7 +119,7 @@ def badge_grant(*, badge: Badge, member: Member, reason: str, staff_user=None) -
     if not reason:
         raise CampaignInvalid(_("A reason is required."), {"reason": [_("A reason is required.")]})
     if not badge.active:
-        raise BadgeNotActive(_("%(badge)s is not active.") % {"badge": badge.name}, {"badge": [_("Not active.")]})
+        raise CampaignInvalid(_("%(badge)s is not active.") % {"badge": badge.name}, {"badge": [_("Not active.")]})
     if member.status == MemberStatus.CLOSED:
         raise CampaignInvalid(_("This member's account is closed."))
     return badge_award(badge=badge, member=member, source=BadgeSource.STAFF, staff_user=staff_user, reason=reason)
