@@ -26,7 +26,12 @@ PROGRAM_MANAGER_MODELS = [
     )
 ] + [("members", "member")] + [
     ("rewards", model) for model in ("reward", "vouchercode", "redemption")
-] + [("campaigns", model) for model in ("promotion", "actionrule", "actionevent", "referral")] + [
+] + [
+    ("campaigns", model) for model in (
+        "promotion", "actionrule", "actionevent", "referral", "challenge", "challengeprogress", "badge", "badgeaward",
+        "leaderboardscore", "leaderboardtally", "leaderboardprize", "leaderboardaward",
+    )
+] + [
     ("django_celery_beat", model) for model in (
         "periodictask", "intervalschedule", "crontabschedule", "solarschedule", "clockedschedule", "periodictasks",
     )

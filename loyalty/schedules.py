@@ -9,8 +9,8 @@ import json
 from django.conf import settings
 from django.utils import timezone
 
-# Each schedule: (name, task, (minute, hour), description).
-Schedule = tuple[str, str, tuple[str, str], str]
+# Each schedule: (name, task, (minute, hour) or (minute, hour, day of the month), description).
+Schedule = tuple[str, str, tuple[str, ...], str]
 
 
 def beat_schedules_add(apps, schedules: list[Schedule]) -> None:
@@ -18,11 +18,12 @@ def beat_schedules_add(apps, schedules: list[Schedule]) -> None:
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
     tz = getattr(settings, "CELERY_TIMEZONE", None) or settings.TIME_ZONE
-    for name, task, (minute, hour), description in schedules:
+    for name, task, (minute, hour, *day), description in schedules:
         if PeriodicTask.objects.filter(name=name).exists():
             continue
         crontab, _created = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_week="*", day_of_month="*", month_of_year="*", timezone=tz
+            minute=minute, hour=hour, day_of_week="*", day_of_month=day[0] if day else "*", month_of_year="*",
+            timezone=tz,
         )
         PeriodicTask.objects.create(
             name=name, task=task, crontab=crontab, args="[]", kwargs=json.dumps({}), description=description,

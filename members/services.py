@@ -26,7 +26,13 @@ from loyalty.services.program import program_get
 from loyalty.services.tiers import member_entry_tier_record, tier_entry_get
 from members.loyalty_ids import generate_loyalty_id, is_valid_loyalty_id
 from members.models import Member, MemberStatus, User
-from members.signals import member_closed, member_confirmed, member_enrolled, member_referred
+from members.signals import (
+    member_closed,
+    member_confirmed,
+    member_enrolled,
+    member_referred,
+    member_status_changed,
+)
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
@@ -289,6 +295,8 @@ def member_status_set(*, member: Member, status: str) -> Member:
         raise MemberInvalid({"status": [_("A closed membership is final: it cannot be reopened.")]})
     if current != status:
         Member.objects.filter(pk=member.pk).update(status=status)
+        member_id = member.pk
+        transaction.on_commit(lambda: member_status_changed.send(sender=Member, member_id=member_id, status=status))
     member.status = status
     return member
 

@@ -7,6 +7,10 @@ from django.utils import translation
 # Sent after the commit that enrolled a member, with `member` and `store` (or None).
 member_enrolled = Signal()
 
+# Sent after the commit of a change of a member's status (members.services.member_status_set), with
+# `member_id` and `status`. campaigns listens: only active members are on the leaderboard.
+member_status_changed = Signal()
+
 # Sent inside the enrolment's transaction when the new member came with a referrer's code: `member`,
 # `referrer`, `channel` ("portal" or "api"), `ip_address` (portal sign-ups) and `confirmed` (False
 # for a portal sign-up whose email is not confirmed yet). campaigns records the referral.

@@ -44,10 +44,10 @@ class RewardAdmin(admin.ModelAdmin):
     list_display = ("preview", "code", "name", "kind", "cost_points", "value", "stock", "per_member_limit",
                     "min_tier", "active", "free_vouchers")
     list_display_links = ("code", "name")
-    list_filter = ("active", "kind", "min_tier")
+    list_filter = ("active", "kind", "min_tier", "required_badge")
     search_fields = ("code", "name", "partner_name", "charity_name")
     prepopulated_fields = {"code": ("name",)}
-    readonly_fields = ("image_preview", "created_at", "updated_at")
+    readonly_fields = ("image_preview", "unlocked_by", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("code", "name", "description", "how_to_use", "kind", "active")}),
         (gettext_lazy("Price and value"), {
@@ -58,7 +58,8 @@ class RewardAdmin(admin.ModelAdmin):
             ),
         }),
         (gettext_lazy("Availability"), {
-            "fields": ("stock", "per_member_limit", "min_tier", "available_from", "available_until"),
+            "fields": ("stock", "per_member_limit", "min_tier", "required_badge", "unlocked_by",
+                       "available_from", "available_until"),
         }),
         (gettext_lazy("Kind details"), {"fields": ("partner_name", "charity_name", "sku")}),
         (gettext_lazy("Image"), {"fields": ("image", "image_preview")}),
@@ -66,7 +67,7 @@ class RewardAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("min_tier").annotate(
+        return super().get_queryset(request).select_related("min_tier", "required_badge").annotate(
             _free_vouchers=Count("voucher_codes", filter=Q(voucher_codes__redemption__isnull=True))
         )
 
@@ -77,6 +78,14 @@ class RewardAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("preview"))
     def image_preview(self, reward: Reward) -> str:
         return _preview(reward.thumbnail or reward.image, 400)
+
+    @admin.display(description=gettext_lazy("unlocked by challenges"))
+    def unlocked_by(self, reward: Reward) -> str:
+        """A reward that is a challenge's prize is only for the members who completed that challenge."""
+        if reward.pk is None:
+            return "—"
+        names = [challenge.name for challenge in reward.unlocking_challenges.all()]  # type: ignore[attr-defined]
+        return ", ".join(names) or _("None: every member may redeem it (set it as a challenge's prize to lock it).")
 
     @admin.display(description=gettext_lazy("voucher codes left"))
     def free_vouchers(self, reward: Reward):

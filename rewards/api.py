@@ -20,6 +20,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from campaigns.models import Badge
 from loyalty.api.auth import HasAdminScope
 from loyalty.api.base import (
     LOYALTY_ID_PATTERN,
@@ -146,6 +147,11 @@ class RewardSerializer(serializers.Serializer):
     value = serializers.DecimalField(max_digits=12, decimal_places=2)
     stock = serializers.SerializerMethodField()
     min_tier = serializers.CharField(source="min_tier.code", allow_null=True, help_text="Tier code, or null.")
+    required_badge = serializers.CharField(
+        source="required_badge.code", allow_null=True,
+        help_text="Badge code: only members who hold it may redeem the reward (`badge_required`); or null.",
+    )
+    unlocked_by = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     available_from = serializers.DateTimeField(allow_null=True)
@@ -164,6 +170,14 @@ class RewardSerializer(serializers.Serializer):
     ))
     def get_stock(self, reward: Reward) -> int | None:
         return reward_stock_left(reward)
+
+    @extend_schema_field(serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Codes of the challenges whose prize this reward is: only members who completed one of them may "
+                  "redeem it (`challenge_required`). Empty: no such lock.",
+    ))
+    def get_unlocked_by(self, reward: Reward) -> list[str]:
+        return [challenge.code for challenge in reward.unlocking_challenges.all()]  # type: ignore[attr-defined]
 
     def _url(self, image) -> str | None:
         if not image:
@@ -285,7 +299,10 @@ class RedemptionCreateApi(PosApi):
         request=InputSerializer,
         responses={
             201: RedemptionSerializer,
-            403: _error(gettext_lazy("`tier_required`: the reward needs a higher tier.")),
+            403: _error(gettext_lazy(
+                "`tier_required`: the reward needs a higher tier; `badge_required`: a badge the member does not "
+                "hold; `challenge_required`: it is the prize of a challenge the member has not completed."
+            )),
             404: _error(gettext_lazy("`not_found`: no member has this loyalty ID.")),
             409: _error(gettext_lazy("`out_of_stock`, `limit_reached` or `idempotency_conflict`.")),
             429: MEMBER_LOOKUP_LIMITED,
@@ -405,6 +422,10 @@ class RewardInputSerializer(serializers.Serializer):
     per_member_limit = serializers.IntegerField(min_value=1, max_value=MAX_POINTS, required=False, allow_null=True)
     min_tier = serializers.SlugRelatedField(
         slug_field="code", queryset=Tier.objects.all(), required=False, allow_null=True, help_text="Tier code."
+    )
+    required_badge = serializers.SlugRelatedField(
+        slug_field="code", queryset=Badge.objects.all(), required=False, allow_null=True,
+        help_text="Badge code: only members who hold this badge may redeem the reward.",
     )
     available_from = ApiDateTimeField(required=False, allow_null=True)
     available_until = ApiDateTimeField(required=False, allow_null=True)
@@ -581,7 +602,9 @@ class MeRedemptionListCreateApi(MemberSessionApi):
         request=InputSerializer,
         responses={
             201: RedemptionSerializer,
-            403: _error(gettext_lazy("`tier_required`, or `forbidden` (no CSRF token).")),
+            403: _error(gettext_lazy(
+                "`tier_required`, `badge_required`, `challenge_required`, or `forbidden` (no CSRF token)."
+            )),
             409: _error(gettext_lazy("`out_of_stock`, `limit_reached` or `idempotency_conflict`.")),
             422: _error(gettext_lazy(
                 "`insufficient_points`, `reward_unavailable`, `member_inactive` or `invalid` (unknown reward)."

@@ -39,3 +39,19 @@ def thumbnail_make(image_file, size: tuple[int, int] = THUMBNAIL_SIZE) -> Conten
             image_file.seek(0)
     stem = os.path.splitext(os.path.basename(image_file.name or "reward"))[0] or "reward"
     return ContentFile(buffer.getvalue(), name=f"{stem}_thumb.{extension}")
+
+
+def thumbnail_sync(instance, save_kwargs: dict) -> dict:
+    """For a model's save(): make `instance.thumbnail` from a new `instance.image` (or drop it with the image).
+
+    Returns the save() keyword arguments, with `thumbnail` added to `update_fields` when `image` is in them.
+    """
+    if instance.image and (not getattr(instance.image, "_committed", True) or not instance.thumbnail):
+        thumbnail = thumbnail_make(instance.image)
+        if thumbnail is not None:
+            instance.thumbnail.save(thumbnail.name, thumbnail, save=False)
+    elif not instance.image and instance.thumbnail:
+        instance.thumbnail = ""
+    if save_kwargs.get("update_fields") is not None and "image" in save_kwargs["update_fields"]:
+        save_kwargs = {**save_kwargs, "update_fields": {*save_kwargs["update_fields"], "thumbnail"}}
+    return save_kwargs

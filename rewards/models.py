@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from rewards.images import thumbnail_make
+from rewards.images import thumbnail_sync
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
@@ -56,6 +56,10 @@ class Reward(models.Model):
     min_tier = models.ForeignKey(
         "loyalty.Tier", on_delete=models.PROTECT, null=True, blank=True, related_name="rewards",
         verbose_name=_("minimum tier"), help_text=_("Only members in this tier or a higher one may redeem it."),
+    )
+    required_badge = models.ForeignKey(
+        "campaigns.Badge", on_delete=models.PROTECT, null=True, blank=True, related_name="rewards",
+        verbose_name=_("required badge"), help_text=_("Only members who hold this badge may redeem it."),
     )
     available_from = models.DateTimeField(_("available from"), null=True, blank=True)
     available_until = models.DateTimeField(_("available until"), null=True, blank=True)
@@ -110,14 +114,7 @@ class Reward(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
-        if self.image and (not getattr(self.image, "_committed", True) or not self.thumbnail):
-            thumbnail = thumbnail_make(self.image)
-            if thumbnail is not None:
-                self.thumbnail.save(thumbnail.name, thumbnail, save=False)
-        elif not self.image and self.thumbnail:
-            self.thumbnail = ""
-        if kwargs.get("update_fields") is not None and "image" in kwargs["update_fields"]:
-            kwargs["update_fields"] = {*kwargs["update_fields"], "thumbnail"}
+        kwargs = thumbnail_sync(self, kwargs)
         super().save(*args, **kwargs)
 
     def clean(self) -> None:

@@ -16,7 +16,9 @@ CENT = Decimal("0.01")
 def reward_list(*, active_only: bool = True, now: datetime | None = None) -> QuerySet[Reward]:
     """Rewards with `free_vouchers` (unassigned pool codes) annotated. Active ones: active and not past
     their window (rewards that open later are listed, with their available_from)."""
-    rewards = Reward.objects.select_related("min_tier").annotate(
+    rewards = Reward.objects.select_related("min_tier", "required_badge").prefetch_related(
+        "unlocking_challenges"
+    ).annotate(
         free_vouchers=Count("voucher_codes", filter=Q(voucher_codes__redemption__isnull=True))
     )
     if active_only:
@@ -50,13 +52,25 @@ def reward_catalogue_for_member(*, member: Member, available_points: int, now: d
         .values_list("reward_id", "n")
     )
     member_rank = member.tier.rank if member.tier_id else None  # type: ignore[union-attr]  # tier_id is set
+    # What campaigns unlocks: badges held, and rewards unlocked by completed challenges.
+    badges = set(member.badge_awards.values_list("badge_id", flat=True))  # type: ignore[attr-defined]
+    unlocked = set(
+        member.challenge_progress.filter(  # type: ignore[attr-defined]
+            completed_at__isnull=False, challenge__prize_reward__isnull=False
+        ).values_list("challenge__prize_reward_id", flat=True)
+    )
     items = []
     for reward in rewards:
         stock = reward_stock_left(reward)
+        unlocking = list(reward.unlocking_challenges.all())  # type: ignore[attr-defined]
         if not reward.is_available(now):
             blocker = "reward_unavailable"
         elif reward.min_tier_id and (member_rank is None or member_rank < reward.min_tier.rank):  # type: ignore[union-attr]
             blocker = "tier_required"
+        elif reward.required_badge_id and reward.required_badge_id not in badges:
+            blocker = "badge_required"
+        elif unlocking and reward.pk not in unlocked:
+            blocker = "challenge_required"
         elif reward.per_member_limit is not None and taken.get(reward.pk, 0) >= reward.per_member_limit:
             blocker = "limit_reached"
         elif stock is not None and stock < 1:
@@ -67,7 +81,7 @@ def reward_catalogue_for_member(*, member: Member, available_points: int, now: d
             blocker = ""
         to_go = max(reward.cost_points - available_points, 0)
         items.append({
-            "reward": reward, "stock": stock, "blocker": blocker, "to_go": to_go,
+            "reward": reward, "stock": stock, "blocker": blocker, "to_go": to_go, "unlocking": unlocking,
             "progress": min(max(available_points, 0), reward.cost_points),
         })
     return items

@@ -72,6 +72,16 @@ class TierRequired(RedemptionError):
     status_code = 403
 
 
+class BadgeRequired(RedemptionError):
+    code = "badge_required"
+    status_code = 403
+
+
+class ChallengeRequired(RedemptionError):
+    code = "challenge_required"
+    status_code = 403
+
+
 class OutOfStock(RedemptionError):
     code = "out_of_stock"
     status_code = 409
@@ -276,6 +286,24 @@ def points_redeem_for_discount(
     )
 
 
+def _requirements_check(member: Member, reward: Reward) -> None:
+    """A reward may require a badge, or be the prize of challenges: then only members who hold the badge,
+    or who completed one of those challenges, may redeem it (campaigns' rows, read through the relations)."""
+    if reward.required_badge_id is not None and not member.badge_awards.filter(  # type: ignore[attr-defined]
+        badge_id=reward.required_badge_id
+    ).exists():
+        raise BadgeRequired(
+            _("This reward is for members who hold the %(badge)s badge.") % {"badge": reward.required_badge}
+        )
+    unlocking = list(reward.unlocking_challenges.order_by("pk"))  # type: ignore[attr-defined]
+    if unlocking and not member.challenge_progress.filter(  # type: ignore[attr-defined]
+        challenge__in=unlocking, completed_at__isnull=False
+    ).exists():
+        raise ChallengeRequired(
+            _("Complete the challenge %(challenge)s to unlock this reward.") % {"challenge": unlocking[0].name}
+        )
+
+
 def reward_redeem(
     *, member: Member, reward: Reward, store: Store | None = None, now: datetime | None = None
 ) -> Redemption:
@@ -300,6 +328,7 @@ def reward_redeem(
                 raise TierRequired(
                     _("This reward is for %(tier)s members and above.") % {"tier": reward.min_tier.name}  # type: ignore[union-attr]
                 )
+        _requirements_check(member, reward)
         if reward.per_member_limit is not None:
             taken = (
                 Redemption.objects.filter(reward=reward, member=member)
@@ -532,7 +561,8 @@ def on_purchase_refunded(sender, *, purchase, refund=None, full: bool = False, *
 
 REWARD_EDITABLE_FIELDS = (
     "code", "name", "description", "kind", "cost_points", "value", "stock", "per_member_limit", "min_tier",
-    "available_from", "available_until", "image", "active", "charity_name", "partner_name", "sku", "how_to_use",
+    "required_badge", "available_from", "available_until", "image", "active", "charity_name", "partner_name", "sku",
+    "how_to_use",
 )
 
 

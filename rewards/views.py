@@ -40,6 +40,17 @@ PAST_COUPONS_PER_PAGE = 20
 USABLE_COUPONS_SHOWN = 50
 # Stock at or below this reads "Only N left".
 LOW_STOCK = 10
+
+
+def _blocker_label(item: dict) -> str:
+    """Why the member cannot redeem it yet; a locked reward says what unlocks it."""
+    reward = item["reward"]
+    if item["blocker"] == "badge_required":
+        return _("Earn the %(badge)s badge to unlock this reward") % {"badge": reward.required_badge.name}
+    if item["blocker"] == "challenge_required":
+        names = ", ".join(challenge.name for challenge in item["unlocking"])
+        return _("Complete the challenge %(challenge)s to unlock this reward") % {"challenge": names}
+    return str(BLOCKER_LABELS.get(item["blocker"], _("Not available")))
 # A redeem form can be submitted once: a double click must not buy the reward twice.
 FORM_TOKEN_SECONDS = 24 * 3600
 
@@ -53,7 +64,7 @@ def _member(request) -> Member | None:
 
 def _labelled(items: list[dict]) -> list[dict]:
     for item in items:
-        item["blocker_label"] = BLOCKER_LABELS.get(item["blocker"], _("Not available"))
+        item["blocker_label"] = _blocker_label(item)
         item["low_stock"] = item["stock"] is not None and 0 < item["stock"] <= LOW_STOCK
     return items
 

@@ -13,8 +13,19 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, IntervalSchedule, SolarSchedule
 
-from campaigns.models import ActionRule, Promotion, Referral
+from campaigns.models import (
+    ActionRule,
+    Challenge,
+    ChallengeProgress,
+    LeaderboardAward,
+    LeaderboardPrize,
+    Promotion,
+    Referral,
+)
 from campaigns.services.actions import action_event_record
+from campaigns.services.badges import badge_create, badge_grant
+from campaigns.services.challenges import challenge_create
+from campaigns.services.leaderboards import leaderboard_member_refresh
 from loyalty.models import EarningRule, LedgerTransaction, StaffAction, Store, Tier, TransactionKind
 from loyalty.services.api_keys import api_key_create
 from loyalty.services.audit import staff_action_record
@@ -22,7 +33,7 @@ from loyalty.services.ledger import Audit, points_credit
 from loyalty.services.program import program_get
 from loyalty.services.purchases import purchase_record, refund_record
 from loyalty.services.tiers import tier_membership_record
-from members.models import MemberStatus, User
+from members.models import Member, MemberStatus, User
 from rewards.models import RedemptionStatus, VoucherCode
 from rewards.services import reward_redeem
 from tests.factories import MemberFactory
@@ -58,6 +69,15 @@ def everything(db):
     ActionRule.objects.filter(type="review").update(active=True, points=10)
     action_event_record(member=member, type="review", reference="MUG")
     Referral.objects.create(referrer=member, referee=MemberFactory(email="bob@example.com"))
+    badge = badge_create(code="loyal", name="Loyal")
+    badge_grant(badge=badge, member=member, reason="Thank you")
+    challenge_create(code="ten", name="Ten purchases", goal="purchases", target=10, prize_badge=badge)
+    ChallengeProgress.objects.get_or_create(challenge=Challenge.objects.get(code="ten"), member=member)
+    LeaderboardPrize.objects.create(rank=1, points=500)
+    Member.objects.filter(pk=member.pk).update(nickname="Ann", leaderboard_opt_in=True)
+    leaderboard_member_refresh(member_id=member.pk)
+    LeaderboardAward.objects.create(period_key="2026-11", rank=1, member=member, score=900, prize_points=500,
+                                    awarded_at=timezone.now())
     reward = RewardFactory(code="voucher", kind="partner_voucher", value="5.00")
     VoucherCode.objects.create(reward=reward, code="PARTNER-1")
     reward_redeem(member=member, reward=reward)

@@ -8,6 +8,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import cast
@@ -36,7 +37,7 @@ from loyalty.models import (
 )
 from loyalty.services.ledger import LedgerError, MemberUpdate, _member_update_apply
 from loyalty.services.program import program_get, tiers_cached_get
-from loyalty.signals import points_posted
+from loyalty.signals import points_posted, tier_changed
 from members.models import Member, MemberStatus
 
 logger = logging.getLogger(__name__)
@@ -304,6 +305,22 @@ class TierError(LedgerError):
 # -- changing a member's tier ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TierChange:
+    """One member's move, as loyalty.signals.tier_changed reports it after the commit."""
+
+    member_id: int
+    from_tier_id: int | None
+    to_tier_id: int | None
+    kind: str
+
+
+def _tier_changed_send(changes: list[TierChange]) -> None:
+    """tier_changed once the surrounding transaction commits (at once outside one)."""
+    if changes:
+        transaction.on_commit(lambda: tier_changed.send(sender=TierHistory, changes=changes))
+
+
 def _rank(tier: Tier | None) -> int:
     return tier.rank if tier is not None else -1
 
@@ -329,6 +346,7 @@ def _member_tier_change(
         changed_at=changed_at, staff_user=staff_user,
     )
     Member.objects.filter(pk=member.pk).update(tier=to_tier, tier_since=changed_at, **(extra or {}))
+    _tier_changed_send([TierChange(member.pk, member.tier_id, to_tier.pk if to_tier else None, kind)])
     member.tier, member.tier_since = to_tier, changed_at
     return history
 
@@ -744,6 +762,10 @@ def _tier_changes_apply(batch: list, *, tiers: dict[int, Tier], as_of: datetime)
                 [to_id, kind, reason[:255], when, *params],
             )
             applied["downgraded" if kind == TierChangeKind.DOWNGRADE else "upgraded"] += len(rows)
+    _tier_changed_send([
+        TierChange(member_id, from_id, to_id, kind)
+        for member_id, from_id, to_id, kind, _metric in batch if member_id in moved
+    ])
     return applied
 
 

@@ -23,6 +23,9 @@ JOB_TASKS = {
     "loyalty.tasks.send_expiry_reminders": ("0", "9"),
     "rewards.expire_coupons": ("0", "1"),
     "campaigns.tasks.reward_referrals": ("30", "*"),
+    "campaigns.tasks.close_challenges": ("5", "*"),
+    "campaigns.tasks.refresh_leaderboards": ("30", "1"),
+    "campaigns.tasks.award_leaderboard_prizes": ("30", "2"),  # on the 1st (tests/campaigns/test_jobs.py)
 }
 OUR_APPS = ("loyalty.", "members.", "rewards.", "campaigns.")
 celery_app.loader.import_default_modules()  # every app's tasks module, as a worker imports them

@@ -186,7 +186,7 @@ def test_every_cached_table_raises_the_version_on_any_change(model):
 
 def baker(model):
     """One row of a configuration model, made with the fewest fields."""
-    from campaigns.models import Promotion, PromotionKind
+    from campaigns.models import Challenge, Promotion, PromotionKind
     from loyalty.models import EarningRule
 
     rows = {
@@ -194,6 +194,7 @@ def baker(model):
         Tier: lambda: Tier.objects.create(code="t", name="T", rank=9, threshold=1),
         EarningRule: lambda: EarningRule.objects.create(sku="SKU-1", excluded=True),
         Promotion: lambda: Promotion.objects.create(name="P", kind=PromotionKind.FLAT, points=5),
+        Challenge: lambda: Challenge.objects.create(code="c", name="C", goal="purchases", target=1, prize_points=5),
     }
     return rows[model]()
 

@@ -23,7 +23,7 @@ PAGES = {
     "portal:card": 8,
     "portal:profile": 8,
     "portal:close_account": 9,
-    "rewards:catalogue": 11,
+    "rewards:catalogue": 14,  # and the badge and challenge locks: the member's badges, the unlocking challenges
     "rewards:my_coupons": 11,
 }
 

@@ -1,4 +1,5 @@
-"""The staff roles get the permissions of the action rules, action events and referrals (loyalty.roles)."""
+"""The staff roles get the permissions of the action rules, action events, referrals, challenges, badges and
+leaderboards (loyalty.roles)."""
 
 from django.db import migrations
 
@@ -11,7 +12,7 @@ def forwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0006_promotion_config_version"),
+        ("campaigns", "0008_challenge_leaderboard_job_schedules"),
         ("loyalty", "0014_staff_roles"),
     ]
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

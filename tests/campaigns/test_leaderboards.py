@@ -1,0 +1,309 @@
+"""Leaderboards: order, ties, who is on the board, week and month boundaries in the site's time zone, a
+member's own rank, the refresh job and the monthly prizes (once per month)."""
+
+import io
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from campaigns.models import LeaderboardAward, LeaderboardPrize, LeaderboardScore, LeaderboardTally
+from campaigns.services.leaderboards import (
+    _scores_upsert,
+    leaderboard_member_refresh,
+    leaderboard_prizes_award,
+    leaderboard_rank_get,
+    leaderboard_tally_problems,
+    leaderboard_top_get,
+    leaderboards_refresh,
+    period_get,
+    periods_containing,
+)
+from loyalty.models import LedgerTransaction
+from loyalty.services.ledger import Audit, points_credit, points_reverse
+from members.models import MemberStatus
+from members.services import member_profile_update
+from tests.campaigns.conftest import buy, refund
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def local(*args):
+    return timezone.make_aware(datetime(*args))
+
+
+def player(nickname, *, opted_in=True):
+    member = MemberFactory()
+    member.__class__.objects.filter(pk=member.pk).update(nickname=nickname, leaderboard_opt_in=opted_in)
+    member.refresh_from_db()
+    return member
+
+
+def earn(member, points, at, job=""):
+    txn = points_credit(member=member, points=points, kind="bonus",
+                        audit=Audit(reason="test", occurred_at=at, job=job), now=max(at, timezone.now()))
+    leaderboard_member_refresh(member_id=member.pk, at=at)
+    return txn
+
+
+def board(kind="all", at=None, limit=10):
+    return [(row["nickname"], row["points"]) for row in leaderboard_top_get(period=period_get(kind, at), limit=limit)]
+
+
+def test_order_and_ties_go_to_whoever_reached_the_score_first():
+    t0 = timezone.now() - timedelta(days=3)
+    late, early, top = player("late"), player("early"), player("top")
+    earn(early, 100, t0)
+    earn(late, 60, t0 - timedelta(hours=5))
+    earn(late, 40, t0 + timedelta(hours=1))  # reaches 100 after `early` did
+    earn(top, 150, t0 + timedelta(hours=2))
+    assert board() == [("top", 150), ("early", 100), ("late", 100)]
+    ranks = {m.nickname: leaderboard_rank_get(member=m, period=period_get("all")) for m in (top, early, late)}
+    assert ranks == {"top": {"rank": 1, "points": 150}, "early": {"rank": 2, "points": 100},
+                     "late": {"rank": 3, "points": 100}}
+    assert board(limit=2) == [("top", 150), ("early", 100)]
+
+
+def test_a_tie_at_the_same_moment_goes_to_the_lower_member_id():
+    at = timezone.now() - timedelta(hours=2)
+    first, second = player("first"), player("second")
+    earn(second, 50, at)
+    earn(first, 50, at)
+    assert board() == [("first", 50), ("second", 50)]
+    assert leaderboard_rank_get(member=second, period=period_get("all"))["rank"] == 2
+
+
+def test_only_active_members_who_opted_in_with_a_nickname(committed):
+    at = timezone.now() - timedelta(hours=1)
+    shown, shy, anonymous, suspended = player("shown"), player("shy", opted_in=False), player(""), player("gone")
+    for member in (shown, shy, anonymous, suspended):
+        earn(member, 10, at)
+    suspended.__class__.objects.filter(pk=suspended.pk).update(status=MemberStatus.SUSPENDED)
+    assert board() == [("shown", 10)]
+    for member in (shy, anonymous):
+        member.refresh_from_db()
+        assert leaderboard_rank_get(member=member, period=period_get("all")) is None
+    assert not LeaderboardScore.objects.filter(member__in=[shy, anonymous]).exists()
+    # Opting out takes the member off at once (rows deleted after the commit); opting in puts them back.
+    with committed():
+        member_profile_update(member=shown, leaderboard_opt_in=False)
+    assert board() == [] and not LeaderboardScore.objects.filter(member=shown).exists()
+    with committed():
+        member_profile_update(member=shown, leaderboard_opt_in=True)
+    assert board() == [("shown", 10)]
+
+
+def test_suspending_a_member_takes_them_off_the_board_and_out_of_the_ranks(committed):
+    from members.services import member_status_set
+
+    at = timezone.now() - timedelta(hours=1)
+    first, second = player("first"), player("second")
+    earn(first, 90, at)
+    earn(second, 40, at)
+    assert leaderboard_rank_get(member=second, period=period_get("all"))["rank"] == 2
+    with committed():
+        member_status_set(member=first, status=MemberStatus.SUSPENDED)  # an UPDATE, no save: its own signal
+    assert not LeaderboardScore.objects.filter(member=first).exists() and leaderboard_tally_problems() == []
+    assert leaderboard_rank_get(member=second, period=period_get("all"))["rank"] == 1
+    with committed():
+        member_status_set(member=first, status=MemberStatus.ACTIVE)
+    assert board() == [("first", 90), ("second", 40)]
+
+
+def test_a_purchase_and_its_refund_move_the_board_after_the_commit(store, committed):
+    member = player("buyer")
+    with committed():
+        purchase = buy(store, member, "40.00")
+    assert board("week") == [("buyer", 40)]
+    with committed():
+        refund(store, purchase, "10.00")
+    assert board("week") == [("buyer", 30)]
+    assert board("all") == [("buyer", 30)]
+
+
+def test_week_boundaries_are_iso_weeks_in_the_site_time_zone():
+    # Sunday 23:30 in Amsterdam is 21:30 UTC (summer): still that week. Monday 00:10 starts the next one.
+    sunday, monday = local(2025, 6, 29, 23, 30), local(2025, 6, 30, 0, 10)
+    assert sunday.utcoffset() == timedelta(hours=2)
+    late_sunday, early_monday = player("sunday"), player("monday")
+    earn(late_sunday, 30, sunday)
+    earn(early_monday, 20, monday)
+    assert period_get("week", sunday).key == "2025-W26" and period_get("week", monday).key == "2025-W27"
+    assert board("week", sunday) == [("sunday", 30)]
+    assert board("week", monday) == [("monday", 20)]
+    assert period_get("week", monday).starts_at == local(2025, 6, 30)
+
+
+def test_month_boundaries_in_the_site_time_zone():
+    # 31 January 23:30 local is 22:30 UTC; 1 February 00:10 local is still 31 January 23:10 UTC.
+    january, february = local(2025, 1, 31, 23, 30), local(2025, 2, 1, 0, 10)
+    assert february.astimezone(UTC).day == 31
+    jan, feb = player("jan"), player("feb")
+    earn(jan, 5, january)
+    earn(feb, 7, february)
+    assert period_get("month", january).key == "2025-01" and period_get("month", february).key == "2025-02"
+    assert board("month", january) == [("jan", 5)]
+    assert board("month", february) == [("feb", 7)]
+    assert board("all") == [("feb", 7), ("jan", 5)]
+
+
+def test_prizes_never_count_on_the_board():
+    at = timezone.now() - timedelta(hours=1)
+    member = player("winner")
+    earn(member, 10, at)
+    earn(member, 500, at, job="award_leaderboard_prizes")
+    earn(member, 300, at, job="challenge_prize")
+    assert board() == [("winner", 10)]
+
+
+def test_an_older_computation_never_overwrites_a_newer_one():
+    at = timezone.now() - timedelta(hours=1)
+    member = player("racer")
+    earn(member, 10, at)
+    row = LeaderboardScore.objects.get(member=member, period_key="all")
+    LeaderboardScore.objects.filter(pk=row.pk).update(points=999, last_transaction_id=row.last_transaction_id + 1000)
+    _scores_upsert(periods_containing(at), member_id=member.pk)  # saw less than what is stored: left alone
+    assert LeaderboardScore.objects.get(pk=row.pk).points == 999
+
+
+def test_the_database_keeps_one_row_per_member_and_period():
+    member = player("one")
+    earn(member, 10, timezone.now() - timedelta(hours=1))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LeaderboardScore.objects.create(member=member, period_key="all", points=1, reached_at=timezone.now(),
+                                        last_transaction_id=1)
+
+
+def test_refresh_job_rebuilds_removes_leavers_and_prunes_old_periods():
+    now = timezone.now()
+    stays, leaves = player("stays"), player("leaves")
+    for member in (stays, leaves):
+        points_credit(member=member, points=25, kind="bonus", audit=Audit(reason="t", occurred_at=now))
+    assert not LeaderboardScore.objects.exists()  # no task ran (no commit): the job catches up
+    leaves.__class__.objects.filter(pk=leaves.pk).update(leaderboard_opt_in=False)
+    LeaderboardScore.objects.create(member=leaves, period_key="all", points=5, reached_at=now, last_transaction_id=1)
+    LeaderboardScore.objects.create(member=stays, period_key="2001-W01", points=5, reached_at=now,
+                                    last_transaction_id=1)
+    LeaderboardScore.objects.create(member=stays, period_key="2001-01", points=5, reached_at=now,
+                                    last_transaction_id=1)
+    out = io.StringIO()
+    call_command("refresh_leaderboards", "--dry-run", stdout=out)
+    assert "DRY RUN" in out.getvalue() and LeaderboardScore.objects.filter(member=leaves).exists()
+    result = leaderboards_refresh(as_of=now)
+    assert result["left"] == 1 and result["pruned"] == 2
+    assert board("week", now) == [("stays", 25)] and board("month", now) == [("stays", 25)]
+    assert board() == [("stays", 25)]
+    assert leaderboards_refresh(as_of=now)["rows_changed"] == 0  # nothing left to change
+
+
+# -- monthly prizes ----------------------------------------------------------------------------------------
+
+
+def test_award_leaderboard_prizes_is_idempotent_per_month():
+    last_month = period_get("month", period_get("month").starts_at - timedelta(days=1))
+    mid = last_month.starts_at + timedelta(days=10)
+    first, second, third = player("first"), player("second"), player("third")
+    earn(first, 300, mid)
+    earn(second, 200, mid)
+    earn(third, 100, mid)
+    earn(third, 900, timezone.now())  # this month: does not count for last month
+    LeaderboardPrize.objects.create(rank=1, points=500)
+    LeaderboardPrize.objects.create(rank=2, points=250)
+    as_of = timezone.now().isoformat()
+
+    out = io.StringIO()
+    call_command("award_leaderboard_prizes", "--as-of", as_of, "--dry-run", stdout=out)
+    assert f"{last_month.key}: 2 prizes paid (750 points)" in out.getvalue()
+    assert not LeaderboardAward.objects.exists()
+
+    out = io.StringIO()
+    call_command("award_leaderboard_prizes", "--as-of", as_of, stdout=out)
+    assert f"{last_month.key}: 2 prizes paid (750 points), 0 paid before, 0 failed" in out.getvalue()
+    paid = {award.member_id: award.transaction.points for award in LeaderboardAward.objects.all()}
+    assert paid == {first.pk: 500, second.pk: 250}
+    assert LedgerTransaction.objects.get(idempotency_key=f"leaderboard:{last_month.key}:1").member_id == first.pk
+
+    out = io.StringIO()
+    call_command("award_leaderboard_prizes", "--as-of", as_of, stdout=out)
+    assert "0 prizes paid (0 points), 2 paid before" in out.getvalue()
+    assert LedgerTransaction.objects.filter(job="award_leaderboard_prizes").count() == 2
+    # A later run in the same month pays the same month: still nothing new.
+    assert leaderboard_prizes_award(as_of=timezone.now() + timedelta(seconds=1))["paid"] == 0
+
+
+def test_a_crash_between_deciding_and_paying_is_finished_by_the_next_run():
+    last_month = period_get("month", period_get("month").starts_at - timedelta(days=1))
+    member = player("solo")
+    earn(member, 50, last_month.starts_at + timedelta(days=2))
+    LeaderboardPrize.objects.create(rank=1, points=100)
+    LeaderboardAward.objects.create(period_key=last_month.key, rank=1, member=member, score=50, prize_points=100,
+                                    awarded_at=timezone.now())
+    result = leaderboard_prizes_award(as_of=timezone.now())
+    assert (result["paid"], result["points"]) == (1, 100)
+    assert LeaderboardAward.objects.get().transaction is not None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LeaderboardAward.objects.create(period_key=last_month.key, rank=2, member=member, score=50,
+                                        prize_points=10, awarded_at=timezone.now())
+
+
+def test_no_prizes_configured_pays_nothing():
+    assert leaderboard_prizes_award(as_of=timezone.now())["paid"] == 0
+
+
+# -- the tallies behind a member's rank ---------------------------------------------------------------------
+
+
+_nicknames = itertools.count()  # nicknames are unique (regardless of case) across Hypothesis' examples
+
+
+def positions(period):
+    """Every entry's place, counted the slow way: the board sorted in full."""
+    ordered = LeaderboardScore.objects.filter(period_key=period.key, points__gt=0).order_by(
+        "-points", "reached_at", "member_id").values_list("member_id", flat=True)
+    return {member_id: place for place, member_id in enumerate(ordered, start=1)}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["earn", "take", "leave", "join"]),
+                                st.integers(1, 2500), st.integers(0, 40)), min_size=1, max_size=14))
+def test_ranks_from_the_tallies_equal_the_board_sorted_in_full(db, steps):
+    """Whatever members earn, lose, leave or rejoin (scores crossing the tallies' 1000-point bands and tying),
+    each member's rank equals their place on the fully sorted board, and the tallies equal a fresh count."""
+    members = [player(f"p{next(_nicknames)}") for _index in range(5)]
+    base = timezone.now() - timedelta(days=20)
+    for index, action, points, hours in steps:
+        member = members[index]
+        at = base + timedelta(hours=hours * 7)
+        if action == "earn":
+            points_credit(member=member, points=points, kind="bonus", audit=Audit(reason="t", occurred_at=at))
+        elif action == "take":  # a reversal (a refund) counts against the score, dated now
+            points_reverse(member=member, points=points, audit=Audit(reason="r"))
+            at = timezone.now()
+        else:
+            member.__class__.objects.filter(pk=member.pk).update(leaderboard_opt_in=action == "join")
+        leaderboard_member_refresh(member_id=member.pk, at=at)
+        assert leaderboard_tally_problems() == []
+    for kind in ("week", "month", "all"):
+        for at in {base + timedelta(hours=hours * 7) for _i, _a, _p, hours in steps}:
+            period = period_get(kind, at)
+            places = positions(period)
+            for member in members:
+                member.refresh_from_db()
+                rank = leaderboard_rank_get(member=member, period=period)
+                assert (rank["rank"] if rank else None) == places.get(member.pk), (kind, period.key)
+
+
+def test_the_refresh_job_repairs_drifted_tallies():
+    member = player("drift")
+    earn(member, 1500, timezone.now() - timedelta(hours=1))
+    LeaderboardTally.objects.update(members=7)
+    assert leaderboard_tally_problems() != []
+    leaderboards_refresh(as_of=timezone.now())
+    assert leaderboard_tally_problems() == []
+    assert leaderboard_rank_get(member=member, period=period_get("all"))["rank"] == 1
