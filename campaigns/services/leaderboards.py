@@ -377,6 +377,11 @@ def leaderboard_rank_get(*, member: Member, period: Period) -> dict | None:
 # -- monthly prizes ----------------------------------------------------------------------------------
 
 
+def leaderboard_prizes_get() -> list[LeaderboardPrize]:
+    """The monthly prizes by place (the portal shows them; award_leaderboard_prizes pays them)."""
+    return list(LeaderboardPrize.objects.order_by("rank"))
+
+
 def leaderboard_prize_key(*, period_key: str, rank: int) -> str:
     return f"leaderboard:{period_key}:{rank}"
 
@@ -391,7 +396,7 @@ def leaderboard_prizes_award(*, as_of: datetime, dry_run: bool = False, progress
     refresh task cannot change who wins.
     """
     month = previous_month(as_of)
-    prizes = list(LeaderboardPrize.objects.order_by("rank"))
+    prizes = leaderboard_prizes_get()
     counts: dict[str, Any] = {"month": month.key, "paid": 0, "points": 0, "already": 0, "failed": 0,
                               "dry_run": dry_run}
     if not prizes:

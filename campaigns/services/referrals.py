@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -300,12 +300,18 @@ def referral_cancel(*, referral: Referral, staff_user: Any = None) -> Referral:
 
 
 def member_referrals_get(*, member: Member, limit: int = 100) -> dict:
-    """A member's referral summary: code, counts and the newest referrals they made."""
+    """A member's referral summary: code, counts, the points the referrals earned them (one aggregate over
+    all of them) and the newest `limit` referrals they made."""
     referrals = Referral.objects.filter(referrer=member).select_related("referee").order_by("-created_at", "-id")
+    totals = referrals.aggregate(
+        count=Count("id"), rewarded_count=Count("id", filter=Q(status=ReferralStatus.REWARDED)),
+        points_earned=Sum("referrer_points"),
+    )
     return {
         "referral_code": member.referral_code,
-        "rewarded_count": referrals.filter(status=ReferralStatus.REWARDED).count(),
-        "count": referrals.count(),
+        "rewarded_count": totals["rewarded_count"],
+        "count": totals["count"],
+        "points_earned": totals["points_earned"] or 0,
         "results": list(referrals[:limit]),
     }
 

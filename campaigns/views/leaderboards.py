@@ -4,7 +4,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from campaigns.models import LeaderboardPeriod
-from campaigns.services.leaderboards import leaderboard_rank_get, leaderboard_top_get, member_on_board, period_get
+from campaigns.services.leaderboards import (
+    leaderboard_prizes_get,
+    leaderboard_rank_get,
+    leaderboard_top_get,
+    member_on_board,
+    period_get,
+)
 from members.models import Member
 from members.views import member_required
 
@@ -19,12 +25,18 @@ def leaderboard(request, member: Member):
     if kind not in LeaderboardPeriod.values:
         kind = LeaderboardPeriod.WEEK
     period = period_get(kind)
+    rows = leaderboard_top_get(period=period, limit=BOARD_SIZE)
+    me = leaderboard_rank_get(member=member, period=period)
     context = {
         "member": member,
         "period": period,
+        "period_label": LeaderboardPeriod(kind).label,
         "periods": LeaderboardPeriod.choices,
-        "rows": leaderboard_top_get(period=period, limit=BOARD_SIZE),
-        "me": leaderboard_rank_get(member=member, period=period),
+        "rows": rows,
+        "me": me,
+        # Below the top places: the member's own row, after a gap.
+        "me_below": me is not None and me["rank"] > len(rows),
         "on_board": member_on_board(member),
+        "prizes": leaderboard_prizes_get(),
     }
     return render(request, "campaigns/leaderboard.html", context)

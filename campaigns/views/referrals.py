@@ -26,7 +26,6 @@ def referrals(request, member: Member):
         "referral_url": url,
         "summary": summary,
         "referrals": [(referral, member_display_name(referral.referee)) for referral in summary["results"]],
-        "points_earned": sum(referral.referrer_points for referral in summary["results"]),
         "email_share_url": "mailto:?subject={}&body={}".format(
             quote(_("An invitation to %(program)s") % {"program": program.name}), quote(message)
         ),

@@ -5,7 +5,8 @@ photographed at 1280 and 390 px (tests/artifacts/journey/):
 2. a purchase posted through the API;
 3. the dashboard shows the points, their value and the progress to the next tier;
 4. redeem a reward with confirmation; the coupon appears; cancel it;
-5. switch to Dutch: pages and ledger reasons are Dutch;
+5. switch to Dutch: pages and ledger reasons are Dutch; the campaigns' pages (challenges, badges, leaderboard,
+   refer a friend) in Dutch;
 6. download my data;
 7. close the membership.
 """
@@ -14,11 +15,15 @@ import json
 import re
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
+from campaigns.services.badges import badge_create
+from campaigns.services.challenges import challenge_create
 from loyalty.models import Store
 from loyalty.services.api_keys import api_key_create
 from loyalty.services.program import program_get
@@ -42,7 +47,10 @@ def programme(transactional_db):
     program.terms = "Be nice.\n\nPoints are worth a cent each."
     program.save()
     tier_create(code="bronze", name="Bronze", rank=1, threshold=0, benefits="Points on every purchase.")
-    tier_create(code="silver", name="Silver", rank=2, threshold=500, benefits="Free shipping on every order.")
+    silver = tier_create(code="silver", name="Silver", rank=2, threshold=500, benefits="Free shipping on every order.")
+    badge_create(code="silver-club", name="Silver club", description="For our Silver members.", tier=silver)
+    challenge_create(code="three-visits", name="Three visits", goal="purchases", target=3, prize_points=100,
+                     starts_at=timezone.now() - timedelta(days=1), ends_at=timezone.now() + timedelta(days=30))
     reward_create(code="coffee", name="Free coffee", kind=RewardKind.FREE_PRODUCT, cost_points=150,
                   value=Decimal("2.80"), description="Any coffee, any size.")
     reward_create(code="tote", name="Tote bag", kind=RewardKind.FREE_PRODUCT, cost_points=1000, value=Decimal("9"))
@@ -161,6 +169,20 @@ def test_a_new_member_journey(browser_context, live_server, programme):
     history = page.inner_text("main")
     assert "Aankoop JOURNEY-1" in history and "Purchase JOURNEY-1" not in history
     assert f"Inwisseling {coupon.code} geannuleerd" in history
+
+    # The campaigns' pages, in Dutch: a challenge under way, a badge to earn, the leaderboard, the invitation link.
+    page.goto(f"{site}/challenges/")
+    checker.check(page, "challenges")
+    assert "Nog 2 aankopen" in page.inner_text("#challenge-three-visits")
+    page.goto(f"{site}/badges/")
+    checker.check(page, "badges")
+    assert "Bereik Silver om hem te verdienen." in page.inner_text("main")
+    page.goto(f"{site}/leaderboard/")
+    checker.check(page, "leaderboard")
+    assert "U staat niet op de ranglijst." in page.inner_text(".my-place")
+    page.goto(f"{site}/refer/")
+    checker.check(page, "refer-a-friend")
+    assert page.input_value("#referral-url").endswith(f"/r/{member.referral_code}")
 
     # 6. Download my data.
     page.goto(f"{site}/profile/")

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from campaigns.services.badges import badge_create, badge_grant
 from campaigns.services.leaderboards import leaderboard_member_refresh
@@ -55,11 +56,17 @@ def test_challenges_page_shows_progress_what_is_left_deadline_and_prize(store, c
     assert "Five visits" in words and "Progress: 2 of 5" in words and "3 more purchases" in words
     assert '<progress id="progress-' in html and 'max="5" value="2.00"' in html
     assert "40 bonus points" in words and "the Shining star badge" in words
-    assert "Ends " in words and "Milestone: no end date" in words
-    assert "Progress: 25.50 of 100 EUR" in words and "74.50 EUR more to spend" in words
+    assert f"Deadline {date_format(timezone.localtime(ends), 'DATETIME_FORMAT')}" in words
+    assert "Deadline None: this is a milestone" in words
+    assert "Progress: €25.50 of €100.00" in words and "€74.50 more to spend" in words  # money as on the dashboard
+    assert "5 days left" in words and "25%" in words
     assert "Completed on" in words  # First visit
+    assert words.index("Big spender") < words.index("First visit")  # open challenges before completed ones
     assert "99.00" not in words  # Bob's spending is not on Alice's page
-    assert "Progress: 99.00 of 100 EUR" in text(bob.get(reverse("campaigns:challenges")))
+    assert "Progress: €99.00 of €100.00" in text(bob.get(reverse("campaigns:challenges")))
+    alice.cookies[settings.LANGUAGE_COOKIE_NAME] = "nl"
+    dutch = text(alice.get(reverse("campaigns:challenges")))
+    assert "€ 25,50 van € 100,00" in dutch and "Nog 5 dagen" in dutch
 
 
 def test_badge_wall_shows_earned_and_locked_badges_with_how_to_earn():
@@ -91,11 +98,31 @@ def test_leaderboard_page_shows_periods_my_position_and_a_link_to_the_settings()
     html, words = response.content.decode(), text(response)
     assert "You are number 2 with 70 points." in words
     assert words.index("Rival") < words.index("AliceA")
-    assert 'aria-current="page" class="current">This month' in html
+    assert '<a href="?period=month" aria-current="page">This month' in html
     assert f'href="{reverse("portal:profile")}"' in html
     shy_words = text(shy.get(reverse("campaigns:leaderboard")))
     assert "You are not on the leaderboard." in shy_words and "AliceA" in shy_words
     assert shy.get(reverse("campaigns:leaderboard") + "?period=bogus").status_code == 200  # falls back to the week
+    assert "Monthly prizes" not in words  # none configured
+
+
+def test_leaderboard_page_shows_my_row_below_the_top_places_and_the_prizes(monkeypatch):
+    from campaigns.models import LeaderboardPrize
+    from campaigns.views import leaderboards
+
+    monkeypatch.setattr(leaderboards, "BOARD_SIZE", 2)
+    at = timezone.now() - timedelta(minutes=10)
+    me = signed_in("me@example.com", nickname="Trailing", leaderboard_opt_in=True)
+    for member, points in ((MemberFactory(), 90), (MemberFactory(), 80), (MemberFactory(), 60), (me.member, 10)):
+        member.__class__.objects.filter(pk=member.pk).update(leaderboard_opt_in=True,
+                                                              nickname=member.nickname or f"N{points}")
+        points_credit(member=member, points=points, audit=Audit(reason="x", occurred_at=at))
+        leaderboard_member_refresh(member_id=member.pk, at=at)
+    LeaderboardPrize.objects.create(rank=1, points=500)
+    words = text(me.get(reverse("campaigns:leaderboard")))
+    assert "N90" in words and "N80" in words and "N60" not in words  # the top two
+    assert "Place 4 Trailing (you) 10 points" in words  # then my own row
+    assert "Monthly prizes" in words and "Place 1 500 bonus points" in words
 
 
 def test_pages_in_dutch():

@@ -38,6 +38,29 @@ def test_the_refer_a_friend_page_shows_my_link_and_only_my_referrals(client, ann
     assert reverse("campaigns:referrals") in client.get(reverse("portal:dashboard")).content.decode()  # in the nav
 
 
+def test_the_page_counts_every_referral_and_lists_the_newest(client, anna, monkeypatch):
+    from django.utils import timezone
+
+    from campaigns.services import referrals as referral_services
+
+    for n in range(3):
+        member_create(email=f"f{n}@example.com", first_name=f"F{n}", last_name="Friend", referred_by=anna)
+    Referral.objects.filter(referee__email__in=["f0@example.com", "f1@example.com"]).update(
+        status=ReferralStatus.REWARDED, rewarded_at=timezone.now(), referrer_points=200)
+    original = referral_services.member_referrals_get
+    monkeypatch.setattr("campaigns.views.referrals.member_referrals_get",
+                        lambda *, member: original(member=member, limit=2))
+    client.force_login(anna.user)
+    html = client.get(reverse("campaigns:referrals")).content.decode()
+    # the figures count all three referrals, though the page lists the newest two
+    assert '<dd id="referrals-count">3</dd>' in html and '<dd id="referrals-rewarded">2</dd>' in html
+    assert '<dd id="referrals-points">400</dd>' in html
+    assert html.count('<li id="referral-') == 2 and "The newest 2 referrals are listed." in html
+    assert "F2 F." in html and "F0 F." not in html
+    assert 'class="status status-pending">Waiting for the first purchase' in html
+    assert 'class="points plus">+200' in html
+
+
 def test_the_page_needs_a_member(client):
     response = client.get(reverse("campaigns:referrals"))
     assert response.status_code == 302 and "/accounts/login/" in response.url
