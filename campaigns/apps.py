@@ -21,6 +21,14 @@ class CampaignsConfig(AppConfig):
         referrals_signals_connect()
         receivers_connect()
 
+        from campaigns.services.member_data import MEMBER_EXPORT_SECTIONS, on_member_closed
+        from members.selectors import member_export_register
+        from members.signals import member_closed
+
+        for name, builder in MEMBER_EXPORT_SECTIONS.items():
+            member_export_register(name, builder)
+        member_closed.connect(on_member_closed, dispatch_uid="campaigns.forget_closed_member")
+
         from members.navigation import portal_nav_register
 
         portal_nav_register(url_name="campaigns:referrals", label=_("Refer a friend"), order=90, icon="users")

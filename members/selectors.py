@@ -161,7 +161,8 @@ def member_tier_status_get(*, member: Member, program: Program | None = None) ->
 
 # -- the data download -----------------------------------------------------------------------------
 
-# Other apps add their part of a member's data (rewards: redemptions; campaigns: badges, referrals).
+# Other apps add their part of a member's data (rewards: redemptions; campaigns: referrals, badges, challenges,
+# leaderboard entries and actions).
 _EXPORT_SECTIONS: dict[str, Callable[[Member], Any]] = {}
 
 
@@ -176,7 +177,7 @@ def _iso(moment: datetime | date | None) -> str | None:
 
 def member_data_export(*, member: Member) -> dict[str, Any]:
     """Everything the programme keeps about the member, as JSON-ready data (in the active language)."""
-    member = Member.objects.select_related("tier", "referred_by").get(pk=member.pk)
+    member = Member.objects.select_related("tier").get(pk=member.pk)
     points = member_points_get(member=member)
     data: dict[str, Any] = {
         "exported_at": timezone.now().isoformat(),
@@ -235,22 +236,7 @@ def member_data_export(*, member: Member) -> dict[str, Any]:
                 "changed_at", "to_tier__name", "reason"
             )
         ],
-        "referrals": {
-            "referred_by": member.referred_by.referral_code if member.referred_by else None,
-            "referred": [
-                {"referee": _short_name(first, last), "joined_at": _iso(joined)}
-                for first, last, joined in member.referrals.order_by("joined_at", "id").values_list(
-                    "first_name", "last_name", "joined_at"
-                )
-            ],
-        },
     }
     for name, builder in sorted(_EXPORT_SECTIONS.items()):
         data[name] = builder(member)
     return data
-
-
-def _short_name(first: str, last: str) -> str:
-    """"Anna B.": how another member is named to a member (never their email)."""
-    initial = f" {last[0]}." if last else ""
-    return f"{first}{initial}".strip()

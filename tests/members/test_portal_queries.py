@@ -25,6 +25,10 @@ PAGES = {
     "portal:close_account": 9,
     "rewards:catalogue": 14,  # and the badge and challenge locks: the member's badges, the unlocking challenges
     "rewards:my_coupons": 11,
+    "campaigns:challenges": 11,  # the open challenges (cached) with the member's progress, the completed ones
+    "campaigns:badges": 9,  # the badges, the member's awards, the challenges that give them
+    "campaigns:leaderboard": 10,  # the top places, my rank (one statement), the prizes
+    "campaigns:referrals": 9,  # the counts and points in one aggregate, the newest 100 referrals
 }
 
 

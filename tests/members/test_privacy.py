@@ -64,7 +64,9 @@ def test_download_my_data_has_profile_transactions_redemptions_and_referrals(sig
         "Welcome points", "Pending order", "Sorry Ana, from Piet at the Main Street shop", "Reward redeemed: Cake",
     ]
     assert data["redemptions"][0]["reward"] == "Cake" and data["redemptions"][0]["status"] == "issued"
-    assert data["referrals"]["referred"] == [{"referee": "Bo B.", "joined_at": referee.joined_at.isoformat()}]
+    referral = referee.referral  # the campaigns app's section (members.selectors.member_export_register)
+    assert data["referrals"]["referred"] == [{"referee": "Bo B.", "joined_at": referral.created_at.isoformat(),
+                                              "status": "pending", "points": 0, "rewarded_at": None}]
     assert "bo@example.com" not in response.content.decode() and "Eve" not in response.content.decode()
 
 
