@@ -21,6 +21,25 @@ class CampaignsConfig(AppConfig):
         referrals_signals_connect()
         receivers_connect()
 
+        from campaigns.services.kpi import challenge_completion_rows, referral_conversion_rows
+        from loyalty.kpi import KpiTable, kpi_table_register
+
+        kpi_table_register(KpiTable(
+            key="challenge_completion", title=_("Challenge completion"),
+            columns=(_("Challenge"), _("Started"), _("Completed"), _("Completion rate (%)")),
+            rows=challenge_completion_rows, order=50,
+            description=_("Members who made their first progress in the range, and of those the ones who "
+                          "completed the challenge by its end."),
+        ))
+        kpi_table_register(KpiTable(
+            key="referral_conversion", title=_("Referral conversion"),
+            columns=(_("Channel"), _("Referrals"), _("Rewarded"), _("Over the cap"), _("Blocked"),
+                     _("Conversion rate (%)")),
+            rows=referral_conversion_rows, order=60,
+            description=_("Referrals made in the range. Rewarded and over the referrer's cap by the end of the "
+                          "range: the friend made a qualifying purchase (conversion). Blocked: as they are now."),
+        ))
+
         from campaigns.services.member_data import MEMBER_EXPORT_SECTIONS, on_member_closed
         from members.selectors import member_export_register
         from members.signals import member_closed

@@ -112,6 +112,9 @@ class ChallengeProgress(models.Model):
         "loyalty.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         verbose_name=_("prize posting"),
     )
+    # When the member's first progress was counted (kept when a refund takes it back to 0): the KPI
+    # dashboard's "started in the range".
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
@@ -126,7 +129,10 @@ class ChallengeProgress(models.Model):
             ),
             models.CheckConstraint(condition=Q(value__gte=0), name="challenge_progress_non_negative"),
         ]
-        indexes = [models.Index(fields=["member", "status"], name="challenge_progress_member")]
+        indexes = [
+            models.Index(fields=["member", "status"], name="challenge_progress_member"),
+            models.Index(fields=["started_at"], name="challenge_progress_started"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.challenge_id}/{self.member_id}: {self.value}"

@@ -26,8 +26,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncWeek
+from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -418,11 +418,13 @@ def goal_values(challenge: Challenge, *, member_ids: list[int] | None = None, un
 
 def _upsert_sql(rows: int) -> str:
     table = connection.ops.quote_name(ChallengeProgress._meta.db_table)
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * rows)
-    # A completed or expired row keeps its value: only in-progress rows move.
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
+    # A completed or expired row keeps its value: only in-progress rows move. The first positive value counted
+    # sets started_at, which then stays.
     return (
-        f"INSERT INTO {table} (challenge_id, member_id, value, status, updated_at) VALUES {values} "  # noqa: S608
-        f"ON CONFLICT (challenge_id, member_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at "
+        f"INSERT INTO {table} (challenge_id, member_id, value, status, started_at, updated_at) VALUES {values} "  # noqa: S608
+        f"ON CONFLICT (challenge_id, member_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
+        f"started_at = COALESCE({table}.started_at, excluded.started_at) "
         f"WHERE {table}.status = %s AND {table}.value <> excluded.value"
     )
 
@@ -438,7 +440,7 @@ def _progress_store(challenge: Challenge, values: dict[int, Decimal], *, now: da
         batch = positive[start : start + _BATCH]
         params: list[Any] = []
         for member_id, value in batch:
-            params += [challenge.pk, member_id, str(value), ProgressStatus.IN_PROGRESS, when]
+            params += [challenge.pk, member_id, str(value), ProgressStatus.IN_PROGRESS, when, when]
         with connection.cursor() as cursor:
             cursor.execute(_upsert_sql(len(batch)), [*params, ProgressStatus.IN_PROGRESS])
     in_progress = ChallengeProgress.objects.filter(challenge=challenge, status=ProgressStatus.IN_PROGRESS, value__gt=0)
@@ -459,7 +461,8 @@ def challenge_complete(*, challenge: Challenge, member_id: int, value: Decimal,
     with transaction.atomic():
         moved = ChallengeProgress.objects.filter(
             challenge=challenge, member_id=member_id, status=ProgressStatus.IN_PROGRESS
-        ).update(status=ProgressStatus.COMPLETED, completed_at=now, value=value, updated_at=now)
+        ).update(status=ProgressStatus.COMPLETED, completed_at=now, value=value, updated_at=now,
+                 started_at=Coalesce("started_at", Value(now)))
         if not moved:
             return None
         progress = ChallengeProgress.objects.select_related("member").get(challenge=challenge, member_id=member_id)

@@ -10,7 +10,9 @@ Needs a THROWAWAY database (ledger entries are append-only, so the data cannot b
    members, their accounts, purchases each with an `earn` transaction and its lot, redemptions (with their
    rewards' Redemption rows, when the rewards app is installed) taking points FIFO from the lots, and
    expiries of what was left in a member's oldest lot; cached balances, lifetime points and the system
-   accounts match the entries (`ledger_verify` checks it with --verify).
+   accounts match the entries (`ledger_verify` checks it with --verify). With the campaigns app: challenge
+   progress (five milestones, each started by a third of the members) and referrals (one member in ten), for
+   the challenge completion and referral conversion tables.
 2. Times the dashboard (/admin/kpi/, the default range: the last twelve months) through Django's test
    client as a superuser: cold (the figures' cache emptied first) and warm (the cached figures), several
    runs each, and prints the slowest queries of a cold run.
@@ -93,6 +95,8 @@ class Command(BaseCommand):
                     cursor.execute("VACUUM ANALYZE loyalty_purchase")
                     if apps.is_installed("rewards"):
                         cursor.execute("VACUUM ANALYZE rewards_redemption")
+                    if apps.is_installed("campaigns"):
+                        cursor.execute("VACUUM ANALYZE campaigns_challengeprogress, campaigns_referral")
             self.stdout.write(f"build: {time.perf_counter() - started:.1f} s ({built})")
         counts = (Member.objects.count(), LedgerEntry.objects.count(), LedgerTransaction.objects.count(),
                   Purchase.objects.count())
@@ -293,8 +297,63 @@ class Command(BaseCommand):
                     cursor.execute(statement)
                 if connection.vendor == "postgresql":
                     cursor.execute("SET LOCAL session_replication_role = origin")
+            campaigns = self._campaigns(created, joined, now, rng) if apps.is_installed("campaigns") else ""
         return (f"{len(rows.transactions):,} transactions, {len(rows.entries):,} entries, {len(rows.purchases):,} "
-                f"purchases, {len(rows.redemptions):,} redemptions")
+                f"purchases, {len(rows.redemptions):,} redemptions{campaigns}")
+
+    @staticmethod
+    def _campaigns(created: list, joined: list[datetime], now: datetime, rng: random.Random) -> str:
+        """The campaign tables' data (the dashboard's challenge completion and referral conversion): five
+        milestones, each started by a third of the members (a quarter of those completed), and one member in
+        ten referred by another, with every status (rows written directly, like the rest of the bench)."""
+        challenge_model = apps.get_model("campaigns", "Challenge")
+        progress_model = apps.get_model("campaigns", "ChallengeProgress")
+        referral_model = apps.get_model("campaigns", "Referral")
+        start = now - timedelta(days=DAYS)
+        challenges = [
+            challenge_model.objects.get_or_create(
+                code=f"kpi-bench-{number}",
+                defaults={"name": f"Bench challenge {number}", "goal": "purchases", "target": 3 + number,
+                          "prize_points": 50, "starts_at": start},
+            )[0]
+            for number in range(5)
+        ]
+        progress = []
+        for challenge in challenges:
+            for k, member in enumerate(created):
+                if rng.random() >= 1 / 3:
+                    continue
+                started = joined[k] + timedelta(seconds=rng.uniform(0, (now - joined[k]).total_seconds()))
+                done = rng.random() < 0.25
+                finished = started + (now - started) * rng.random() if done else None
+                progress.append(progress_model(
+                    challenge=challenge, member=member, value=challenge.target if done else 1,
+                    status="completed" if done else "in_progress", started_at=started, completed_at=finished,
+                    updated_at=finished or started,
+                ))
+        progress_model.objects.bulk_create(progress, batch_size=5000)
+        statuses = [("pending", ""), ("rewarded", ""), ("rewarded", ""), ("capped", ""), ("blocked", "ip_limit"),
+                    ("cancelled", "")]
+        referrals = []
+        for k in range(1, len(created)):
+            if rng.random() >= 0.1:
+                continue
+            status, reason = rng.choice(statuses)
+            referrals.append(referral_model(
+                referrer=created[rng.randrange(k)], referee=created[k], status=status, block_reason=reason,
+                channel=rng.choice(["portal", "api"]),
+                rewarded_at=joined[k] + timedelta(days=rng.uniform(1, 60)) if status == "rewarded" else None,
+            ))
+        referral_model.objects.bulk_create(referrals, batch_size=5000)
+        with connection.cursor() as cursor:  # created_at is auto_now_add: the referee's join time instead
+            cursor.execute(
+                "UPDATE campaigns_referral SET created_at = m.joined_at FROM members_member m "
+                "WHERE m.id = campaigns_referral.referee_id"
+                if connection.vendor == "postgresql" else
+                "UPDATE campaigns_referral SET created_at = (SELECT joined_at FROM members_member m "
+                "WHERE m.id = campaigns_referral.referee_id)"
+            )
+        return f", {len(progress):,} challenge progress rows, {len(referrals):,} referrals"
 
     @staticmethod
     def _more(rng: random.Random, count: int, joined: datetime, now: datetime) -> list[tuple[datetime, int]]:
