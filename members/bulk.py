@@ -5,6 +5,8 @@ list's filter), each recorded in the audit log (StaffAction) with who, what and 
   key `bulk-adjust:<token>:<member>`), so a refused debit refuses that member only, and the same form
   submitted twice posts nothing the second time.
 - Status changes are one set-based UPDATE with the audit row, in one transaction.
+- Other apps' bulk actions on members (campaigns: grant a badge) use `bulk_member_ids`, `BulkResult` and
+  `bulk_details` from here, and record themselves the same way.
 """
 
 from __future__ import annotations
@@ -46,14 +48,16 @@ class BulkResult:
     action: StaffAction | None = None
 
 
-def _member_ids(members: QuerySet[Member]) -> list[int]:
+def bulk_member_ids(members: QuerySet[Member]) -> list[int]:
+    """The ids of the members a bulk action runs on, in order; BulkTooLarge beyond BULK_LIMIT."""
     ids = list(members.order_by().values_list("pk", flat=True)[: BULK_LIMIT + 1])
     if len(ids) > BULK_LIMIT:
         raise BulkTooLarge(members.count())
     return sorted(ids)
 
 
-def _details(result: BulkResult, selection: dict[str, Any], **more) -> dict[str, Any]:
+def bulk_details(result: BulkResult, selection: dict[str, Any], **more) -> dict[str, Any]:
+    """The audit log's details of a bulk action: what it was given, the selection, and what came of it."""
     return {
         **more,
         "selection": selection,
@@ -72,7 +76,7 @@ def members_points_adjust(
     A member whose available points are fewer than a removal, or whose account is closed, is refused and
     listed; the others are posted. `token` identifies this submission of the form."""
     result = BulkResult()
-    for member in Member.objects.filter(pk__in=_member_ids(members)).order_by("pk").iterator(chunk_size=500):
+    for member in Member.objects.filter(pk__in=bulk_member_ids(members)).order_by("pk").iterator(chunk_size=500):
         if member.status == MemberStatus.CLOSED:
             result.refused.append((member.loyalty_id, gettext("This member's account is closed.")))
             continue
@@ -89,7 +93,7 @@ def members_points_adjust(
     if result.done or result.refused or not StaffAction.objects.filter(details__token=token).exists():
         result.action = staff_action_record(
             kind=StaffActionKind.POINTS_ADJUSTED, staff_user=staff_user, count=result.done,
-            details=_details(result, selection, points=points, reason=reason, token=token),
+            details=bulk_details(result, selection, points=points, reason=reason, token=token),
         )
     return result
 
@@ -124,7 +128,7 @@ def members_status_set(
     if status not in _STATUS_CHANGES:
         raise ValueError(f"cannot bulk-set status {status!r}")
     from_status, kind = _STATUS_CHANGES[MemberStatus(status)]
-    ids = _member_ids(members)
+    ids = bulk_member_ids(members)
     changing = list(
         Member.objects.select_for_update().filter(pk__in=ids, status=from_status).order_by("pk")
         .values_list("pk", "loyalty_id")
@@ -133,7 +137,7 @@ def members_status_set(
     result = BulkResult(done=len(changing), already=len(ids) - len(changing))
     result.action = staff_action_record(
         kind=kind, staff_user=staff_user, count=result.done,
-        details=_details(result, selection, members=[loyalty_id for _pk, loyalty_id in changing[:1000]]),
+        details=bulk_details(result, selection, members=[loyalty_id for _pk, loyalty_id in changing[:1000]]),
     )
     return result
 
@@ -145,7 +149,7 @@ def members_expiry_reminder_resend(
     Members with no points expiring, or not active, are listed as refused."""
     as_of = as_of or timezone.now()
     result = BulkResult()
-    for member in Member.objects.filter(pk__in=_member_ids(members)).order_by("pk").iterator(chunk_size=500):
+    for member in Member.objects.filter(pk__in=bulk_member_ids(members)).order_by("pk").iterator(chunk_size=500):
         if member.status != MemberStatus.ACTIVE:
             result.refused.append((member.loyalty_id, gettext("Only active members get reminders.")))
             continue
@@ -155,6 +159,6 @@ def members_expiry_reminder_resend(
             result.done += 1
     result.action = staff_action_record(
         kind=StaffActionKind.EXPIRY_REMINDERS_RESENT, staff_user=staff_user, count=result.done,
-        details=_details(result, selection),
+        details=bulk_details(result, selection),
     )
     return result

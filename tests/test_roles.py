@@ -220,6 +220,30 @@ def test_program_manager_runs_the_programme_but_not_logins(everything):
     assert not root.is_superuser
 
 
+def test_campaign_actions_by_role(everything):
+    """Issues 10 and 11's admin actions and pages: the programme manager's, never support's."""
+    referral = Referral.objects.get()
+    Referral.objects.filter(pk=referral.pk).update(status="blocked", block_reason="same_email")
+    referrals = reverse("admin:campaigns_referral_changelist")
+    review = {"action": "cancel", "_selected_action": [referral.pk], "index": "0"}
+    badge = {"action": "grant_badge", "_selected_action": [everything["member"].pk], "index": "0",
+             "apply": "Grant badge", "badge": badge_create(code="new", name="New").pk, "reason": "Thanks"}
+    members = reverse("admin:members_member_changelist")
+    board = reverse("admin:campaigns_leaderboardscore_changelist") + "?period=month"
+    support = staff("Support")
+    assert support.post(referrals, review).status_code == 403
+    assert support.get(board).status_code == 403
+    support.post(members, badge)
+    assert Referral.objects.get().status == "blocked" and not StaffAction.objects.exclude(kind="points_imported")
+    manager = staff("Program manager")
+    assert manager.get(board).status_code == 200
+    assert manager.post(referrals, review).status_code == 302
+    assert manager.post(members, badge).status_code == 302
+    assert Referral.objects.get().status == "cancelled"
+    assert set(StaffAction.objects.values_list("kind", flat=True)) == {"points_imported", "referrals_cancelled",
+                                                                       "badge_granted"}
+
+
 def test_roles_are_made_by_the_migration_with_explicit_permissions():
     manager = set(Group.objects.get(name="Program manager").permissions.values_list("codename", flat=True))
     support = set(Group.objects.get(name="Support").permissions.values_list("codename", flat=True))

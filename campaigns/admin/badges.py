@@ -10,13 +10,15 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Badge, BadgeAward, BadgeSource
-from campaigns.services.badges import badge_grant, badge_save, badges_with_holders
+from campaigns.services.badges import badge_save, badges_with_holders, member_badge_grant, members_badge_grant
 from campaigns.services.common import CampaignInvalid
+from loyalty.admin.display import action_selection
 from members.admin import MemberAdmin
+from members.bulk import BulkTooLarge
 
 
 def _preview(image, size: int) -> str:
@@ -107,8 +109,10 @@ class BadgeAwardAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            award, _created = badge_grant(badge=form.cleaned_data["badge"], member=form.cleaned_data["member"],
-                                          reason=form.cleaned_data["reason"], staff_user=request.user)
+            award, _created = member_badge_grant(
+                badge=form.cleaned_data["badge"], member=form.cleaned_data["member"],
+                reason=form.cleaned_data["reason"], staff_user=request.user,
+            )
         except CampaignInvalid as error:
             raise PermissionDenied(error.detail) from None
         obj.pk = award.pk
@@ -124,6 +128,8 @@ class BadgeAwardAdmin(admin.ModelAdmin):
 
 
 # -- "Grant a badge" on the members list ----------------------------------------------------------------
+# The members admin's bulk-action pattern (members.admin, members.bulk): the selected members or every member
+# matching the list's filter ("Select all"), a form, then one service call recorded in the audit log.
 
 
 class BadgeGrantActionForm(forms.Form):
@@ -131,39 +137,45 @@ class BadgeGrantActionForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=255, help_text=_("Shown to the members with the badge."))
 
 
-@admin.action(description=_("Grant a badge to the selected members"), permissions=["change"])
+def _has_grant_badge_permission(self, request) -> bool:
+    """Bulk actions on members (view members and run bulk actions) and granting badges."""
+    return self.has_bulk_permission(request) and request.user.has_perm("campaigns.add_badgeaward")
+
+
+@admin.action(description=_("Grant a badge…"), permissions=["grant_badge"])
 def grant_badge(modeladmin, request, queryset):
-    if not request.user.has_perm("campaigns.add_badgeaward"):
-        raise PermissionDenied
     form = BadgeGrantActionForm(request.POST if "apply" in request.POST else None)
-    if form.is_valid():
-        granted = held = refused = 0
-        for member in queryset.order_by("pk"):
-            try:
-                _award, created = badge_grant(badge=form.cleaned_data["badge"], member=member,
-                                              reason=form.cleaned_data["reason"], staff_user=request.user)
-            except CampaignInvalid:
-                refused += 1
-                continue
-            granted += created
-            held += not created
-        modeladmin.message_user(request, gettext(
-            "%(badge)s granted to %(granted)s members; %(held)s held it already, %(refused)s refused (closed)."
-        ) % {"badge": form.cleaned_data["badge"], "granted": granted, "held": held, "refused": refused},
-            messages.SUCCESS)
+    if form.is_bound and form.is_valid():
+        try:
+            result = members_badge_grant(
+                members=queryset, badge=form.cleaned_data["badge"], reason=form.cleaned_data["reason"],
+                staff_user=request.user, selection=action_selection(request),
+            )
+        except (BulkTooLarge, CampaignInvalid) as error:
+            modeladmin.message_user(request, str(error), messages.ERROR)
+            return None
+        badge = form.cleaned_data["badge"]
+        # _report fills in the count again: the badge's name is escaped for that.
+        modeladmin._report(request, result, lambda count: ngettext(
+            "%(badge)s granted to %(count)d member.", "%(badge)s granted to %(count)d members.", count,
+        ) % {"badge": badge.name.replace("%", "%%"), "count": count})
         return None
+    count = queryset.count()
     context = {
         **modeladmin.admin_site.each_context(request),
         "opts": modeladmin.model._meta,
         "title": gettext("Grant a badge"),
         "form": form,
-        "members": queryset,
+        "count": count,
+        "queryset": queryset[:20],
         "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        "action": "grant_badge",
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
         "media": modeladmin.media + form.media,
     }
     return TemplateResponse(request, "admin/campaigns/grant_badge.html", context)
 
 
 # The action lives with the badges; the members admin is members' own.
+MemberAdmin.has_grant_badge_permission = _has_grant_badge_permission  # type: ignore[attr-defined]
 MemberAdmin.actions = [*(MemberAdmin.actions or []), grant_badge]  # type: ignore[misc]

@@ -1,11 +1,13 @@
-"""Admin for referrals: staff review blocked ones (unblock pays as if never blocked; cancel ends it)."""
+"""Admin for referrals: staff review blocked ones (unblock pays as if never blocked; cancel ends it), each
+review recorded in the audit log."""
 
 from django.contrib import admin, messages
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Referral, ReferralStatus
-from campaigns.services.referrals import ReferralError, referral_cancel, referral_unblock
+from campaigns.services.referrals import referrals_review
+from loyalty.admin.display import action_selection
 
 
 @admin.register(Referral)
@@ -30,24 +32,20 @@ class ReferralAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def _review(self, request, queryset, service, done_message: str) -> None:
-        done = 0
-        for referral in queryset.order_by("pk"):
-            try:
-                service(referral=referral, staff_user=request.user)
-            except ReferralError as error:
-                self.message_user(request, f"{referral}: {error.detail}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+    def _review(self, request, queryset, decision: str, done_message: str) -> None:
+        result = referrals_review(referrals=queryset, decision=decision, staff_user=request.user,
+                                  selection=action_selection(request))
+        for loyalty_id, why in result.refused:
+            self.message_user(request, f"{loyalty_id}: {why}", messages.ERROR)
+        if result.done:
+            self.message_user(request, done_message % {"count": result.done}, messages.SUCCESS)
 
     @admin.action(description=_("Unblock the selected referrals (pay them as if never blocked)"),
                   permissions=["change"])
     def unblock(self, request, queryset):
         blocked = queryset.filter(status=ReferralStatus.BLOCKED)
         count = blocked.count()
-        self._review(request, blocked, referral_unblock,
+        self._review(request, blocked, "unblock",
                      ngettext("%(count)s referral unblocked.", "%(count)s referrals unblocked.", count))
         if count < queryset.count():
             self.message_user(request, gettext("Only blocked referrals can be unblocked; the others were left as they "
@@ -57,7 +55,7 @@ class ReferralAdmin(admin.ModelAdmin):
     def cancel(self, request, queryset):
         open_ = queryset.filter(status__in=[ReferralStatus.PENDING, ReferralStatus.BLOCKED])
         count = open_.count()
-        self._review(request, open_, referral_cancel,
+        self._review(request, open_, "cancel",
                      ngettext("%(count)s referral cancelled.", "%(count)s referrals cancelled.", count))
         if count < queryset.count():
             self.message_user(request, gettext("Only pending or blocked referrals can be cancelled; the others were "

@@ -12,13 +12,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import Badge, BadgeAward, BadgeSource
 from campaigns.services.common import CampaignInvalid
-from loyalty.models import Tier
+from loyalty.models import StaffActionKind, Tier
+from loyalty.services.audit import staff_action_record
+from members.bulk import BulkResult, bulk_details, bulk_member_ids
 from members.models import Member, MemberStatus
 
 BADGE_FIELDS = ("code", "name", "description", "image", "tier", "active")
@@ -113,16 +115,70 @@ def badge_award(
     return award, True
 
 
-def badge_grant(*, badge: Badge, member: Member, reason: str, staff_user=None) -> tuple[BadgeAward, bool]:
-    """Staff give a badge by hand (admin action, API). The reason is required and shown to the member."""
+def _grant_checked(*, badge: Badge, reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise CampaignInvalid(_("A reason is required."), {"reason": [_("A reason is required.")]})
     if not badge.active:
         raise CampaignInvalid(_("%(badge)s is not active.") % {"badge": badge.name}, {"badge": [_("Not active.")]})
+    return reason
+
+
+def badge_grant(*, badge: Badge, member: Member, reason: str, staff_user=None) -> tuple[BadgeAward, bool]:
+    """Staff give a badge by hand (the API; the admin's forms record it in the audit log too, through
+    member_badge_grant and members_badge_grant). The reason is required and shown to the member."""
+    reason = _grant_checked(badge=badge, reason=reason)
     if member.status == MemberStatus.CLOSED:
         raise CampaignInvalid(_("This member's account is closed."))
     return badge_award(badge=badge, member=member, source=BadgeSource.STAFF, staff_user=staff_user, reason=reason)
+
+
+@transaction.atomic
+def member_badge_grant(*, badge: Badge, member: Member, reason: str, staff_user) -> tuple[BadgeAward, bool]:
+    """A grant by a staff member in the admin (the Badge awards add form), recorded in the audit log."""
+    award, created = badge_grant(badge=badge, member=member, reason=reason, staff_user=staff_user)
+    if created:
+        staff_action_record(
+            kind=StaffActionKind.BADGE_GRANTED, staff_user=staff_user, count=1,
+            details={"selection": {"member": member.loyalty_id}, "badge": badge.code, "reason": award.reason,
+                     "done": 1},
+        )
+    return award, created
+
+
+@transaction.atomic
+def members_badge_grant(
+    *, members: QuerySet[Member], badge: Badge, reason: str, staff_user, selection: dict[str, Any],
+    now: datetime | None = None,
+) -> BulkResult:
+    """Staff give a badge to many members at once: the member list's bulk action, on the selected members or
+    every member matching the list's filter (at most members.bulk.BULK_LIMIT). One INSERT for the lot, and one
+    audit log entry (who, when, what, how many, the members left out) in the same transaction.
+
+    Members who hold the badge already keep their award (counted as already done, also when a concurrent grant
+    won the race); closed members are refused and listed. Raises CampaignInvalid (no reason, an inactive
+    badge) or members.bulk.BulkTooLarge, and then changes nothing."""
+    reason = _grant_checked(badge=badge, reason=reason)
+    now = now or timezone.now()
+    ids = bulk_member_ids(members)
+    held = set(BadgeAward.objects.filter(badge=badge, member_id__in=ids).values_list("member_id", flat=True))
+    closed = dict(Member.objects.filter(pk__in=ids, status=MemberStatus.CLOSED).values_list("pk", "loyalty_id"))
+    giving = [member_id for member_id in ids if member_id not in held and member_id not in closed]
+    BadgeAward.objects.bulk_create(
+        [BadgeAward(badge=badge, member_id=member_id, source=BadgeSource.STAFF, staff_user=staff_user,
+                    reason=reason[:255], awarded_at=now) for member_id in giving],
+        batch_size=2000, ignore_conflicts=True,  # held meanwhile: the other grant's award stays
+    )
+    done = BadgeAward.objects.filter(badge=badge, member_id__in=giving, source=BadgeSource.STAFF,
+                                     staff_user=staff_user, awarded_at=now).count()
+    result = BulkResult(done=done, already=len(held) + len(giving) - done)
+    closed_text = _("This member's account is closed.")
+    result.refused = [(closed[member_id], closed_text) for member_id in ids if member_id in closed]
+    result.action = staff_action_record(
+        kind=StaffActionKind.BADGE_GRANTED, staff_user=staff_user, count=done,
+        details=bulk_details(result, selection, badge=badge.code, reason=reason),
+    )
+    return result
 
 
 def _tier_badges() -> list[Badge]:

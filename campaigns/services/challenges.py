@@ -423,8 +423,8 @@ def _upsert_sql(rows: int) -> str:
     # sets started_at, which then stays.
     return (
         f"INSERT INTO {table} (challenge_id, member_id, value, status, started_at, updated_at) VALUES {values} "  # noqa: S608
-        f"ON CONFLICT (challenge_id, member_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
-        f"started_at = COALESCE({table}.started_at, excluded.started_at) "
+        f"ON CONFLICT (challenge_id, member_id) DO UPDATE SET value = excluded.value, "
+        f"updated_at = excluded.updated_at, started_at = COALESCE({table}.started_at, excluded.started_at) "
         f"WHERE {table}.status = %s AND {table}.value <> excluded.value"
     )
 

@@ -61,7 +61,7 @@ def referral_conversion_rows(period: KpiRange, figures: dict[str, Any] | None = 
         )
         .order_by()
     )
-    by_channel = {row["channel"]: row for row in counted}
+    by_channel: dict[str, dict[str, Any]] = {row["channel"]: dict(row) for row in counted}
     if not by_channel:
         return []
     rows = []

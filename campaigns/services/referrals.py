@@ -26,16 +26,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from campaigns.models import BlockReason, Referral, ReferralChannel, ReferralStatus
-from loyalty.models import LedgerTransaction, Purchase, TransactionKind
+from loyalty.models import LedgerTransaction, Purchase, StaffActionKind, TransactionKind
 from loyalty.reasons import Reason
+from loyalty.services.audit import staff_action_record
 from loyalty.services.ledger import Audit, LedgerError, points_credit
 from loyalty.services.program import program_get
+from members.bulk import BulkResult, bulk_details
 from members.models import Member, MemberStatus
 
 logger = logging.getLogger(__name__)
@@ -294,6 +296,33 @@ def referral_cancel(*, referral: Referral, staff_user: Any = None) -> Referral:
     referral.decided_by, referral.decided_at = staff_user, timezone.now()
     referral.save(update_fields=["status", "block_reason", "decided_by", "decided_at"])
     return referral
+
+
+REVIEWS = {
+    "unblock": (referral_unblock, StaffActionKind.REFERRALS_UNBLOCKED),
+    "cancel": (referral_cancel, StaffActionKind.REFERRALS_CANCELLED),
+}
+
+
+def referrals_review(*, referrals: QuerySet[Referral], decision: str, staff_user: Any,
+                     selection: dict[str, Any]) -> BulkResult:
+    """Unblock or cancel referrals selected in the admin, each in its own transaction (an unblock pays), then one
+    audit log entry: who, what, how many, and the referrals refused (by the new member's loyalty ID, with why)."""
+    service, kind = REVIEWS[decision]
+    result = BulkResult()
+    chosen = list(referrals.order_by("pk").values_list("pk", "referee__loyalty_id"))
+    for referral_id, loyalty_id in chosen:
+        try:
+            service(referral=Referral(pk=referral_id), staff_user=staff_user)
+        except ReferralError as error:
+            result.refused.append((loyalty_id, error.detail))
+        else:
+            result.done += 1
+    result.action = staff_action_record(
+        kind=kind, staff_user=staff_user, count=result.done,
+        details=bulk_details(result, selection, referrals=[referral_id for referral_id, _id in chosen[:1000]]),
+    )
+    return result
 
 
 # -- reads ---------------------------------------------------------------------------------------------------

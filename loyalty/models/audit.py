@@ -13,6 +13,8 @@ class StaffActionKind(models.TextChoices):
     MEMBERS_REACTIVATED = "members_reactivated", _("Members reactivated")
     EXPIRY_REMINDERS_RESENT = "expiry_reminders_resent", _("Expiry reminders sent again")
     BADGE_GRANTED = "badge_granted", _("Badge granted")
+    REFERRALS_UNBLOCKED = "referrals_unblocked", _("Referrals unblocked")
+    REFERRALS_CANCELLED = "referrals_cancelled", _("Referrals cancelled")
     REDEMPTIONS_CANCELLED = "redemptions_cancelled", _("Redemptions cancelled")
     MEMBERS_IMPORTED = "members_imported", _("Members imported")
     POINTS_IMPORTED = "points_imported", _("Points imported")

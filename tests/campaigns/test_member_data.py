@@ -13,7 +13,6 @@ from django.utils import timezone
 from campaigns.models import (
     ActionRule,
     BadgeAward,
-    LeaderboardAward,
     LeaderboardPrize,
     LeaderboardScore,
     Referral,

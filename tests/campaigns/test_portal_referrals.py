@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from campaigns.models import ActionEvent, ActionRule, Referral, ReferralStatus
+from loyalty.models import StaffAction
 from loyalty.selectors import member_points_get
 from members.models import User
 from members.services import member_create
@@ -90,6 +91,12 @@ def test_staff_unblock_and_cancel_referrals(admin_client):
     pending_referral = Referral.objects.get(referee=pending)
     admin_client.post(changelist, {"action": "cancel", "_selected_action": [pending_referral.pk]})
     assert Referral.objects.get(pk=pending_referral.pk).status == ReferralStatus.CANCELLED
+    # each review is in the audit log: who, what, how many
+    unblocked, cancelled = (StaffAction.objects.get(kind=kind) for kind in ("referrals_unblocked",
+                                                                            "referrals_cancelled"))
+    assert (unblocked.staff_user.email, unblocked.count, unblocked.details["referrals"]) == (
+        "admin@example.com", 1, [blocked_referral.pk])
+    assert (cancelled.count, cancelled.details["selection"], cancelled.details["refused"]) == (1, {"selected": 1}, 0)
     assert admin_client.get(reverse("admin:campaigns_referral_change", args=[pending_referral.pk])).status_code == 200
 
 
