@@ -157,6 +157,9 @@ def test_pages_that_exist_for_the_superuser(everything):
         ("admin:rewards_redemption_charity_totals", 200, 200),
         ("admin:rewards_vouchercode_import", 200, 403),
         ("admin:loyalty_staffaction_changelist", 200, 403),
+        ("admin:campaigns_referral_export_csv", 200, 403),
+        ("admin:campaigns_badgeaward_export_csv", 200, 403),
+        ("admin:campaigns_actionevent_export_csv", 200, 403),
     ],
 )
 def test_custom_pages_by_role(everything, url_name, manager, support):

@@ -21,6 +21,7 @@ from campaigns.services.actions import (
     action_rule_validate,
 )
 from loyalty.admin.purchases import FORM_TEMPLATE, PurchaseRecordForm, _field_errors
+from loyalty.exports import CsvExportMixin
 from loyalty.services.ledger import LedgerError
 
 
@@ -90,10 +91,17 @@ class ActionRecordForm(forms.Form):
 
 
 @admin.register(ActionEvent)
-class ActionEventAdmin(admin.ModelAdmin):
+class ActionEventAdmin(CsvExportMixin, admin.ModelAdmin):
     """Recorded actions are never changed or deleted (their points are in the ledger)."""
 
     change_list_template = "admin/campaigns/actionevent/change_list.html"
+    csv_filename = "actions"
+    csv_header = ("id", "occurred_at", "loyalty_id", "type", "reference", "points", "capped", "cap", "store")
+
+    def csv_rows(self, queryset):
+        return queryset.values_list(
+            "id", "occurred_at", "member__loyalty_id", "type", "reference", "points", "capped", "cap", "store__slug",
+        ).iterator(chunk_size=self.csv_chunk_size)
     list_display = ["occurred_at", "member", "type", "reference", "points", "capped", "cap"]
     list_filter = ["type", "capped", ("occurred_at", admin.DateFieldListFilter)]
     list_select_related = ["member"]

@@ -17,6 +17,7 @@ from campaigns.models import Badge, BadgeAward, BadgeSource
 from campaigns.services.badges import badge_save, badges_with_holders, member_badge_grant, members_badge_grant
 from campaigns.services.common import CampaignInvalid
 from loyalty.admin.display import action_selection
+from loyalty.exports import CsvExportMixin
 from members.admin import MemberAdmin
 from members.bulk import BulkTooLarge
 
@@ -89,13 +90,22 @@ class BadgeGrantForm(forms.ModelForm):
 
 
 @admin.register(BadgeAward)
-class BadgeAwardAdmin(admin.ModelAdmin):
+class BadgeAwardAdmin(CsvExportMixin, admin.ModelAdmin):
     list_display = ["badge", "member", "source", "awarded_at", "challenge", "tier", "staff_user", "reason"]
+    change_list_template = "admin/change_list_csv.html"
+    csv_filename = "badge-awards"
+    csv_header = ("id", "awarded_at", "loyalty_id", "badge", "source", "challenge", "tier", "reason")
     list_filter = ["source", "badge"]
     search_fields = ["=member__loyalty_id", "member__email", "badge__code", "badge__name"]
     list_select_related = ["badge", "member", "challenge", "tier", "staff_user"]
     autocomplete_fields = ["member"]
     ordering = ["-awarded_at", "-id"]
+
+    def csv_rows(self, queryset):
+        return queryset.values_list(
+            "id", "awarded_at", "member__loyalty_id", "badge__code", "source", "challenge__code", "tier__code",
+            "reason",
+        ).iterator(chunk_size=self.csv_chunk_size)
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
