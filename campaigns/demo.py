@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from campaigns.models import ActionRule, Badge, Challenge, ChallengeGoal, LeaderboardPrize, Promotion
 from campaigns.services.actions import action_event_record, action_rule_create, action_rule_update
-from campaigns.services.badges import badge_create, badge_grant
+from campaigns.services.badges import badge_create, members_badge_grant
 from campaigns.services.challenges import challenge_create, challenge_progress_backfill, challenges_close, goal_values
 from campaigns.services.leaderboards import leaderboard_prizes_award, leaderboards_refresh
 from campaigns.services.promotions import promotion_create
@@ -211,9 +211,11 @@ def _demo_gamification(demo: demo_command.Demo) -> None:
     demo.counts["challenges closed"] += closed["challenges"]
     demo.counts["challenges"] += Challenge.objects.count()
 
-    for member in members[len(members) // 4 : len(members) // 4 + 3]:
-        badge_grant(badge=_badge("ambassador"), member=member, reason="Helped at the summer fair",
-                    staff_user=demo.admin)
+    # The members list's "Grant a badge" bulk action, through its service: in the audit log.
+    helpers = [member.pk for member in members[len(members) // 4 : len(members) // 4 + 3]]
+    members_badge_grant(members=Member.objects.filter(pk__in=helpers), badge=_badge("ambassador"),
+                        reason="Helped at the summer fair", staff_user=demo.admin,
+                        selection={"selected": len(helpers)})
 
     # The leaderboard: a share of the members (and the demo member) opted in with a nickname.
     for number, member in enumerate(members, start=1):
