@@ -54,9 +54,11 @@ def test_demo_loads_a_sound_ledger_and_prints_working_logins():
     manager = authenticate(email="manager@example.com", password=printed_password(output, "manager@example.com"))
     support = authenticate(email="support@example.com", password=printed_password(output, "support@example.com"))
     assert manager.has_perm("loyalty.view_kpi_dashboard") and not support.has_perm("loyalty.view_kpi_dashboard")
-    assert set(StaffAction.objects.values_list("kind", flat=True)) == {"points_imported", "members_suspended"}
+    assert set(StaffAction.objects.values_list("kind", flat=True)) == {"points_imported", "members_suspended",
+                                                                       "badge_granted"}
     figures = kpis_get(period=default_range(timezone.localdate()))
     assert figures["points_issued"] > 0 and figures["points_redeemed"] > 0 and figures["orders"] > 20
+    assert figures["tables"]["challenge_completion"] and figures["tables"]["referral_conversion"]
     assert figures["tables"]["top_rewards"] and Redemption.objects.exists()
     assert sum(row[1] for row in figures["points_by_month"] if row[1]) == figures["points_issued"]
     assert len([row for row in figures["points_by_month"] if row[1]]) >= 11  # a year of figures
