@@ -22,11 +22,11 @@ from campaigns.services.challenges import (
 from campaigns.services.common import PRIZE_JOBS
 from campaigns.services.leaderboards import COUNTED_KINDS, member_on_board
 from campaigns.signals import action_recorded
-from campaigns.tasks import challenge_progress_refresh, enqueue, leaderboard_member_refresh
+from campaigns.tasks import challenge_progress_refresh, enqueue, leaderboard_member_refresh, leaderboard_members_refresh
 from loyalty.models import LedgerTransaction, TransactionKind
 from loyalty.signals import points_posted, purchase_recorded, purchase_refunded, tier_changed
 from members.models import Member
-from members.signals import member_status_changed
+from members.signals import member_status_changed, members_status_changed
 
 # Member fields that decide whether a member is on the leaderboard.
 BOARD_FIELDS = {"status", "leaderboard_opt_in", "nickname"}
@@ -113,6 +113,12 @@ def on_member_status_changed(sender, *, member_id: int, status: str, **kwargs) -
     enqueue(leaderboard_member_refresh, member_id=member_id)
 
 
+def on_members_status_changed(sender, *, member_ids: list[int], status: str, **kwargs) -> None:
+    """A bulk suspend or reactivate (members.bulk): one task for the lot, which touches only the members on the
+    board or with rows."""
+    enqueue(leaderboard_members_refresh, member_ids=list(member_ids))
+
+
 def receivers_connect() -> None:
     purchase_recorded.connect(on_purchase_recorded, dispatch_uid="campaigns.challenges_on_purchase")
     purchase_refunded.connect(on_purchase_refunded, dispatch_uid="campaigns.challenges_on_refund")
@@ -122,6 +128,7 @@ def receivers_connect() -> None:
     tier_changed.connect(on_tier_changed_challenges, dispatch_uid="campaigns.tier_challenges")
     post_save.connect(on_member_saved, sender=Member, dispatch_uid="campaigns.leaderboard_on_member_saved")
     member_status_changed.connect(on_member_status_changed, dispatch_uid="campaigns.leaderboard_on_member_status")
+    members_status_changed.connect(on_members_status_changed, dispatch_uid="campaigns.leaderboard_on_bulk_status")
     post_save.connect(challenges_cache_clear, sender=Challenge, dispatch_uid="campaigns.challenges_cache_save")
     post_delete.connect(challenges_cache_clear, sender=Challenge, dispatch_uid="campaigns.challenges_cache_delete")
     m2m_changed.connect(challenges_cache_clear, sender=Challenge.tiers.through,

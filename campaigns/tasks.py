@@ -73,6 +73,12 @@ def challenge_progress_backfill(challenge_id: int) -> dict:
 
 
 @shared_task(**MEMBER_TASK_OPTIONS)
+def leaderboard_members_refresh(member_ids: list[int]) -> int:
+    """The leaderboard rows of members whose status staff changed in bulk; returns how many were refreshed."""
+    return leaderboard_services.leaderboard_members_refresh(member_ids=member_ids)
+
+
+@shared_task(**MEMBER_TASK_OPTIONS)
 def leaderboard_member_refresh(member_id: int, at: str | None = None) -> bool:
     """Recompute the member's leaderboard rows for the periods containing `at` (ISO 8601; default now)."""
     return leaderboard_services.leaderboard_member_refresh(member_id=member_id, at=parse_datetime(at) if at else None)

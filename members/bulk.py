@@ -4,7 +4,8 @@ list's filter), each recorded in the audit log (StaffAction) with who, what and 
 - Points go through the ledger service one member at a time (each member its own posting and idempotency
   key `bulk-adjust:<token>:<member>`), so a refused debit refuses that member only, and the same form
   submitted twice posts nothing the second time.
-- Status changes are one set-based UPDATE with the audit row, in one transaction.
+- Status changes are one set-based UPDATE with the audit row, in one transaction; `members_status_changed` is
+  sent once after the commit (the leaderboard drops suspended members and takes reactivated ones back).
 - Other apps' bulk actions on members (campaigns: grant a badge) use `bulk_member_ids`, `BulkResult` and
   `bulk_details` from here, and record themselves the same way.
 """
@@ -25,6 +26,7 @@ from loyalty.services.audit import staff_action_record
 from loyalty.services.jobs import expiry_reminder_resend
 from loyalty.services.ledger import LedgerError, points_adjust
 from members.models import Member, MemberStatus
+from members.signals import members_status_changed
 
 # A bulk action runs inside the admin's request. Larger selections belong to `import_points` (points) or a
 # narrower filter; the limit is said in the refusal.
@@ -133,7 +135,12 @@ def members_status_set(
         Member.objects.select_for_update().filter(pk__in=ids, status=from_status).order_by("pk")
         .values_list("pk", "loyalty_id")
     )
-    Member.objects.filter(pk__in=[pk for pk, _id in changing]).update(status=status)
+    changed_ids = [pk for pk, _id in changing]
+    Member.objects.filter(pk__in=changed_ids).update(status=status)
+    if changed_ids:
+        transaction.on_commit(
+            lambda: members_status_changed.send(sender=Member, member_ids=changed_ids, status=status)
+        )
     result = BulkResult(done=len(changing), already=len(ids) - len(changing))
     result.action = staff_action_record(
         kind=kind, staff_user=staff_user, count=result.done,

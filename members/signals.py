@@ -11,6 +11,10 @@ member_enrolled = Signal()
 # `member_id` and `status`. campaigns listens: only active members are on the leaderboard.
 member_status_changed = Signal()
 
+# Sent once after the commit of a bulk status change (members.bulk.members_status_set: the admin's suspend or
+# reactivate), with `member_ids` (those whose status changed) and `status`. campaigns listens (leaderboard).
+members_status_changed = Signal()
+
 # Sent inside the enrolment's transaction when the new member came with a referrer's code: `member`,
 # `referrer`, `channel` ("portal" or "api"), `ip_address` (portal sign-ups) and `confirmed` (False
 # for a portal sign-up whose email is not confirmed yet). campaigns records the referral.

@@ -264,6 +264,21 @@ def leaderboard_member_refresh(*, member_id: int, at: datetime | None = None) ->
     return True
 
 
+def leaderboard_members_refresh(*, member_ids: Sequence[int]) -> int:
+    """After a bulk status change: the members among `member_ids` with rows (who may have to leave the board)
+    or on the board now (who may have to join it) are refreshed one by one; the others cost nothing. Returns
+    how many were refreshed."""
+    ids = list(member_ids)
+    affected: set[int] = set()
+    for start in range(0, len(ids), 2000):
+        chunk = ids[start : start + 2000]
+        affected |= set(LeaderboardScore.objects.filter(member_id__in=chunk).values_list("member_id", flat=True))
+        affected |= set(Member.objects.filter(_on_board_q(), pk__in=chunk).values_list("pk", flat=True))
+    for member_id in sorted(affected):
+        leaderboard_member_refresh(member_id=member_id)
+    return len(affected)
+
+
 @transaction.atomic
 def _board_rebuild(periods: list[Period], *, also_recount: Sequence[str] = ()) -> int:
     """Recompute these periods for everyone on the board and count their tallies afresh (and those of

@@ -78,3 +78,47 @@ def test_member_list_and_import_page_have_no_inline_code(chromium, live_server, 
         page.mouse.click(5, 5)
         assert page.url == f"{live_server.url}{path}"  # signed in: not sent to the sign-in page
     assert violations == []
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_grant_a_badge_to_every_member_matching_the_filter_and_see_the_kpi_tables(chromium, live_server, shop,
+                                                                                  width):
+    """The members list's Grant a badge in a browser: filter, tick "select all", choose the action, fill in the
+    form, and the badge goes to every matching member; then the KPI dashboard's campaign tables. Screenshots
+    in tests/artifacts/admin-campaigns/."""
+    from pathlib import Path
+
+    from campaigns.models import BadgeAward
+    from campaigns.services.badges import badge_create
+    from loyalty.models import StaffAction
+    from members.models import Member
+
+    artifacts = Path(__file__).resolve().parent.parent / "artifacts" / "admin-campaigns"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    badge_create(code="fair", name="Fair helper")
+    suspended = MemberFactory()
+    Member.objects.filter(pk=suspended.pk).update(status="suspended")
+    page, violations = _page_under_csp(chromium, width)
+    _sign_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/members/member/?status__exact=active")
+    page.check("#action-toggle")
+    if page.locator(".question a, a.question").count():  # "Select all N members" (more than one page only)
+        page.click(".question a, a.question")
+    page.select_option("select[name=action]", "grant_badge")
+    page.click("button[name=index]")
+    page.wait_for_load_state()
+    assert "The badge goes to each of 3 members." in page.inner_text("#content")
+    page.select_option("select[name=badge]", label="Fair helper")
+    page.fill("input[name=reason]", "Summer fair")
+    page.screenshot(path=str(artifacts / f"grant-badge-{width}.png"), full_page=True)
+    page.click("input[name=apply]")
+    page.wait_for_load_state()
+    assert "Fair helper granted to 3 members." in page.inner_text(".messagelist")
+    assert set(BadgeAward.objects.values_list("member__status", flat=True)) == {"active"}
+    assert BadgeAward.objects.count() == 3 and StaffAction.objects.get().count == 3
+    page.goto(f"{live_server.url}/admin/kpi/")
+    assert page.locator("#kpi-table-challenge_completion").count() == 1
+    assert page.locator("#kpi-table-referral_conversion").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=str(artifacts / f"kpi-{width}.png"), full_page=True)
+    assert violations == []

@@ -307,3 +307,35 @@ def test_the_refresh_job_repairs_drifted_tallies():
     leaderboards_refresh(as_of=timezone.now())
     assert leaderboard_tally_problems() == []
     assert leaderboard_rank_get(member=member, period=period_get("all"))["rank"] == 1
+
+
+def test_a_bulk_suspension_takes_members_off_the_board_and_a_reactivation_back(django_capture_on_commit_callbacks):
+    """The admin's bulk suspend and reactivate (members.bulk) change the status with one UPDATE; the board follows
+    after the commit, ranks included, not only at the daily refresh."""
+    from campaigns.services.leaderboards import leaderboard_rank_get, leaderboard_tally_problems
+    from members.bulk import members_status_set
+    from members.models import Member, User
+
+    staff = User.objects.create_superuser(email="boss@example.com", password="pw")
+    players = []
+    for nickname, points in (("Top", 90), ("Middle", 60), ("Low", 30)):
+        member = MemberFactory()
+        member_profile_update(member=member, nickname=nickname, leaderboard_opt_in=True)
+        points_credit(member=member, points=points, kind="bonus", audit=Audit(reason="x"))
+        leaderboard_member_refresh(member_id=member.pk)
+        players.append(member)
+    top, middle, low = players
+    period = period_get("all")
+    with django_capture_on_commit_callbacks(execute=True):
+        members_status_set(members=Member.objects.filter(pk__in=[top.pk, middle.pk]), status=MemberStatus.SUSPENDED,
+                           staff_user=staff, selection={"selected": 2})
+    assert [row["nickname"] for row in leaderboard_top_get(period=period)] == ["Low"]
+    assert leaderboard_rank_get(member=Member.objects.get(pk=low.pk), period=period)["rank"] == 1  # not 3
+    assert not LeaderboardScore.objects.filter(member__in=[top, middle]).exists()
+    assert leaderboard_tally_problems() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        members_status_set(members=Member.objects.filter(pk=top.pk), status=MemberStatus.ACTIVE, staff_user=staff,
+                           selection={"selected": 1})
+    assert [row["nickname"] for row in leaderboard_top_get(period=period)] == ["Top", "Low"]
+    assert leaderboard_rank_get(member=Member.objects.get(pk=low.pk), period=period)["rank"] == 2
+    assert leaderboard_tally_problems() == []
