@@ -6,7 +6,6 @@ grant badges. Also: a grant on the Badge awards form is in the audit log, and ra
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
@@ -18,19 +17,14 @@ from members import bulk
 from members.models import Member, MemberStatus, User
 from tests.concurrency import run_together
 from tests.factories import MemberFactory
+from tests.test_roles import staff as staff_client
 
 URL = "/admin/members/member/"
 
 
-def staff(role: str | None = None) -> tuple[Client, User]:
-    if role is None:
-        user = User.objects.create_superuser(email="boss@example.com", password="pw")
-    else:
-        user = User.objects.create_user(email=f"{role[0]}@example.com", password="pw", is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client, user
+def staff(role: str = "superuser") -> tuple[Client, User]:
+    client = staff_client(role)
+    return client, User.objects.get(pk=client.session["_auth_user_id"])
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ completion and referral conversion equal the figures computed by hand on a small
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from campaigns.models import ChallengeProgress, Referral, ReferralChannel, ReferralStatus
 from campaigns.services.challenges import challenge_create, challenge_progress_member_refresh
@@ -16,16 +15,11 @@ from loyalty.kpi import KpiRange, kpi_tables, kpis_get
 from loyalty.models import Purchase, Store
 from loyalty.services.purchases import purchase_record
 from tests.factories import MemberFactory
+from tests.loyalty.test_kpi import Q1, URL, at
 
 pytestmark = pytest.mark.django_db
 
-Q1 = KpiRange(start=date(2024, 1, 1), end=date(2024, 3, 31))
 JAN_FEB = KpiRange(start=date(2024, 1, 1), end=date(2024, 2, 29))
-URL = "/admin/kpi/"
-
-
-def at(day: str, hour: int = 12) -> datetime:
-    return timezone.make_aware(datetime.fromisoformat(f"{day}T{hour:02d}:00"))
 
 
 @pytest.fixture
