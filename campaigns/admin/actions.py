@@ -97,11 +97,6 @@ class ActionEventAdmin(CsvExportMixin, admin.ModelAdmin):
     change_list_template = "admin/campaigns/actionevent/change_list.html"
     csv_filename = "actions"
     csv_header = ("id", "occurred_at", "loyalty_id", "type", "reference", "points", "capped", "cap", "store")
-
-    def csv_rows(self, queryset):
-        return queryset.values_list(
-            "id", "occurred_at", "member__loyalty_id", "type", "reference", "points", "capped", "cap", "store__slug",
-        ).iterator(chunk_size=self.csv_chunk_size)
     list_display = ["occurred_at", "member", "type", "reference", "points", "capped", "cap"]
     list_filter = ["type", "capped", ("occurred_at", admin.DateFieldListFilter)]
     list_select_related = ["member"]
@@ -111,6 +106,11 @@ class ActionEventAdmin(CsvExportMixin, admin.ModelAdmin):
     readonly_fields = ["member", "type", "rule", "reference", "occurred_at", "points", "capped", "cap",
                        "transaction", "store", "staff_user", "created_at"]
     fields = tuple(readonly_fields)
+
+    def csv_rows(self, queryset):
+        return queryset.values_list(
+            "id", "occurred_at", "member__loyalty_id", "type", "reference", "points", "capped", "cap", "store__slug",
+        ).iterator(chunk_size=self.csv_chunk_size)
 
     def has_change_permission(self, request, obj=None):
         return False

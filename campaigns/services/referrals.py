@@ -310,17 +310,17 @@ def referrals_review(*, referrals: QuerySet[Referral], decision: str, staff_user
     audit log entry: who, what, how many, and the referrals refused (by the new member's loyalty ID, with why)."""
     service, kind = REVIEWS[decision]
     result = BulkResult()
-    chosen = list(referrals.order_by("pk").values_list("pk", "referee__loyalty_id"))
-    for referral_id, loyalty_id in chosen:
+    chosen = list(referrals.select_related("referee").order_by("pk"))
+    for referral in chosen:
         try:
-            service(referral=Referral(pk=referral_id), staff_user=staff_user)
+            service(referral=referral, staff_user=staff_user)
         except ReferralError as error:
-            result.refused.append((loyalty_id, error.detail))
+            result.refused.append((referral.referee.loyalty_id, error.detail))
         else:
             result.done += 1
     result.action = staff_action_record(
         kind=kind, staff_user=staff_user, count=result.done,
-        details=bulk_details(result, selection, referrals=[referral_id for referral_id, _id in chosen[:1000]]),
+        details=bulk_details(result, selection, referrals=[referral.pk for referral in chosen[:1000]]),
     )
     return result
 
