@@ -530,8 +530,10 @@ def refund_record(
         refund = Refund.objects.create(
             purchase=locked, refund_id=refund_id, amount=amount, points_reversed=max(to_reverse, 0), transaction=txn
         )
+        # The exact decimal sum, computed under the purchase's lock: SQLite adds decimals as floats
+        # (0.10 + 0.10 + 0.10 > 0.30), which the refunded-within-total constraint then refused.
         Purchase.objects.filter(pk=locked.pk).update(
-            refunded_total=F("refunded_total") + amount, points_reversed=F("points_reversed") + max(to_reverse, 0)
+            refunded_total=refunded_total, points_reversed=F("points_reversed") + max(to_reverse, 0)
         )
         locked.refunded_total = refunded_total
         locked.points_reversed += max(to_reverse, 0)
