@@ -6,11 +6,20 @@ Used by the API (loyalty.api.parsers, loyalty.api.fields) and the WooCommerce we
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 # Before 1900 the time zone database gives local mean time offsets with seconds (Amsterdam +00:19:32), which
 # no RFC 3339 parser reads back, and near year 1 converting to UTC overflows. No loyalty event is that old.
 EARLIEST_YEAR = 1900
+# The earliest moment accepted: one that no time zone shows before the year 1900 (1 January 1900 at 10:00 at
+# UTC-14), so neither UTC in the database nor the site's zone in an answer is ever in 1899.
+EARLIEST = datetime(EARLIEST_YEAR, 1, 2, tzinfo=UTC)
+
+
+def too_early(moment: datetime) -> bool:
+    """Whether an aware time is before EARLIEST."""
+    return moment < EARLIEST
 # Deeper than any real body (a purchase is 3 levels deep, a WooCommerce order about 5), far from the depth
 # at which Python's JSON parser runs out of stack (about 1,000).
 MAX_JSON_DEPTH = 64

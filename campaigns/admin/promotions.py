@@ -7,7 +7,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Promotion
-from campaigns.services.promotions import PromotionInvalid, promotion_validate
+from campaigns.services.promotions import PROMOTION_FIELDS, PromotionInvalid, promotion_validate
 from loyalty.models import Tier
 
 
@@ -39,20 +39,7 @@ class PromotionForm(forms.ModelForm):
 
     class Meta:
         model = Promotion
-        fields = [
-            "name",
-            "kind",
-            "multiplier",
-            "points",
-            "min_total",
-            "skus",
-            "categories",
-            "tiers",
-            "starts_at",
-            "ends_at",
-            "exclusive",
-            "active",
-        ]
+        fields = list(PROMOTION_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from loyalty.inputs import EARLIEST_YEAR, plain_decimal_text
+from loyalty.inputs import EARLIEST_YEAR, plain_decimal_text, too_early
 from loyalty.services.purchases import MAX_MONEY
 
 
@@ -40,7 +40,7 @@ class ApiDateTimeField(serializers.DateTimeField):
         if parsed.year < EARLIEST_YEAR:  # before converting it: near the year 1 that overflows
             self.fail("too_early")
         value = self.enforce_timezone(parsed)  # in the site's zone; an out-of-range result is DRF's `overflow`
-        if value.year < EARLIEST_YEAR:
+        if too_early(value):
             self.fail("too_early")
         return value
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from loyalty.inputs import EARLIEST_YEAR
+from loyalty.inputs import too_early
 from loyalty.models import AccountKind, Purchase, Refund, Store, Tier, TransactionKind
 from loyalty.reasons import Reason
 from loyalty.services.earning import Earning, Line, earning_calculate
@@ -271,7 +271,7 @@ def purchase_record(
             occurred_at = timezone.make_aware(occurred_at)
         if occurred_at > now:
             raise PurchaseInvalid(_("The purchase cannot be in the future."), {"occurred_at": [_("In the future.")]})
-        if occurred_at.year < EARLIEST_YEAR:
+        if too_early(occurred_at):
             message = _("Use a date from the year 1900 on.")
             raise PurchaseInvalid(message, {"occurred_at": [message]})
     fingerprint = request_hash or purchase_fingerprint(
@@ -530,8 +530,10 @@ def refund_record(
         refund = Refund.objects.create(
             purchase=locked, refund_id=refund_id, amount=amount, points_reversed=max(to_reverse, 0), transaction=txn
         )
+        # The exact decimal sum, computed under the purchase's lock: SQLite adds decimals as floats
+        # (0.10 + 0.10 + 0.10 > 0.30), which the refunded-within-total constraint then refused.
         Purchase.objects.filter(pk=locked.pk).update(
-            refunded_total=F("refunded_total") + amount, points_reversed=F("points_reversed") + max(to_reverse, 0)
+            refunded_total=refunded_total, points_reversed=F("points_reversed") + max(to_reverse, 0)
         )
         locked.refunded_total = refunded_total
         locked.points_reversed += max(to_reverse, 0)

@@ -20,7 +20,7 @@ from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 NAIVE_TIMES = ["0001-01-01T00:00:00", "0001-01-01", "2026-01-02", "2026-01-02T10:00:00", "2026-01-02 10:00"]
-TOO_EARLY = ["1899-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z"]
+TOO_EARLY = ["1899-12-31T23:59:59Z", "1900-01-01T00:00:00+05:00", "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z"]
 NOT_PLAIN = ["1_000.00", "1e2", "1E2", "１２.００", "-0.00", "-0", " 12.50", "12.50 ", "NaN", "Infinity", "+12.50",
              "12.", ".5", "0x10", "1e308", "٣", True, [], {"amount": "1.00"}]
 
@@ -242,13 +242,16 @@ def test_webhook_order_dated_before_1900_is_ignored_as_invalid(client, shop, whe
     assert not Purchase.objects.exists()
 
 
-def test_purchase_service_refuses_dates_before_1900(member):
-    from datetime import UTC, datetime
+# 1900-01-01 00:00 at UTC+5 is still 1899 in UTC (found by the fuzz test).
+@pytest.mark.parametrize("offset_hours", [0, 5])
+def test_purchase_service_refuses_dates_before_1900(member, offset_hours):
+    from datetime import UTC, datetime, timedelta, timezone
 
     from loyalty.services.purchases import PurchaseInvalid
 
-    with pytest.raises(PurchaseInvalid) as refused:
-        purchase_record(store=Store.objects.create(slug="s", name="S"), member=member, order_id="1", total="1.00",
-                        currency="EUR", occurred_at=datetime(1, 1, 1, tzinfo=UTC))
-    assert "occurred_at" in refused.value.fields
+    store = Store.objects.create(slug="s", name="S")
+    for when in (datetime(1, 1, 1, tzinfo=UTC), datetime(1900, 1, 1, tzinfo=timezone(timedelta(hours=offset_hours)))):
+        with pytest.raises(PurchaseInvalid) as refused:
+            purchase_record(store=store, member=member, order_id="1", total="1.00", currency="EUR", occurred_at=when)
+        assert "occurred_at" in refused.value.fields
     assert not Purchase.objects.exists()

@@ -226,6 +226,17 @@ def test_refunds_reverse_proportionally_through_the_api(pos_api_client, seventy)
     assert third.status_code == 422 and third.json()["code"] == "refund_exceeds_purchase"
 
 
+def test_refunds_of_cents_add_up_exactly_to_the_total(pos_api_client, member):
+    """SQLite adds decimals as floats: 0.10 + 0.10 + 0.10 came to more than 0.30, and the third refund was
+    refused by the database (a 500)."""
+    assert post(pos_api_client, body(member, order_id="C-1", total="0.30", lines=[])).status_code == 201
+    for number in range(3):
+        response = refund(pos_api_client, "C-1", f"r{number}", "0.10")
+        assert response.status_code == 201, response.content
+    assert response.json()["purchase"]["refunded_total"] == "0.30"
+    assert refund(pos_api_client, "C-1", "r4", "0.01").json()["code"] == "refund_exceeds_purchase"
+
+
 def test_refund_replay_and_conflict(pos_api_client, seventy):
     first = refund(pos_api_client, "1001", "r1", "10.00")
     again = refund(pos_api_client, "1001", "r1", "10.00")
