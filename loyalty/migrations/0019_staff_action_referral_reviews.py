@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('loyalty', '0017_api_key_lookups_limited_until'),
+        ('loyalty', '0018_system_ledger_accounts'),
     ]
 
     operations = [
