@@ -17,9 +17,13 @@ def _cache_cleared():
     (the program and the tier list are cached, see loyalty.services.program)."""
     from django.core.cache import cache
 
+    from loyalty.services import program
+
     cache.clear()
+    program._process.clear()  # this process's copy of the configuration: versions repeat after a rollback
     yield
     cache.clear()
+    program._process.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -105,24 +105,45 @@ def _own(value: Any) -> Any:
     return value
 
 
+# In front of the shared cache, each process keeps the values of the current configuration version in its own
+# memory: a value under a versioned key never changes, and every request reads the version from the database,
+# so this copy is exactly as fresh as Redis and spares a purchase its five Redis round trips (bench_load).
+# Values of an older version are dropped when a newer one is stored. Callers only ever get copies (_own).
+_process: dict[str, Any] = {}
+_process_version: list[str] = [""]
+
+
+def _process_keep(version: str, versioned: str, value: Any) -> None:
+    if _process_version[0] != version:
+        _process.clear()
+        _process_version[0] = version
+    _process[versioned] = value
+
+
 def _cached(key: str, load: Callable[[], Any]) -> Any:
-    """Cache-aside under the configuration version. A value read inside a transaction is cached only once
-    that transaction commits, so a rolled-back change never reaches the cache (nor the request memo)."""
+    """Cache-aside under the configuration version: the request memo, this process's copy, the shared cache,
+    the database. A value read inside a transaction is cached only once that transaction commits, so a
+    rolled-back change never reaches a cache (nor the request memo)."""
     memo = _memo.get()
     if memo is not None and key in memo:
         return _own(memo[key])
-    versioned = f"{key}:{_config_version()}"
-    value = cache.get(versioned)
-    committed = value is not None or not connection.in_atomic_block
+    version = _config_version()
+    versioned = f"{key}:{version}"
+    value = _process.get(versioned)
     if value is None:
-        value = load()
-        if connection.in_atomic_block:
-            transaction.on_commit(lambda: cache.set(versioned, value, CACHE_TIMEOUT))
-        else:
-            cache.set(versioned, value, CACHE_TIMEOUT)
-    if memo is None or not committed:
-        return value
-    memo[key] = value
+        value = cache.get(versioned)
+        committed = value is not None or not connection.in_atomic_block
+        if value is None:
+            value = load()
+            if connection.in_atomic_block:
+                transaction.on_commit(lambda: cache.set(versioned, value, CACHE_TIMEOUT))
+            else:
+                cache.set(versioned, value, CACHE_TIMEOUT)
+        if not committed:
+            return value
+        _process_keep(version, versioned, value)
+    if memo is not None:
+        memo[key] = value
     return _own(value)
 
 

@@ -122,6 +122,27 @@ def test_a_request_reads_each_cached_value_once(django_capture_on_commit_callbac
     assert second.currency != "USD" and tiers_cached_get()[0].name == "Silver"
 
 
+def test_each_process_keeps_the_current_version_in_its_memory(django_capture_on_commit_callbacks, monkeypatch):
+    """After one read from the shared cache (Redis in production), a process reads no cache at all until
+    the version changes; then it reads the new values and forgets the old ones."""
+    fill(django_capture_on_commit_callbacks)
+    with config_memo():
+        program_get(), tiers_cached_get()
+    reads = []
+    real_get = program_service.cache.get
+    monkeypatch.setattr(program_service.cache, "get", lambda key, *a, **k: reads.append(key) or real_get(key, *a, **k))
+    with config_memo():
+        assert program_get().pk == 1 and tiers_cached_get() == []
+    assert reads == []
+    Program.objects.filter(pk=1).update(pending_days=14)
+    fill(django_capture_on_commit_callbacks)
+    with config_memo():
+        assert program_get().pending_days == 14
+    version = program_service._config_version()
+    assert reads and all(key.endswith(f":{version}") for key in reads)
+    assert program_service._process and all(key.endswith(f":{version}") for key in program_service._process)
+
+
 def test_a_change_inside_the_request_is_seen_by_the_rest_of_it(django_capture_on_commit_callbacks):
     fill(django_capture_on_commit_callbacks)
     with config_memo():
