@@ -1,10 +1,13 @@
+from datetime import timedelta
+
 import pytest
 from django.urls import include, path
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from loyalty.api.base import PosApi
-from loyalty.models import ApiKeyScope, LedgerTransaction
-from loyalty.services.api_keys import api_key_create, api_key_revoke
+from loyalty.models import ApiKey, ApiKeyScope, LedgerTransaction
+from loyalty.services.api_keys import api_key_authenticate, api_key_create, api_key_revoke
 from loyalty.urls import handler404, handler500  # noqa: F401  (the project's handlers, for this URLconf)
 from members.models import Member
 
@@ -165,3 +168,22 @@ def test_an_unexpected_crash_is_a_json_500_under_the_api(pos_api_client):
     assert response.status_code == 500
     assert response.json()["code"] == "server_error"
     assert "boom" not in response.content.decode()
+
+
+def test_the_key_look_up_loads_the_key_and_its_store_as_the_orm_does(api_store):
+    """The look-up is SQL written from the models' fields (it runs on every request): every field, with the
+    ORM's conversions (JSON, dates), and the key's store, with no further query."""
+    api_key, raw = api_key_create(store=api_store, scope="admin", name="Till 3")
+    ApiKey.objects.filter(pk=api_key.pk).update(
+        lookups_limited_until={"coupon": "2026-12-06T10:00:00+00:00"},
+        last_used_at=timezone.now() - timedelta(seconds=5),
+    )
+    found = api_key_authenticate(raw=raw)
+    expected = ApiKey.objects.select_related("store").get(pk=api_key.pk)
+    for model_field in ApiKey._meta.concrete_fields:
+        assert getattr(found, model_field.attname) == getattr(expected, model_field.attname), model_field.name
+    for model_field in type(api_store)._meta.concrete_fields:
+        assert getattr(found.store, model_field.attname) == getattr(expected.store, model_field.attname)
+    assert found._state.adding is False and found.store == api_store
+    api_key_revoke(api_key=api_key)
+    assert api_key_authenticate(raw=raw) is None
