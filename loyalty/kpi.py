@@ -25,12 +25,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import LedgerAccount, LedgerTransaction, PointLot, Purchase, Tier, TransactionKind
+from loyalty.replicas import replica_alias, replica_reads
 from loyalty.services.program import program_get
 from members.models import Member, MemberStatus
 
@@ -180,7 +181,7 @@ def _purchases(period: KpiRange) -> dict[str, Any]:
         .order_by()
     )
     sql, params = per_member.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with connections[replica_alias()].cursor() as cursor:
         cursor.execute(
             "SELECT COALESCE(SUM(CASE WHEN s.orders > 0 THEN 1 ELSE 0 END), 0), "  # noqa: S608 - Django's SQL
             "COALESCE(SUM(CASE WHEN s.orders >= 2 THEN 1 ELSE 0 END), 0), COALESCE(SUM(s.orders), 0), "
@@ -260,8 +261,9 @@ def kpis_get(*, period: KpiRange, fresh: bool = False) -> dict[str, Any]:
     key = f"loyalty:kpi:v{CACHE_VERSION}:{period.start.isoformat()}:{period.end.isoformat()}"
     if not fresh and (cached := cache.get(key)) is not None:
         return cached
-    result = _figures(period)
-    result["tables"] = {table.key: table.rows(period, result) for table in kpi_tables()}
+    with replica_reads():
+        result = _figures(period)
+        result["tables"] = {table.key: table.rows(period, result) for table in kpi_tables()}
     result["computed_at"] = timezone.now()
     cache.set(key, result, CACHE_SECONDS)
     return result

@@ -4,6 +4,7 @@ Embedded default: SQLite (IMMEDIATE transactions), locmem cache, eager Celery, c
 Production: DATABASE_URL (PostgreSQL), REDIS_URL (Celery broker and cache), DEBUG off.
 """
 
+import copy
 import hashlib
 from pathlib import Path
 
@@ -101,6 +102,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options.setdefault("prepare_threshold", 2**31 - 1)
     _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
+if replica_url := env.str("DATABASE_REPLICA_URL", default=""):
+    # A PostgreSQL read replica for the KPI dashboard and the portal's read-only pages (loyalty/replicas.py).
+    DATABASES["replica"] = {
+        **env.db_url_config(replica_url),
+        **{name: copy.deepcopy(DATABASES["default"][name]) for name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "OPTIONS")
+           if name in DATABASES["default"]},
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["loyalty.replicas.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

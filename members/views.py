@@ -25,6 +25,7 @@ from django.views.i18n import set_language
 from loyalty.branding import branding_css as branding_stylesheet
 from loyalty.branding import branding_version
 from loyalty.models import TransactionKind
+from loyalty.replicas import replica_reads
 from loyalty.selectors import member_points_get, members_with_balances
 from loyalty.services.program import program_get, tiers_cached_get
 from members.charts import monthly_bars
@@ -76,6 +77,7 @@ def _with_release_sources(transactions) -> list:
 
 @login_required
 @require_GET
+@replica_reads()
 def dashboard(request):
     member = _member_of(request)
     if member is None:
@@ -107,6 +109,7 @@ def _history_filters(request) -> tuple[HistoryFilterForm, dict]:
 
 @member_required
 @require_GET
+@replica_reads()
 def history(request, member: Member):
     form, filters = _history_filters(request)
     page = Paginator(member_history_get(member=member, **filters), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
