@@ -19,6 +19,11 @@ class AccountKind(models.TextChoices):
 
 MEMBER_ACCOUNT_KINDS = (AccountKind.AVAILABLE, AccountKind.PENDING)
 SYSTEM_ACCOUNT_KINDS = (AccountKind.ISSUED, AccountKind.REDEEMED, AccountKind.EXPIRED, AccountKind.ADJUSTMENTS)
+# Every posting locks the system account its points come from or go to until it commits. With one row per
+# kind, every purchase waited for the one before it to commit: the ledger's throughput was one posting at a
+# time whatever the number of workers (bench_load, README "Sizing"). So each system kind has this many rows
+# (shards); a posting takes the shard its member falls in, and a kind's balance is the sum of its shards.
+SYSTEM_ACCOUNT_SHARDS = 64
 
 
 class LedgerAccount(models.Model):
@@ -30,6 +35,8 @@ class LedgerAccount(models.Model):
     # Cached sum of this account's entries; written only by the posting service, with F(). Not indexed, and
     # PostgreSQL keeps free space on each page (fillfactor, migration 0008): balance updates stay in place.
     balance = models.BigIntegerField(_("balance"), default=0)
+    # db_default too: bulk inserts that do not name it (COPY in the benchmarks) make shard 0.
+    shard = models.PositiveSmallIntegerField(_("shard"), default=0, db_default=0)  # system accounts (see above)
 
     class Meta:
         verbose_name = _("ledger account")
@@ -39,7 +46,12 @@ class LedgerAccount(models.Model):
                 fields=["member", "kind"], condition=Q(member__isnull=False), name="ledger_account_one_per_member_kind"
             ),
             models.UniqueConstraint(
-                fields=["kind"], condition=Q(member__isnull=True), name="ledger_account_one_system_account_per_kind"
+                fields=["kind", "shard"], condition=Q(member__isnull=True),
+                name="ledger_account_one_system_account_per_kind_shard",
+            ),
+            models.CheckConstraint(
+                condition=Q(shard__lt=SYSTEM_ACCOUNT_SHARDS) & (Q(member__isnull=True) | Q(shard=0)),
+                name="ledger_account_shard_of_system_accounts",
             ),
             models.CheckConstraint(
                 condition=(Q(member__isnull=False) & Q(kind__in=MEMBER_ACCOUNT_KINDS))
@@ -53,7 +65,7 @@ class LedgerAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_id or 'system'}:{self.kind}"
+        return f"{self.member_id}:{self.kind}" if self.member_id else f"system:{self.kind}:{self.shard}"
 
 
 class TransactionKind(models.TextChoices):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,6 +40,7 @@ from loyalty.models import (
     PointLot,
     TransactionKind,
 )
+from loyalty.models.ledger import SYSTEM_ACCOUNT_SHARDS
 from loyalty.reasons import Reason, reason_text
 from loyalty.services.program import lot_expiry, program_get
 from loyalty.signals import points_posted
@@ -127,12 +129,18 @@ def member_accounts_create(*, member: Member) -> None:
     )
 
 
-def _system_account_ids(kinds: Iterable[str]) -> list[int]:
+def _system_account_ids(kinds: Iterable[str], shard: int = 0) -> list[int]:
     ids = []
     for kind in kinds:
-        account, _created = LedgerAccount.objects.get_or_create(member=None, kind=kind)
+        account, _created = LedgerAccount.objects.get_or_create(member=None, kind=kind, shard=shard)
         ids.append(account.pk)
     return ids
+
+
+def system_shard(key: Any) -> int:
+    """The system accounts' shard a posting for this member (its id or loyalty ID) takes: any shard keeps the
+    ledger right; spreading members over them lets their postings commit side by side (SYSTEM_ACCOUNT_SHARDS)."""
+    return zlib.crc32(str(key).encode()) % SYSTEM_ACCOUNT_SHARDS
 
 
 class _Locked:
@@ -154,9 +162,9 @@ class _Locked:
         return self.by_kind[kind]
 
 
-# kind -> pk of the system accounts, per process (they are created once and never deleted). Self-healing:
-# _lock checks that the rows it locked are those system accounts and refetches them once if not.
-_system_ids_cache: dict[str, int] = {}
+# (kind, shard) -> pk of the system accounts, per process (they are created once and never deleted).
+# Self-healing: _lock checks that the rows it locked are those system accounts and refetches them once if not.
+_system_ids_cache: dict[tuple[str, int], int] = {}
 
 
 _ACCOUNT_COLUMNS = ("id", "member_id", "kind", "balance")
@@ -195,10 +203,11 @@ def _accounts_lock(member_id: int, system_ids: list[int]) -> list[LedgerAccount]
     return [LedgerAccount.from_db(connection.alias, _ACCOUNT_COLUMNS, row) for row in rows]
 
 
-def _system_ids(system_kinds: list[str], *, refresh: bool = False) -> dict[int, str]:
-    if refresh or any(kind not in _system_ids_cache for kind in system_kinds):
-        _system_ids_cache.update(zip(system_kinds, _system_account_ids(system_kinds), strict=True))
-    return {_system_ids_cache[kind]: kind for kind in system_kinds}
+def _system_ids(system_kinds: list[str], shard: int, *, refresh: bool = False) -> dict[int, str]:
+    if refresh or any((kind, shard) not in _system_ids_cache for kind in system_kinds):
+        ids = _system_account_ids(system_kinds, shard)
+        _system_ids_cache.update(zip(((kind, shard) for kind in system_kinds), ids, strict=True))
+    return {_system_ids_cache[kind, shard]: kind for kind in system_kinds}
 
 
 def _system_ids_right(accounts: list[LedgerAccount], system_ids: dict[int, str]) -> bool:
@@ -243,7 +252,7 @@ def member_posting_lock(
     if column not in ("id", "loyalty_id"):
         raise ValueError(column)
     system_kinds = list(system_kinds)
-    system_ids = _system_ids(system_kinds)
+    system_ids = _system_ids(system_kinds, system_shard(value))
     quote = connection.ops.quote_name
     members = quote(Member._meta.db_table)
     extra_params = [param for _expression, params in extra for param in params]
@@ -280,7 +289,7 @@ def member_posting_lock(
 def _lock(member: Member, system_kinds: Iterable[str]) -> _Locked:
     system_kinds = list(system_kinds)
     for attempt in (1, 2):
-        system_ids = _system_ids(system_kinds, refresh=attempt == 2)
+        system_ids = _system_ids(system_kinds, system_shard(member.pk), refresh=attempt == 2)
         accounts = _accounts_lock(member.pk, list(system_ids))
         if _system_ids_right(accounts, system_ids):
             break

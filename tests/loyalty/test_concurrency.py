@@ -4,10 +4,11 @@ Threads each use their own database connection (closed at the end) and start tog
 The tests commit for real (transaction=True), so the deferred balance trigger fires at COMMIT.
 """
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from loyalty.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, LotAllocation, TransactionKind
 from loyalty.selectors import member_points_get
@@ -20,6 +21,7 @@ from loyalty.services.ledger import (
     points_debit,
     points_expire_member,
     points_return,
+    system_shard,
 )
 from loyalty.services.verify import ledger_verify
 from tests.concurrency import run_together
@@ -57,7 +59,8 @@ def test_concurrent_debits_never_overdraw():
     assert LedgerTransaction.objects.filter(kind=TransactionKind.REDEEM).count() == len(succeeded)
     assert sum(LotAllocation.objects.filter(transaction__kind=TransactionKind.REDEEM).values_list(
         "points", flat=True)) == sum(succeeded)
-    assert LedgerAccount.objects.get(member=None, kind=AccountKind.REDEEMED).balance == sum(succeeded)
+    shards = LedgerAccount.objects.filter(member=None, kind=AccountKind.REDEEMED)
+    assert sum(shards.values_list("balance", flat=True)) == sum(succeeded)
     assert ledger_verify() == []
 
 
@@ -139,7 +142,7 @@ def _raw_transaction(member, key: str, legs: list[tuple[LedgerAccount, int]]) ->
 def test_unbalanced_transaction_is_rejected_at_commit():
     member = MemberFactory()
     account = LedgerAccount.objects.get(member=member, kind=AccountKind.AVAILABLE)
-    issued, _created = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.ISSUED)
+    issued, _created = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.ISSUED, shard=0)
     reached_commit = False
     with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
         _raw_transaction(member, "unbalanced", [(account, 5), (issued, -3)])
@@ -153,7 +156,7 @@ def test_balanced_transaction_written_around_the_service_commits():
     """The trigger checks the sum, nothing else: the control case for the test above."""
     member = MemberFactory()
     account = LedgerAccount.objects.get(member=member, kind=AccountKind.AVAILABLE)
-    issued, _created = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.ISSUED)
+    issued, _created = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.ISSUED, shard=0)
     with transaction.atomic():
         _raw_transaction(member, "balanced", [(account, 5), (issued, -5)])
     assert LedgerEntry.objects.filter(transaction__idempotency_key="balanced").count() == 2
@@ -199,4 +202,35 @@ def test_purchases_and_bonus_credits_of_one_member_at_once_do_not_deadlock():
     results = run_together(work)
     assert [r for r in results if isinstance(r, Exception)] == []
     assert available(member) == (THREADS // 2) * 10 + (THREADS // 2) * 5
+    assert ledger_verify() == []
+
+
+def test_postings_of_members_on_other_shards_do_not_wait_for_each_other():
+    """The system accounts are sharded: a posting held open for one member does not hold up a posting for a
+    member on another shard (with one system account per kind, the second waited for the first's commit)."""
+    first = MemberFactory()
+    second = next(m for m in (MemberFactory() for _ in range(50)) if system_shard(m.pk) != system_shard(first.pk))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                points_credit(member=first, points=10, audit=Audit(reason="held open"))
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(timeout=30)
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '3s'")
+            points_credit(member=second, points=5, audit=Audit(reason="not held up"))
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert (available(first), available(second)) == (10, 5)
     assert ledger_verify() == []

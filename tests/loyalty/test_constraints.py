@@ -31,6 +31,7 @@ from loyalty.models import (
     Tier,
     TierMembership,
 )
+from loyalty.models.ledger import SYSTEM_ACCOUNT_SHARDS
 from loyalty.services.ledger import Audit, points_credit
 from loyalty.services.program import program_get
 from members.models import Member, User
@@ -87,7 +88,7 @@ def _second_member(w, **overrides):
 
 
 def _system_account_twice(w):
-    LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.REDEEMED)
+    LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.REDEEMED, shard=0)
     LedgerAccount.objects.create(member=None, kind=AccountKind.REDEEMED)
 
 
@@ -124,7 +125,11 @@ CASES = [
     # loyalty/models/ledger.py
     ("ledger_account_one_per_member_kind", "second available account",
      lambda w: LedgerAccount.objects.create(member=w["member"], kind=AccountKind.AVAILABLE)),
-    ("ledger_account_one_system_account_per_kind", "second system account", _system_account_twice),
+    ("ledger_account_one_system_account_per_kind_shard", "second system account", _system_account_twice),
+    ("ledger_account_shard_of_system_accounts", "shard out of range",
+     lambda w: LedgerAccount.objects.create(member=None, kind=AccountKind.ISSUED, shard=SYSTEM_ACCOUNT_SHARDS)),
+    ("ledger_account_shard_of_system_accounts", "sharded member account",
+     lambda w: LedgerAccount.objects.filter(pk=w["pending"].pk).update(shard=1)),
     ("ledger_account_kind_matches_owner", "member owns a system kind",
      lambda w: LedgerAccount.objects.create(member=w["member"], kind=AccountKind.ISSUED)),
     ("ledger_account_kind_matches_owner", "system account of a member kind",

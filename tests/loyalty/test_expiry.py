@@ -36,7 +36,8 @@ def available(member) -> int:
 
 
 def expired_balance() -> int:
-    return LedgerAccount.objects.get(member=None, kind=AccountKind.EXPIRED).balance
+    shards = LedgerAccount.objects.filter(member=None, kind=AccountKind.EXPIRED)
+    return sum(shards.values_list("balance", flat=True))
 
 
 def lots_state() -> list[tuple[int, int, int]]:

@@ -37,7 +37,7 @@ from unittest import mock
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.db.models import CharField, F, Value
+from django.db.models import F
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
@@ -78,8 +78,9 @@ UNVERSIONED = "POST /purchases/ (no config version)"
 def _without_config_version():
     """The purchase as it was before the configuration version: no version read with the API key, cache keys
     without it. For the in-process A/B only (the measure of what the version costs), never in a server."""
+    unversioned = api_keys._lookup_sql().replace(f"({program_service.config_version_sql()})", "''")
     with (
-        mock.patch.object(api_keys, "RawSQL", lambda *args: Value("", output_field=CharField())),
+        mock.patch.object(api_keys, "_lookup_sql", lambda: unversioned),
         mock.patch.object(program_service, "_config_version", lambda: "unversioned"),
     ):
         yield
@@ -205,8 +206,8 @@ def history_build(*, member: Member, entries: int, points: int = 10) -> None:
     step = timedelta(days=365) / (pairs + 1)
     tag = secrets.token_hex(4)
     available = LedgerAccount.objects.get(member=member, kind=AccountKind.AVAILABLE)
-    issued, _ = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.ISSUED)
-    redeemed, _ = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.REDEEMED)
+    issued, _ = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.ISSUED, shard=0)
+    redeemed, _ = LedgerAccount.objects.get_or_create(member=None, kind=AccountKind.REDEEMED, shard=0)
     with transaction.atomic():
         for start in range(0, pairs, BATCH):
             count = min(BATCH, pairs - start)
