@@ -31,7 +31,9 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import import_module
@@ -174,6 +176,47 @@ class _Cpu:
                 for kind in after}
 
 
+class _WaitSampler:
+    """What this database's backends are doing, sampled every 0.1 s in a thread of its own (its own connection):
+    the average number of backends per state and wait event over the measured window. `active` with a Lock
+    wait is a transaction queued behind another's row lock; `idle in transaction` is a transaction waiting
+    for the application (its Python between two statements, or a worker waiting for a core)."""
+
+    SQL = (
+        "SELECT state, COALESCE(wait_event_type || '/' || wait_event, 'on CPU'), COUNT(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        " AND state IN ('active', 'idle in transaction') GROUP BY 1, 2"
+    )
+
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+        self.samples = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        try:
+            with connection.cursor() as cursor:
+                while not self.stopping.wait(0.1):
+                    cursor.execute(self.SQL)
+                    for state, wait, count in cursor.fetchall():
+                        self.counts[f"{state}: {wait}" if state == "active" else state] += count
+                    self.samples += 1
+        finally:
+            connection.close()
+
+    def start(self) -> _WaitSampler:
+        if connection.vendor == "postgresql":
+            self.thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        return {name: count / self.samples for name, count in self.counts.most_common()} if self.samples else {}
+
+
 def _truthy(name: str) -> bool:
     return environ.Env().bool(name, default=False)
 
@@ -261,8 +304,8 @@ class Command(BaseCommand):
             server.start(timeout=60)
         except RuntimeError:
             raise CommandError(f"gunicorn did not start: {log.read_text()[-2000:]}") from None
-        self.stdout.write(f"server: gunicorn at {server.url}, {workers} {worker_class} worker(s)"
-                          + (f" x {threads} threads" if worker_class == "gthread" else "") + ", keep-alive")
+        shape = f" x {threads} threads, keep-alive" if worker_class == "gthread" else " (a new connection per request)"
+        self.stdout.write(f"server: gunicorn at {server.url}, {workers} {worker_class} worker(s){shape}")
         return server
 
     def _run(self, data: LoadData, *, url: str, server: LocalServer | None, workdir: Path, users: int,
@@ -282,7 +325,7 @@ class Command(BaseCommand):
         }
         plan_path, result_path = workdir / "plan.json", workdir / "result.json"
         plan_path.write_text(json.dumps(plan))
-        cpu, process_cpu, before = _Cpu(server), [], {}
+        cpu, process_cpu, before, sampler = _Cpu(server), [], {}, _WaitSampler()
         log = workdir / "loadtest.log"
         with log.open("w") as errors:
             child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -292,9 +335,10 @@ class Command(BaseCommand):
             assert child.stdout is not None
             for line in child.stdout:
                 if line.startswith("MEASURE "):
-                    before = cpu.snapshot()
+                    before, sampler = cpu.snapshot(), _WaitSampler().start()
                 elif line.startswith("MEASURED "):
-                    process_cpu.append({**cpu.since(before), "load_average": os.getloadavg()})
+                    process_cpu.append({**cpu.since(before), "load_average": os.getloadavg(),
+                                        "waits": sampler.stop()})
         if child.wait() != 0:
             raise CommandError(f"the load generator failed: {log.read_text()[-3000:]}")
         result = json.loads(result_path.read_text())
@@ -304,6 +348,7 @@ class Command(BaseCommand):
         for phase, measured in zip(results, process_cpu, strict=True):
             phase["process_cpu"] = measured
             phase["load_average"] = measured.pop("load_average")
+            phase["waits"] = measured.pop("waits")
         self._phase_print(results[0])
         return results
 
@@ -331,6 +376,9 @@ class Command(BaseCommand):
         self.stdout.write(f"answered over the whole phase (warm-up and stop included): {answered}")
         self._errors_print(result)
         self._cpu_print(result)
+        if result["waits"]:
+            waits = ", ".join(f"{name} {count:.1f}" for name, count in result["waits"].items() if count >= 0.05)
+            self.stdout.write(f"PostgreSQL backends of this database, average count in the window: {waits or '-'}")
 
     def _errors_print(self, result: dict) -> None:
         """The unexpected answers of the whole phase (warm-up and the users' graceful stop included)."""
@@ -339,10 +387,13 @@ class Command(BaseCommand):
 
     def _cpu_print(self, result: dict) -> None:
         seconds, cpu = result["seconds"], result["process_cpu"]
+        requests = sum(op["requests"] for op in result["operations"].values()) or 1
         self.stdout.write(
-            f"CPU per second of wall in the measured window: load generator {result['cpu_seconds'] / seconds:.0%}"
-            f" of a core (its own process), server workers {cpu['server'] / seconds:.0%}, PostgreSQL backends "
-            f"{cpu['database'] / seconds:.0%} ({os.cpu_count()} cores: {(os.cpu_count() or 1) * 100} %)"
+            f"CPU in the measured window, per second of wall ({os.cpu_count()} cores: {(os.cpu_count() or 1) * 100} %)"
+            f" and per request: load generator {result['cpu_seconds'] / seconds:.0%} (its own process) = "
+            f"{result['cpu_seconds'] / requests * 1000:.1f} ms; server workers {cpu['server'] / seconds:.0%} = "
+            f"{cpu['server'] / requests * 1000:.1f} ms; PostgreSQL backends {cpu['database'] / seconds:.0%} = "
+            f"{cpu['database'] / requests * 1000:.1f} ms"
         )
 
     def _report(self, data: LoadData, results: list[dict], *, hot: bool, check: bool) -> None:
@@ -404,18 +455,25 @@ class Command(BaseCommand):
         for result in results:
             self._errors_print(result)
             op = result["operations"].get(names[result["phase"]], {"requests": 0, "failures": 0, "p95": 0})
-            total = totals.setdefault(result["phase"], {"requests": 0, "seconds": 0.0, "cpu": 0.0, "p95": 0.0})
+            total = totals.setdefault(result["phase"], dict.fromkeys(("requests", "seconds", "cpu", "p95", "server",
+                                                                     "database"), 0.0))
             total["requests"] += op["requests"]
             total["seconds"] += result["seconds"]
             total["cpu"] += result["cpu_seconds"]
+            total["server"] += result["process_cpu"]["server"]
+            total["database"] += result["process_cpu"]["database"]
             total["p95"] = max(total["p95"], op["p95"])
         rate = {phase: total["requests"] / total["seconds"] for phase, total in totals.items()}
         loads = ", ".join(f"{result['load_average'][0]:.1f}" for result in results)
         self.stdout.write(f"\nsame {results[0]['users']} users, one endpoint at a time, two interleaved halves each "
                           f"(1-minute load average after each: {loads})")
         for phase, total in totals.items():
-            self.stdout.write(f"{names[phase]:<16}{rate[phase]:>9.1f}/s  p95 {total['p95']:.0f} ms (worst half)  "
-                              f"generator CPU {total['cpu'] / total['seconds']:.0%}")
+            per_request = max(total["requests"], 1) / 1000
+            self.stdout.write(
+                f"{names[phase]:<16}{rate[phase]:>9.1f}/s  p95 {total['p95']:.0f} ms (worst half); CPU per request: "
+                f"server {total['server'] / per_request:.1f} ms, PostgreSQL {total['database'] / per_request:.1f} ms, "
+                f"generator {total['cpu'] / per_request:.1f} ms ({total['cpu'] / total['seconds']:.0%} of a core)"
+            )
         self.stdout.write(f"purchases / trivial POST {rate['purchases'] / rate['trivial_post']:.0%}, "
                           f"purchases / trivial write {rate['purchases'] / rate['trivial_write']:.0%}")
         return rate["purchases"] / rate["trivial_post"]
