@@ -51,8 +51,8 @@ def test_the_data_has_balances_a_reward_and_signed_in_portal_sessions():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_short_mixed_run_exercises_every_operation_and_the_ledger_verifies():
-    out = bench("--members", "40", "--portal-members", "5", "--users", "6", "--duration", "3", "--warmup", "0.5",
-                "--ratio-seconds", "2")
+    out = bench("--members", "40", "--portal-members", "5", "--users", "6", "--duration", "2", "--warmup", "0.5",
+                "--ratio-seconds", "1")
     rows = table(out, "mix")
     assert rows["purchase"]["requests"] > 0 and set(rows) <= set(OPERATIONS), out
     assert all(row["errors"] == 0 and row["server_errors"] == 0 for row in rows.values()), out
@@ -74,7 +74,7 @@ def test_a_short_mixed_run_exercises_every_operation_and_the_ledger_verifies():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_hot_member_is_never_overdrawn_and_no_request_fails():
-    out = bench("--hot", "--members", "5", "--portal-members", "1", "--users", "40", "--duration", "3",
+    out = bench("--hot", "--members", "5", "--portal-members", "1", "--users", "40", "--duration", "2",
                 "--warmup", "1", "--hot-points", "100")
     rows = table(out, "hot")
     assert {"purchase", "redeem"} <= set(rows) <= {"purchase", "redeem", "balance"}, out

@@ -326,6 +326,7 @@ class Command(BaseCommand):
         plan_path, result_path = workdir / "plan.json", workdir / "result.json"
         plan_path.write_text(json.dumps(plan))
         cpu, process_cpu, before, sampler = _Cpu(server), [], {}, _WaitSampler()
+        self.server_measured = server is not None
         log = workdir / "loadtest.log"
         with log.open("w") as errors:
             child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -388,13 +389,17 @@ class Command(BaseCommand):
     def _cpu_print(self, result: dict) -> None:
         seconds, cpu = result["seconds"], result["process_cpu"]
         requests = sum(op["requests"] for op in result["operations"].values()) or 1
-        self.stdout.write(
-            f"CPU in the measured window, per second of wall ({os.cpu_count()} cores: {(os.cpu_count() or 1) * 100} %)"
-            f" and per request: load generator {result['cpu_seconds'] / seconds:.0%} (its own process) = "
-            f"{result['cpu_seconds'] / requests * 1000:.1f} ms; server workers {cpu['server'] / seconds:.0%} = "
-            f"{cpu['server'] / requests * 1000:.1f} ms; PostgreSQL backends {cpu['database'] / seconds:.0%} = "
-            f"{cpu['database'] / requests * 1000:.1f} ms"
-        )
+
+        def share(name: str, cpu_seconds: float | None) -> str:
+            if cpu_seconds is None:
+                return f"{name} not measured"
+            return f"{name} {cpu_seconds / seconds:.0%} = {cpu_seconds / requests * 1000:.1f} ms"
+
+        parts = [share("load generator (its own process)", result["cpu_seconds"]),
+                 share("server workers", cpu["server"] if self.server_measured else None),
+                 share("PostgreSQL backends", cpu["database"] if connection.vendor == "postgresql" else None)]
+        self.stdout.write(f"CPU in the measured window, per second of wall ({os.cpu_count()} cores: "
+                          f"{(os.cpu_count() or 1) * 100} %) and per request: {'; '.join(parts)}")
 
     def _report(self, data: LoadData, results: list[dict], *, hot: bool, check: bool) -> None:
         main = results[0]
@@ -469,9 +474,10 @@ class Command(BaseCommand):
                           f"(1-minute load average after each: {loads})")
         for phase, total in totals.items():
             per_request = max(total["requests"], 1) / 1000
+            server = f"server {total['server'] / per_request:.1f} ms, " if self.server_measured else ""
             self.stdout.write(
                 f"{names[phase]:<16}{rate[phase]:>9.1f}/s  p95 {total['p95']:.0f} ms (worst half); CPU per request: "
-                f"server {total['server'] / per_request:.1f} ms, PostgreSQL {total['database'] / per_request:.1f} ms, "
+                f"{server}PostgreSQL {total['database'] / per_request:.1f} ms, "
                 f"generator {total['cpu'] / per_request:.1f} ms ({total['cpu'] / total['seconds']:.0%} of a core)"
             )
         self.stdout.write(f"purchases / trivial POST {rate['purchases'] / rate['trivial_post']:.0%}, "
