@@ -24,6 +24,7 @@ It WRITES to the configured database (members, a ledger, purchases): run it on a
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -139,25 +140,37 @@ def portal_sessions_create(*, members: list[Member]) -> list[str]:
     return keys
 
 
-class _Cpu:
-    """CPU seconds of the server's worker processes and of this database's PostgreSQL backends (same host),
-    read before and after a phase. A process that ends within the phase is missed (a worker restart, a
-    connection closed at CONN_MAX_AGE): the figures are a floor."""
+class _Window:
+    """What the server and the database do in one measured window, read by a thread of its own (with its own
+    database connection) every 0.2 s:
+
+    - the CPU seconds of the server's worker processes and of this database's PostgreSQL backends (same host).
+      Each process's last reading counts, so a backend that ends within the window (Django closes a connection
+      at CONN_MAX_AGE, 60 s, and opens another) keeps what it used up to its last reading;
+    - what those backends wait on: the average number per state and wait event. `active` with a Lock wait is
+      a transaction queued behind another's row lock; `idle in transaction` is one waiting for the
+      application (its Python between two statements, or a worker waiting for a core)."""
+
+    WAITS = (  # the server's backends: not this command's connections (the build's, the sampler's)
+        "SELECT pid, state, COALESCE(wait_event_type || '/' || wait_event, 'on CPU') FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid NOT IN (pg_backend_pid(), %s)"
+        " AND backend_type = 'client backend'"
+    )
 
     def __init__(self, server: LocalServer | None) -> None:
         self.server = server
-
-    def _pids(self) -> dict[str, list[int]]:
-        pids: dict[str, list[int]] = {"server": self.server.worker_pids() if self.server else [], "database": []}
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                               " AND pid <> pg_backend_pid()")
-                pids["database"] = [row[0] for row in cursor.fetchall()]
-        return pids
+        self.waits: Counter = Counter()
+        self.samples = 0
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.kinds: dict[int, str] = {}
+        self.started = False
+        self.command_pid = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
-    def _seconds(pid: int) -> float | None:
+    def _cpu_seconds(pid: int) -> float | None:
         import psutil
 
         try:
@@ -166,55 +179,55 @@ class _Cpu:
             return None
         return times.user + times.system
 
-    def snapshot(self) -> dict[str, dict[int, float]]:
-        return {kind: {pid: seconds for pid in pids if (seconds := self._seconds(pid)) is not None}
-                for kind, pids in self._pids().items()}
+    def _read(self, cursor) -> None:
+        pids = dict.fromkeys(self.server.worker_pids() if self.server else [], "server")
+        if cursor is not None:
+            cursor.execute(self.WAITS, [self.command_pid])
+            for pid, state, wait in cursor.fetchall():
+                pids[pid] = "database"
+                if state == "active":
+                    self.waits[f"active: {wait}"] += 1
+                elif state == "idle in transaction":
+                    self.waits[state] += 1
+            self.samples += 1
+        for pid, kind in pids.items():
+            if (seconds := self._cpu_seconds(pid)) is not None:
+                self.kinds[pid] = kind
+                # A process already there at the start counts from its reading then; a newer one from zero.
+                self.first.setdefault(pid, 0.0 if self.started else seconds)
+                self.last[pid] = seconds
 
-    def since(self, before: dict[str, dict[int, float]]) -> dict[str, float]:
-        after = self.snapshot()
-        return {kind: sum(seconds - before[kind].get(pid, 0.0) for pid, seconds in after[kind].items())
-                for kind in after}
-
-
-class _WaitSampler:
-    """What this database's backends are doing, sampled every 0.1 s in a thread of its own (its own connection):
-    the average number of backends per state and wait event over the measured window. `active` with a Lock
-    wait is a transaction queued behind another's row lock; `idle in transaction` is a transaction waiting
-    for the application (its Python between two statements, or a worker waiting for a core)."""
-
-    SQL = (
-        "SELECT state, COALESCE(wait_event_type || '/' || wait_event, 'on CPU'), COUNT(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-        " AND state IN ('active', 'idle in transaction') GROUP BY 1, 2"
-    )
-
-    def __init__(self) -> None:
-        self.counts: Counter = Counter()
-        self.samples = 0
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
+    def _run(self) -> None:
         try:
-            with connection.cursor() as cursor:
-                while not self.stopping.wait(0.1):
-                    cursor.execute(self.SQL)
-                    for state, wait, count in cursor.fetchall():
-                        self.counts[f"{state}: {wait}" if state == "active" else state] += count
-                    self.samples += 1
+            with contextlib.ExitStack() as stack:
+                cursor = stack.enter_context(connection.cursor()) if connection.vendor == "postgresql" else None
+                while not self.stopping.wait(0.2):
+                    self._read(cursor)
         finally:
             connection.close()
 
-    def start(self) -> _WaitSampler:
-        if connection.vendor == "postgresql":
-            self.thread.start()
+    def start(self) -> _Window:
+        """Reads the processes present now (their CPU so far is not the window's), then starts the thread."""
+        with contextlib.ExitStack() as stack:
+            cursor = stack.enter_context(connection.cursor()) if connection.vendor == "postgresql" else None
+            if cursor is not None:
+                cursor.execute("SELECT pg_backend_pid()")
+                self.command_pid = cursor.fetchone()[0]
+            self._read(cursor)
+        self.waits.clear()
+        self.samples = 0
+        self.started = True
+        self.thread.start()
         return self
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict:
         self.stopping.set()
-        if self.thread.is_alive():
-            self.thread.join()
-        return {name: count / self.samples for name, count in self.counts.most_common()} if self.samples else {}
+        self.thread.join()
+        cpu = {"server": 0.0, "database": 0.0}
+        for pid, seconds in self.last.items():
+            cpu[self.kinds[pid]] += seconds - self.first[pid]
+        waits = {name: count / self.samples for name, count in self.waits.most_common()} if self.samples else {}
+        return {**cpu, "waits": waits}
 
 
 def _truthy(name: str) -> bool:
@@ -310,8 +323,8 @@ class Command(BaseCommand):
 
     def _run(self, data: LoadData, *, url: str, server: LocalServer | None, workdir: Path, users: int,
              duration: float, warmup: float, ratio_seconds: float, hot: bool) -> list[dict]:
-        """Runs the load generator (one child process, every phase in turn) and reads the CPU of the server's
-        workers and the database's backends at the edges of each measured window, as the child announces them."""
+        """Runs the load generator (one child process, every phase in turn) and watches the server's workers and
+        the database's backends over each measured window, as the child announces them (_Window)."""
         phases = [{"phase": "hot" if hot else "mix", "users": users, "warmup": warmup, "seconds": duration}]
         if ratio_seconds:
             ratio_warmup = min(warmup, 2.0)
@@ -325,7 +338,8 @@ class Command(BaseCommand):
         }
         plan_path, result_path = workdir / "plan.json", workdir / "result.json"
         plan_path.write_text(json.dumps(plan))
-        cpu, process_cpu, before, sampler = _Cpu(server), [], {}, _WaitSampler()
+        windows: list[dict] = []
+        window = _Window(server)
         self.server_measured = server is not None
         log = workdir / "loadtest.log"
         with log.open("w") as errors:
@@ -336,20 +350,19 @@ class Command(BaseCommand):
             assert child.stdout is not None
             for line in child.stdout:
                 if line.startswith("MEASURE "):
-                    before, sampler = cpu.snapshot(), _WaitSampler().start()
+                    window = _Window(server).start()
                 elif line.startswith("MEASURED "):
-                    process_cpu.append({**cpu.since(before), "load_average": os.getloadavg(),
-                                        "waits": sampler.stop()})
+                    windows.append({**window.stop(), "load_average": os.getloadavg()})
         if child.wait() != 0:
             raise CommandError(f"the load generator failed: {log.read_text()[-3000:]}")
         result = json.loads(result_path.read_text())
         if not result["trivial_endpoint"]:
             self.stdout.write("ratio phases skipped: the server has no trivial endpoint (/bench/ok/)")
         results = result["phases"]
-        for phase, measured in zip(results, process_cpu, strict=True):
-            phase["process_cpu"] = measured
+        for phase, measured in zip(results, windows, strict=True):
             phase["load_average"] = measured.pop("load_average")
             phase["waits"] = measured.pop("waits")
+            phase["process_cpu"] = measured
         self._phase_print(results[0])
         return results
 
