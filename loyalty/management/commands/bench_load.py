@@ -491,10 +491,12 @@ class Command(BaseCommand):
         for phase, total in totals.items():
             per_request = max(total["requests"], 1) / 1000
             server = f"server {total['server'] / per_request:.1f} ms, " if self.server_measured else ""
+            database = (f"PostgreSQL {total['database'] / per_request:.1f} ms, "
+                        if connection.vendor == "postgresql" else "")
             self.stdout.write(
                 f"{names[phase]:<16}{rate[phase]:>9.1f}/s  p95 {total['p95']:.0f} ms (worst half); CPU per request: "
-                f"{server}PostgreSQL {total['database'] / per_request:.1f} ms, "
-                f"generator {total['cpu'] / per_request:.1f} ms ({total['cpu'] / total['seconds']:.0%} of a core)"
+                f"{server}{database}generator {total['cpu'] / per_request:.1f} ms "
+                f"({total['cpu'] / total['seconds']:.0%} of a core)"
             )
         self.stdout.write(f"purchases / trivial POST {rate['purchases'] / rate['trivial_post']:.0%}, "
                           f"purchases / trivial write {rate['purchases'] / rate['trivial_write']:.0%}")
