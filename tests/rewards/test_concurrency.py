@@ -4,9 +4,10 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from loyalty.selectors import member_points_get
+from loyalty.services.ledger import system_shard
 from loyalty.services.verify import ledger_verify
 from rewards.models import Redemption, RewardKind, VoucherCode
 from rewards.services import (
@@ -111,4 +112,38 @@ def test_cancel_and_use_race_lets_exactly_one_win():
     assert set(outcomes) <= {"ok", "coupon_used", "already_cancelled"}
     cancelled = Redemption.objects.filter(member=member, status="cancelled").count()
     assert member_points_get(member=member)["available"] == 1000 - 600 + 100 * cancelled
+    assert ledger_verify() == []
+
+
+def test_redemptions_of_an_unlimited_reward_do_not_wait_for_each_other():
+    """No stock and no per-member limit: nothing to take under the reward's lock, so one redemption held open
+    does not hold up another member's (each locked the reward row until it committed)."""
+    reward = RewardFactory(cost_points=100, stock=None, per_member_limit=None)
+    first = MemberFactory()
+    second = next(m for m in (MemberFactory() for _ in range(50)) if system_shard(m.pk) != system_shard(first.pk))
+    give(first, 100)
+    give(second, 100)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                reward_redeem(member=first, reward=reward)
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(timeout=30)
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '3s'")
+            reward_redeem(member=second, reward=reward)
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert Redemption.objects.filter(reward=reward).count() == 2
     assert ledger_verify() == []
