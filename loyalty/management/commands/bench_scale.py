@@ -44,7 +44,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from campaigns.services.leaderboards import leaderboards_refresh
-from loyalty.benchdata import MARKER, Clock, LedgerBuilder, ledger_analyze
+from loyalty.benchdata import MARKER, Clock, LedgerBuilder, ledger_analyze, tables_analyze
 from loyalty.models import Store, Tier
 from loyalty.services.api_keys import api_key_create
 from loyalty.services.jobs import points_expire
@@ -202,8 +202,7 @@ class Command(BaseCommand):
         now = timezone.now()
         lots = self.due * LOTS_PER_MEMBER
         _due_builder(now, lots).build(self.due, lots)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE members_member, loyalty_pointlot, loyalty_ledgeraccount")
+        tables_analyze("members_member", "loyalty_pointlot", "loyalty_ledgeraccount")
         self.stdout.write(f"-- {size:,} members ({self._size()}; load average {self._load()})")
         figures: dict[str, float] = {}
 
@@ -223,8 +222,7 @@ class Command(BaseCommand):
         with Clock() as clock:
             leaderboards_refresh(as_of=now)
         self.stdout.write(f"refresh_leaderboards (the full rebuild, for information): {clock}")
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE campaigns_leaderboardscore")
+        tables_analyze("campaigns_leaderboardscore")
 
         storages = {**settings.STORAGES,
                     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
