@@ -21,7 +21,9 @@ same database has grown to `--members` with COPY, and printed side by side with 
    KPI dashboard aggregates over all data and is shown for information.
 
 --build-only builds both sizes and stops; --no-build measures again at the current size and compares with
-the base figures saved by the last run at the base size (--figures). --check exits non-zero on a missed
+the base figures saved by the last run at the base size (--figures). With --members equal to --base the
+command builds and measures one size; a --no-build run can then save its figures (--save-figures) as the
+base for another database, so that both sizes can be measured again in turn. --check exits non-zero on a missed
 target. ledger_verify runs at the base size, and at the full size with --verify.
 """
 
@@ -101,18 +103,20 @@ class Command(BaseCommand):
                             help="Measure the current build again, next to the saved base figures.")
         parser.add_argument("--figures", default="",
                             help="Where the base figures are saved (default: /tmp/bench_scale-<database>.json).")
+        parser.add_argument("--save-figures", default="",
+                            help="--no-build: save this measurement's figures here (a base for another database).")
         parser.add_argument("--verify", action="store_true", help="Also run ledger_verify at the full size.")
         parser.add_argument("--check", action="store_true", help="Exit non-zero when a target is missed.")
         parser.add_argument("--force", action="store_true",
                             help="Run even though the database holds members the bench did not create.")
 
-    def handle(self, *args, members: int, base: int, due: int, runs: int, kpi_runs: int, seed: int,
-               build_only: bool, no_build: bool, figures: str, verify: bool, check: bool, force: bool, **options):
+    def handle(self, *args, members: int, base: int, due: int, runs: int, kpi_runs: int, seed: int, build_only: bool,
+               no_build: bool, figures: str, save_figures: str, verify: bool, check: bool, force: bool, **options):
         if connection.vendor != "postgresql":
             raise CommandError("bench_scale needs PostgreSQL (it loads millions of rows with COPY): set "
                                "DATABASE_URL=postgres://... to a throwaway database.")
-        if not 0 < due < base < members or runs < 2 or kpi_runs < 1:
-            raise CommandError("need 0 < --due < --base < --members, --runs >= 2 and --kpi-runs >= 1")
+        if not 0 < due < base <= members or runs < 2 or kpi_runs < 1:
+            raise CommandError("need 0 < --due < --base <= --members, --runs >= 2 and --kpi-runs >= 1")
         if build_only and no_build:
             raise CommandError("--build-only and --no-build exclude each other")
         if Member.objects.exclude(email__endswith=MARKER).exists() and not force:
@@ -133,6 +137,8 @@ class Command(BaseCommand):
         if no_build:
             saved = json.loads(path.read_text()) if path.exists() else None
             results = self._measure()
+            if save_figures:
+                Path(save_figures).write_text(json.dumps(results))
             self._table(saved, results, check)
             return
 
@@ -140,11 +146,14 @@ class Command(BaseCommand):
             raise CommandError("the database already holds a build: use --no-build, or a fresh database")
         self._grow(base, tiers)
         if build_only:
-            self._grow(members, tiers)
+            if members > base:
+                self._grow(members, tiers)
             return
         self._verify()
         small = self._measure()
         path.write_text(json.dumps(small))
+        if members == base:  # one size only: the base figures for another database (see --save-figures)
+            return
         self._grow(members, tiers)
         if verify:
             self._verify()
@@ -306,7 +315,8 @@ class Command(BaseCommand):
 
         cache.clear()
         get()  # templates, translations, URL patterns
-        cold, warm = [], []
+        cold: list[float] = []
+        warm: list[float] = []
         for _run in range(self.kpi_runs):
             cache.clear()
             cold.append(get())
