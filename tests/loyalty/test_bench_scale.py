@@ -11,7 +11,7 @@ from loyalty.services.verify import ledger_verify
 from members.models import Member
 
 FIGURES = [
-    "expire_points job (s)", "recalculate_tiers job (s)",
+    "expire_points job (s)", "recalculate_tiers job (s)", "GET /api/v1/rewards/ (control) median (ms)",
     *(f"{name} {stat} (ms)" for name in (
         "POST /api/v1/purchases/", "GET /api/v1/members/{id}/balance/", "GET /api/v1/members/{id}/",
         "portal dashboard", "GET /api/v1/leaderboard/ (top 10)", "GET /api/v1/me/leaderboard/ (own rank)",
