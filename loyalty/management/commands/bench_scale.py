@@ -73,13 +73,13 @@ class _Members(LedgerBuilder):
 
     def __init__(self, *, until: datetime, count: int, tiers: list[tuple[int, int]]) -> None:
         super().__init__(until=until, count=count, spread=SPREAD, valid_days=365)
+        self.until: datetime = until
         self.tiers = tiers  # (threshold, id), highest first
 
     def member_fields(self, number: int, total: int) -> dict:
         tier = next((pk for threshold, pk in self.tiers if total >= threshold), None)
         return {"nickname": f"player{number}", "leaderboard_opt_in": True, "tier_id": tier,
-                "tier_since": self.until - SPREAD if self.until else None,
-                "tier_metric_value": total, "tier_metric_at": self.until}
+                "tier_since": self.until - SPREAD, "tier_metric_value": total, "tier_metric_at": self.until}
 
 
 def _due_builder(now: datetime, lots: int) -> LedgerBuilder:
@@ -256,7 +256,7 @@ class Command(BaseCommand):
                     .values_list("pk", "loyalty_id"))
         sample = [loyalty_id for _pk, loyalty_id in rng.sample(bulk, min(len(bulk), 4 * self.runs))]
         portal = []
-        for pk, _loyalty_id in rng.sample(bulk, PORTAL_MEMBERS):
+        for pk, _loyalty_id in rng.sample(bulk, min(len(bulk), PORTAL_MEMBERS)):
             user = User.objects.create_user(email=f"scale-{tag}-{pk}{MARKER}")
             Member.objects.filter(pk=pk).update(user=user)
             client = Client()
