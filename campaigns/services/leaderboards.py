@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -293,7 +293,11 @@ def leaderboards_refresh(*, as_of: datetime, dry_run: bool = False, progress: Pr
     """The daily safety net: recompute this week, this month and all time for everyone on the board (and
     their tallies), delete the rows of members who left it, and drop weeks older than KEEP_WEEKS and months
     older than KEEP_MONTHS. Idempotent; set-based (a few statements in all)."""
-    leaving = LeaderboardScore.objects.exclude(member__in=Member.objects.filter(_on_board_q()))
+    # NOT EXISTS, not NOT IN (subquery): PostgreSQL cannot turn a NOT IN into an anti-join (NULLs), and with
+    # more members than work_mem can hash it compares every score row with every member (hours at a million).
+    leaving = LeaderboardScore.objects.exclude(
+        Exists(Member.objects.filter(_on_board_q(), pk=OuterRef("member_id")))
+    )
     week = period_get(LeaderboardPeriod.WEEK, as_of)
     month = period_get(LeaderboardPeriod.MONTH, as_of)
     assert week.starts_at is not None and month.starts_at is not None

@@ -197,13 +197,17 @@ class PointLot(models.Model):
             ),
             models.CheckConstraint(condition=Q(expired__gte=0), name="point_lot_expired_non_negative"),
         ]
-        # No index mentions `remaining` or `expired`, and on PostgreSQL half of each page is kept free
-        # (fillfactor, migration 0008): spending, expiry and give-backs update a lot in place (a HOT update,
-        # no index entry written), even when every lot of a page expires in the same run. The price: an
-        # emptied lot stays in the indexes, so finding a member's open lots reads all of that member's lots.
+        # Only point_lot_open_expiry mentions `remaining`: the lots still holding points by expiry date, so
+        # the expiry job and the reminders read the lots due, not every member's history (migration 0020).
+        # A change of `remaining` is therefore not a HOT update any more (one entry in each other index);
+        # half of each page is still kept free (fillfactor, migration 0008) so the new row version stays on
+        # its page. An emptied lot stays in the other indexes: finding a member's open lots reads all of
+        # that member's lots.
         indexes = [
             models.Index(fields=["member", "expires_at", "earned_at", "id"], name="point_lot_member_fifo"),
-            models.Index(fields=["expires_at"], name="point_lot_expiry"),
+            models.Index(
+                fields=["expires_at", "member"], condition=Q(remaining__gt=0), name="point_lot_open_expiry"
+            ),
             models.Index(
                 fields=["member", "available_at"], condition=Q(released_at__isnull=True), name="point_lot_pending"
             ),

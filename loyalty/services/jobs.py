@@ -123,10 +123,10 @@ def points_expire(
 ) -> dict:
     """Expire the remaining points of every released lot with `expires_at <= as_of`.
 
-    The members who may have points to expire (a positive available balance) are taken in pk order,
-    `batch_size` at a time; each batch is one database transaction of set-based statements
-    (loyalty.services.ledger_bulk) with one `expire` transaction per member who had something due.
-    Progress counts those members.
+    The members with lots due (from the open lots' expiry index: the work due, not the size of the
+    programme) are taken in pk order, `batch_size` at a time; each batch is one database transaction of
+    set-based statements (loyalty.services.ledger_bulk) with one `expire` transaction per member who still
+    had something due. Progress counts those members.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -134,20 +134,18 @@ def points_expire(
         totals = ledger_bulk.expirable_totals(as_of=as_of)
         return {"members": totals.members, "points": totals.points, "lots": totals.lots, "batches": 0,
                 "dry_run": True}
-    total = ledger_bulk.expiry_candidates_count() if progress is not None else 0
+    candidates = ledger_bulk.expiry_candidate_ids(as_of=as_of)
     expired_account = ledger_bulk.expired_account_id()
-    members = points = lots = batches = seen = 0
-    after = 0
-    while member_ids := ledger_bulk.expiry_candidate_ids(after=after, limit=batch_size):
+    members = points = lots = batches = 0
+    for start in range(0, len(candidates), batch_size):
+        member_ids = candidates[start : start + batch_size]
         result = ledger_bulk.points_expire_batch(member_ids=member_ids, as_of=as_of, expired_account=expired_account)
         members += result.members
         points += result.points
         lots += result.lots
         batches += 1
-        seen += len(member_ids)
-        after = member_ids[-1]
         if progress is not None:
-            progress(seen, max(total, seen))
+            progress(start + len(member_ids), len(candidates))
     return {"members": members, "points": points, "lots": lots, "batches": batches, "dry_run": False}
 
 

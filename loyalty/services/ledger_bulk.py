@@ -48,15 +48,11 @@ from loyalty.services.ledger import EXPIRED_REASON, LedgerError, _system_account
 _LOCK = (
     "SELECT id FROM loyalty_ledgeraccount a WHERE (a.kind = %s AND {batch_a}) OR a.id = %s ORDER BY a.id FOR UPDATE"
 )
-# The members that may have points to expire: those with a positive available balance (the balance equals
-# the remaining points of their released lots, an invariant verify_ledger checks). Found through the
-# accounts, a row per member: the lot indexes leave `remaining` out (see PointLot), so they cannot tell open
-# lots from emptied ones.
+# The members with lots due: read from the open lots' expiry index (point_lot_open_expiry, only lots with
+# points left), so a run reads the lots due and not every member with a balance.
 _CANDIDATES = (
-    "SELECT a.member_id FROM loyalty_ledgeraccount a WHERE a.kind = %s AND a.balance > 0 AND a.member_id > %s"
-    " ORDER BY a.member_id LIMIT %s"
+    "SELECT DISTINCT l.member_id FROM loyalty_pointlot l WHERE {expirable_l} ORDER BY l.member_id"
 )
-_CANDIDATE_COUNT = "SELECT COUNT(*) FROM loyalty_ledgeraccount a WHERE a.kind = %s AND a.balance > 0"
 # Which of a batch's members have lots due: the first due lot of each is enough (an EXISTS per member).
 _DUE = (
     "SELECT b.id FROM {batch_ids} WHERE EXISTS (SELECT 1 FROM loyalty_pointlot l"
@@ -166,19 +162,12 @@ def expired_account_id() -> int:
     return _system_account_ids([AccountKind.EXPIRED])[0]
 
 
-def expiry_candidate_ids(*, after: int = 0, limit: int = 1000) -> list[int]:
-    """The next `limit` member ids above `after` that may have points to expire (a positive available
-    balance), in pk order. A batch may hold members with nothing due yet: points_expire_batch skips them."""
+def expiry_candidate_ids(*, as_of: datetime) -> list[int]:
+    """The members with released lots due at `as_of` that still hold points, in pk order. Read without locks:
+    points_expire_batch reads each batch again under its locks and skips members with nothing due any more."""
     with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATES, [AccountKind.AVAILABLE, after, limit])
+        cursor.execute(_sql(_CANDIDATES), [_when(as_of)])
         return [row[0] for row in cursor.fetchall()]
-
-
-def expiry_candidates_count() -> int:
-    """How many members expiry_candidate_ids walks through (for progress reports)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATE_COUNT, [AccountKind.AVAILABLE])
-        return cursor.fetchone()[0]
 
 
 def expirable_totals(*, as_of: datetime) -> ExpiryBatchResult:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -200,6 +201,19 @@ def test_refresh_job_rebuilds_removes_leavers_and_prunes_old_periods():
     assert board("week", now) == [("stays", 25)] and board("month", now) == [("stays", 25)]
     assert board() == [("stays", 25)]
     assert leaderboards_refresh(as_of=now)["rows_changed"] == 0  # nothing left to change
+
+
+def test_refresh_finds_the_leavers_with_an_anti_join():
+    """NOT EXISTS, never NOT IN (subquery): PostgreSQL runs the latter as a scan of every member for every score
+    row once the members do not fit in work_mem (a million members: hours)."""
+    now = timezone.now()
+    member = player("stays")
+    points_credit(member=member, points=5, kind="bonus", audit=Audit(reason="t", occurred_at=now))
+    with CaptureQueriesContext(connection) as queries:
+        leaderboards_refresh(as_of=now)
+    deletes = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("DELETE")]
+    leavers = [sql for sql in deletes if "members_member" in sql]
+    assert leavers and all("NOT (EXISTS(" in sql and " IN (SELECT" not in sql for sql in leavers)
 
 
 # -- monthly prizes ----------------------------------------------------------------------------------------

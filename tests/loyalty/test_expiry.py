@@ -245,6 +245,34 @@ def test_progress_is_reported_per_batch(program):
     assert calls == [(2, 5), (4, 5), (5, 5)]
 
 
+@pytest.mark.django_db
+def test_the_job_visits_only_members_with_lots_due(program, monkeypatch):
+    """Members with points that are not due yet, or with no points left, are never read into a batch: a run
+    costs the work due, not the size of the programme."""
+    due = [MemberFactory() for _ in range(3)]
+    for i, member in enumerate(due):
+        earn(member, 10, day(0), f"due{i}")
+        earn(member, 5, day(20), f"later{i}")  # due later: stays
+    for i in range(12):
+        member = MemberFactory()
+        earn(member, 10, day(20), f"open{i}")  # expires on day 50
+        if i % 3 == 0:
+            points_debit(member=member, points=10, audit=Audit(reason="spend", idempotency_key=f"spent{i}"))
+    batches = []
+    real_batch = ledger_bulk.points_expire_batch
+
+    def spy(**kwargs):
+        batches.append(list(kwargs["member_ids"]))
+        return real_batch(**kwargs)
+
+    monkeypatch.setattr(ledger_bulk, "points_expire_batch", spy)
+    result = jobs.points_expire(as_of=day(40), batch_size=2)
+    assert sorted(pk for batch in batches for pk in batch) == sorted(member.pk for member in due)
+    assert (result["members"], result["lots"], result["points"], result["batches"]) == (3, 3, 30, 2)
+    assert jobs.points_expire(as_of=day(40))["batches"] == 0
+    assert ledger_verify() == []
+
+
 # -- the set-based batch produces what the per-member writer produces --------------------------------
 
 

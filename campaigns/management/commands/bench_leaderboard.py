@@ -2,10 +2,10 @@
 
 Needs a THROWAWAY database (the ledger is append-only): see bench_jobs.
 
-1. Builds members and a consistent ledger with COPY (PostgreSQL) or executemany (SQLite), with bench_jobs'
-   builder: one `earn` transaction per lot with its two entries, spread over the last eight weeks up to now,
-   so this week, this month and all time each have a full board. A share of the members (all by default,
-   the worst case for a rank count) opt in with a nickname.
+1. Builds members and a consistent ledger with COPY (PostgreSQL) or executemany (SQLite), with
+   loyalty.benchdata.LedgerBuilder: one `earn` transaction per lot with its two entries, spread over the last
+   eight weeks up to now, so this week, this month and all time each have a full board. A share of the members
+   (all by default, the worst case for a rank count) opt in with a nickname.
 2. Builds the board table from the ledger with `refresh_leaderboards` (set-based), timed.
 3. Times the top 10 (`leaderboard_top_get`) and a member's own rank (`leaderboard_rank_get`) for each period:
    warm, many runs, members sampled from the top, the middle and the bottom of each board; prints the
@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
@@ -33,25 +33,11 @@ from campaigns.services.leaderboards import (
     leaderboards_refresh,
     period_get,
 )
-from loyalty.management.commands.bench_jobs import MARKER
-from loyalty.management.commands.bench_jobs import Command as JobsBench
+from loyalty.benchdata import MARKER, LedgerBuilder
 from members.models import Member
 
 TARGET_MS = 50.0
 SPREAD = timedelta(weeks=8)
-
-
-class _Builder(JobsBench):
-    """bench_jobs' ledger builder, with the postings spread over the last eight weeks instead of 1999."""
-
-    def __init__(self, until: datetime, count: int) -> None:
-        super().__init__()
-        self.until, self.count = until, max(count, 1)
-
-    def _earned(self, g: int) -> datetime:  # type: ignore[override]  # an instance method here: it needs `until`
-        # Deterministic, spread evenly, the last one a minute before `until`.
-        step = (SPREAD - timedelta(minutes=1)) / self.count
-        return self.until - SPREAD + step * ((g * 7919) % self.count)
 
 
 def _ms(seconds: list[float]) -> str:
@@ -95,7 +81,7 @@ class Command(BaseCommand):
         now = timezone.now()
         started = time.perf_counter()
         first_new = (Member.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-        _Builder(now, transactions)._build(members, transactions)
+        LedgerBuilder(until=now, count=transactions, spread=SPREAD).build(members, transactions)
         bench_members = Member.objects.filter(pk__gte=first_new, email__endswith=MARKER)
         chosen = [pk for pk in bench_members.values_list("pk", flat=True) if rng.random() < opted_in]
         self._nicknames(chosen)

@@ -5,8 +5,9 @@ Needs a THROWAWAY database (ledger entries are append-only, so the data cannot b
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/loyalty_bench python manage.py bench_jobs \\
         --members 100000 --lots 1000000
 
-1. Builds a consistent ledger with COPY (PostgreSQL) or executemany (SQLite): members, their accounts,
-   one `earn` transaction per lot with balanced entries, released lots and cached balances. The lots
+1. Builds a consistent ledger with COPY (PostgreSQL) or executemany (SQLite; loyalty.benchdata.LedgerBuilder):
+   members, their accounts, one `earn` transaction per lot with balanced entries, released lots and cached
+   balances. The lots
    were earned in 1999 and expired by the bench's as_of (2000-01-01), so real lots never match.
 2. Times the plain SQL bound: the bare set-based statements for all members in one transaction (no
    batches, locks or checks, no JIT): the expire transactions, their entries, the lots (expired +=
@@ -21,69 +22,26 @@ Needs a THROWAWAY database (ledger entries are append-only, so the data cannot b
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
-from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, PointLot, Tier
+from loyalty.benchdata import MARKER, Clock, LedgerBuilder, ledger_analyze, next_id
+from loyalty.models import LedgerTransaction, Tier
 from loyalty.services import jobs, ledger_bulk
-from loyalty.services.ledger import _system_account_ids
 from loyalty.services.tiers import tiers_recalculate
 from loyalty.services.verify import ledger_verify
 from members.models import Member
 
-MARKER = "@bench.invalid"  # every generated member's email ends with this
-EARNED_FROM = datetime(1999, 1, 1)
 AS_OF = datetime(2000, 1, 1)
-VALID_DAYS = 30
 TARGETS = {"expire_s": 30.0, "expire_ratio": 3.0, "tiers_s": 10.0}  # PostgreSQL, 100k members / 1M lots
 
 
 class _Rollback(Exception):
     """Raised to roll back the measured plain-SQL run, leaving the data for the real one."""
-
-
-class _Clock:
-    """Wall time plus CPU time of this process and of the PostgreSQL backend serving it.
-
-    The host running the bench may be shared: CPU seconds show what the work costs without the wait
-    for a core. The backend's CPU is read from /proc when PostgreSQL runs on the same host.
-    """
-
-    def __init__(self) -> None:
-        self.backend_pid = None
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                self.backend_pid = cursor.fetchone()[0]
-
-    def _backend_cpu(self) -> float | None:
-        try:
-            with open(f"/proc/{self.backend_pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError, TypeError):
-            return None
-
-    def __enter__(self) -> _Clock:
-        self.wall, self.cpu, self.db_cpu = time.perf_counter(), time.process_time(), self._backend_cpu()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
-        end = self._backend_cpu()
-        self.db_cpu = end - self.db_cpu if end is not None and self.db_cpu is not None else None
-
-    def __str__(self) -> str:
-        db = f"postgres {self.db_cpu:.1f} s + " if self.db_cpu is not None else ""
-        return f"{self.wall:.2f} s (CPU: {db}python {self.cpu:.1f} s)"
 
 
 class Command(BaseCommand):
@@ -115,11 +73,12 @@ class Command(BaseCommand):
         self.stdout.write(f"bench_jobs: {members} members, {lots} lots on {vendor}")
 
         started = time.perf_counter()
-        built = self._build(members, lots)
-        self._analyze()
+        LedgerBuilder().build(members, lots)
+        built = lots
+        ledger_analyze()
         self.stdout.write(f"build: {time.perf_counter() - started:.1f} s ({built} lots to expire)")
 
-        with _Clock() as clock:
+        with Clock() as clock:
             plain = self._plain_sql(as_of)
         self.stdout.write(
             f"expire, plain SQL (all members, one transaction, rolled back): {clock} = "
@@ -127,9 +86,9 @@ class Command(BaseCommand):
         )
         for name, seconds in plain["steps"]:
             self.stdout.write(f"    {seconds:7.2f} s  {name}")
-        self._analyze()
+        ledger_analyze()
 
-        with _Clock() as clock:
+        with Clock() as clock:
             result = jobs.points_expire(as_of=as_of, batch_size=batch_size)
         service = clock.wall
         ratio = service / plain["total"]
@@ -142,9 +101,9 @@ class Command(BaseCommand):
             raise CommandError(f"expected {built} lots to expire, points_expire expired {result['lots']}")
 
         self._tiers_ensure()
-        with _Clock() as first_clock:
+        with Clock() as first_clock:
             first = tiers_recalculate(as_of=as_of)
-        with _Clock() as second_clock:
+        with Clock() as second_clock:
             second = tiers_recalculate(as_of=as_of)
         tiers_first = first_clock.wall
         self.stdout.write(
@@ -171,145 +130,6 @@ class Command(BaseCommand):
 
     # -- data ---------------------------------------------------------------------------------------
 
-    def _build(self, member_count: int, lot_count: int) -> int:
-        """Members, accounts, earn transactions, entries and lots; returns the number of lots."""
-        issued = _system_account_ids([AccountKind.ISSUED])[0]
-        _system_account_ids([AccountKind.EXPIRED])
-        offset = Member.objects.filter(email__endswith=MARKER).count()
-        per_member = [lot_count // member_count + (1 if k < lot_count % member_count else 0)
-                      for k in range(member_count)]
-        points = [1 + (g * 7919) % 200 for g in range(lot_count)]  # 1..200, deterministic
-
-        totals, g = [], 0
-        for count in per_member:
-            totals.append(sum(points[g:g + count]))
-            g += count
-        joined = timezone.make_aware(EARNED_FROM)
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # The rows are balanced by construction (ledger_verify checks at the end); skip the per-row
-                # balance trigger and FK triggers while loading. Session-local, superuser only.
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-                    if cursor.fetchone()[0]:
-                        cursor.execute("SET LOCAL session_replication_role = replica")
-            created = Member.objects.bulk_create(
-                [
-                    Member(
-                        email=f"bench{offset + k}{MARKER}", loyalty_id=f"99{offset + k:014d}",
-                        referral_code=f"BN{offset + k:010d}", joined_at=joined, lifetime_earned=totals[k],
-                    )
-                    for k in range(member_count)
-                ],
-                batch_size=5000,
-            )
-            member_ids = [m.pk for m in created]
-            account0, txn0, entry0, lot0 = (self._next_id(model) for model in
-                                            (LedgerAccount, LedgerTransaction, LedgerEntry, PointLot))
-            self._write(
-                "loyalty_ledgeraccount", ("id", "member_id", "kind", "balance"),
-                (row for k, member_id in enumerate(member_ids) for row in (
-                    (account0 + 2 * k, member_id, AccountKind.AVAILABLE, totals[k]),
-                    (account0 + 2 * k + 1, member_id, AccountKind.PENDING, 0),
-                )),
-            )
-            self._write(
-                "loyalty_ledgertransaction",
-                ("id", "kind", "member_id", "reason", "reference", "job", "occurred_at", "created_at",
-                 "idempotency_key", "points", "balance_after", "metadata"),
-                self._transactions(member_ids, per_member, points, txn0),
-            )
-            self._write(
-                "loyalty_ledgerentry", ("id", "transaction_id", "account_id", "points"),
-                (row for k, count, start in self._members(per_member) for g in range(start, start + count)
-                 for row in ((entry0 + 2 * g, txn0 + g, account0 + 2 * k, points[g]),
-                             (entry0 + 2 * g + 1, txn0 + g, issued, -points[g]))),
-            )
-            self._write(
-                "loyalty_pointlot",
-                ("id", "member_id", "transaction_id", "points", "remaining", "earned_at", "available_at",
-                 "released_at", "expires_at"),
-                (
-                    (lot0 + g, member_ids[k], txn0 + g, points[g], points[g], when, when, when,
-                     self._dt(self._earned(g) + timedelta(days=VALID_DAYS)))
-                    for k, count, start in self._members(per_member) for g in range(start, start + count)
-                    for when in (self._dt(self._earned(g)),)
-                ),
-            )
-            LedgerAccount.objects.filter(pk=issued).update(balance=LedgerAccount.objects.get(pk=issued).balance
-                                                          - sum(points))
-            with connection.cursor() as cursor:
-                for statement in connection.ops.sequence_reset_sql(
-                    no_style(), [LedgerAccount, LedgerTransaction, LedgerEntry, PointLot]
-                ):
-                    cursor.execute(statement)
-                if connection.vendor == "postgresql":
-                    cursor.execute("SET LOCAL session_replication_role = origin")  # triggers on again
-        return lot_count
-
-    @staticmethod
-    def _members(per_member: list[int]) -> Iterator[tuple[int, int, int]]:
-        start = 0
-        for k, count in enumerate(per_member):
-            yield k, count, start
-            start += count
-
-    @staticmethod
-    def _earned(g: int) -> datetime:
-        # Spread over the first 300 days of 1999: every lot has expired by 2000-01-01.
-        return timezone.make_aware(EARNED_FROM) + timedelta(minutes=(g * 37) % (300 * 24 * 60))
-
-    def _transactions(self, member_ids, per_member, points, txn0) -> Iterator[tuple]:
-        now = self._dt(timezone.now())
-        metadata = "{}"
-        for k, count, start in self._members(per_member):
-            balance = 0
-            for g in range(start, start + count):
-                balance += points[g]
-                yield (txn0 + g, "earn", member_ids[k], "Bench earn", "", "bench_jobs", self._dt(self._earned(g)),
-                       now, f"bench:{member_ids[k]}:{g}", points[g], balance, metadata)
-
-    @staticmethod
-    def _dt(value: datetime):
-        return value if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(value)
-
-    @staticmethod
-    def _next_id(model) -> int:
-        last = model.objects.order_by("-pk").values_list("pk", flat=True).first()
-        return (last or 0) + 1
-
-    @staticmethod
-    def _write(table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
-        names = ", ".join(columns)
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                return
-            sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
-            chunk: list[tuple] = []
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) == 50_000:
-                    cursor.executemany(sql, chunk)
-                    chunk = []
-            if chunk:
-                cursor.executemany(sql, chunk)
-
-    @staticmethod
-    def _analyze() -> None:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                if not connection.in_atomic_block:
-                    cursor.execute(
-                        "VACUUM ANALYZE loyalty_pointlot, loyalty_ledgertransaction, loyalty_ledgerentry,"
-                        " loyalty_ledgeraccount, loyalty_lotallocation, members_member"
-                    )
-        else:
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
-
     def _tiers_ensure(self) -> None:
         if Tier.objects.exists():
             return
@@ -322,7 +142,7 @@ class Command(BaseCommand):
         """The same set-based work as points_expire in bare statements, timed, then rolled back."""
         when, now = ledger_bulk._when(as_of), ledger_bulk._when(timezone.now())
         expired = ledger_bulk.expired_account_id()
-        first_new = self._next_id(LedgerTransaction)
+        first_new = next_id(LedgerTransaction)
         metadata = (
             "jsonb_build_object('expired_lots', s.lots)" if connection.vendor == "postgresql"
             else "json_object('expired_lots', s.lots)"

@@ -35,8 +35,7 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from loyalty.management.commands.bench_jobs import Command as JobsBench
-from loyalty.management.commands.bench_jobs import _Clock
+from loyalty.benchdata import Clock, db_time, ledger_analyze, next_id, rows_write, triggers_off, triggers_on
 from loyalty.models import (
     AccountKind,
     LedgerAccount,
@@ -89,7 +88,7 @@ class Command(BaseCommand):
         if not no_build:
             started = time.perf_counter()
             built = self._build(members, entries, random.Random(seed))
-            JobsBench._analyze()
+            ledger_analyze()
             with connection.cursor() as cursor:
                 if connection.vendor == "postgresql":
                     cursor.execute("VACUUM ANALYZE loyalty_purchase")
@@ -131,7 +130,7 @@ class Command(BaseCommand):
         cpu: dict[str, list[float]] = {"cold": [], "warm": []}
 
         def get(kind: str = "") -> float:
-            with _Clock() as clock:
+            with Clock() as clock:
                 response = client.get("/admin/kpi/", secure=True)  # secure: SECURE_SSL_REDIRECT when DEBUG is off
             if response.status_code != 200:
                 raise CommandError(f"/admin/kpi/ answered {response.status_code}")
@@ -218,11 +217,7 @@ class Command(BaseCommand):
                 rewards.append((reward.pk, reward.cost_points))
 
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:  # balanced by construction; see bench_jobs
-                    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-                    if cursor.fetchone()[0]:
-                        cursor.execute("SET LOCAL session_replication_role = replica")
+            triggers_off()  # balanced by construction
             created = Member.objects.bulk_create(
                 [Member(email=f"kpi{offset + k}{MARKER}", loyalty_id=f"98{offset + k:014d}",
                         referral_code=f"KB{offset + k:010d}", joined_at=joined[k],
@@ -230,7 +225,7 @@ class Command(BaseCommand):
                  for k in range(member_count)],
                 batch_size=5000,
             )
-            ids = {name: JobsBench._next_id(model) for name, model in (
+            ids = {name: next_id(model) for name, model in (
                 ("account", LedgerAccount), ("txn", LedgerTransaction), ("entry", LedgerEntry), ("lot", PointLot),
                 ("purchase", Purchase), ("allocation", LotAllocation))}
             rows = _Rows()
@@ -258,7 +253,7 @@ class Command(BaseCommand):
                 (pk, member_id, kind, balances.get(member_id, 0) if kind == AccountKind.AVAILABLE else 0)
                 for pk, member_id, kind, _balance in rows.accounts
             ]
-            write = JobsBench._write
+            write = rows_write
             write("loyalty_ledgeraccount", ("id", "member_id", "kind", "balance"), rows.accounts)
             write("loyalty_ledgertransaction",
                   ("id", "kind", "member_id", "reason", "reference", "store_id", "job", "occurred_at", "created_at",
@@ -295,8 +290,7 @@ class Command(BaseCommand):
                     models.append(apps.get_model("rewards", "Redemption"))
                 for statement in connection.ops.sequence_reset_sql(no_style(), models):
                     cursor.execute(statement)
-                if connection.vendor == "postgresql":
-                    cursor.execute("SET LOCAL session_replication_role = origin")
+            triggers_on()
             campaigns = self._campaigns(created, joined, now, rng) if apps.is_installed("campaigns") else ""
         return (f"{len(rows.transactions):,} transactions, {len(rows.entries):,} entries, {len(rows.purchases):,} "
                 f"purchases, {len(rows.redemptions):,} redemptions{campaigns}")
@@ -365,7 +359,7 @@ class Command(BaseCommand):
                         system, store_id, issued, redeemed_account, expired_account, first_number: int = 0) -> None:
         """One member's purchases, then a redemption FIFO from the lots, then an expiry of the oldest lot.
         Called again for extra purchases (`first_number`: the purchases the member made before)."""
-        dt = JobsBench._dt
+        dt = db_time
         balance = rows.balances.get(member_id, 0)
         lots: list[list] = []
         for number, (when, _zero) in enumerate(buys, start=first_number):
