@@ -2,7 +2,7 @@
 
 It WRITES to the configured database (members, a ledger, purchases): run it on a throwaway database.
 
-1. Builds `--members` members with opening balances (bench_jobs' COPY builder: three recent lots each), a
+1. Builds `--members` members with opening balances (loyalty.benchdata's COPY builder: three recent lots each), a
    store with a `pos` API key, a catalogue reward, and `--portal-members` logins with signed-in sessions
    (made with Django's SessionStore and the users' auth hash, so the login rate limit is not involved).
 2. Starts gunicorn on a free local port (LocalServer) serving the project plus bench_api's trivial
@@ -36,7 +36,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from importlib import import_module
 from pathlib import Path
 
@@ -49,10 +49,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 
+from loyalty.benchdata import LedgerBuilder, ledger_analyze
 from loyalty.localserver import LocalServer, database_url
 from loyalty.management.commands.bench_api import TARGET_PURCHASES, bench_tiers_ensure
-from loyalty.management.commands.bench_jobs import MARKER
-from loyalty.management.commands.bench_jobs import Command as JobsBench
 from loyalty.models import AccountKind, LedgerAccount, LedgerTransaction, Purchase, Store
 from loyalty.services.api_keys import api_key_create
 from loyalty.services.ledger import Audit, points_credit
@@ -65,24 +64,13 @@ from rewards.services import reward_create
 
 TARGET_PURCHASES_PER_SECOND = 300.0
 TARGET_P95_MS = 100.0
-LOTS_PER_MEMBER = 3  # bench_jobs gives each lot 1-200 points: about 300 points per member to redeem
+LOTS_PER_MEMBER = 3  # the builder gives each lot 1-200 points: about 300 points per member to redeem
 HOT_OPENING_POINTS = 1_000
 REWARD_COST = 100
 SERVER_APP = "loyalty.management.commands._bench_server:application"
 OPERATIONS = ("purchase", "refund", "balance", "quote", "redeem", "portal")
 EXPECTED_REFUSALS = {"redeem": "422 insufficient_points"}
 RATIO_PHASES = ("purchases", "trivial_post", "trivial_write")
-
-
-class _Builder(JobsBench):
-    """bench_jobs' COPY builder with the lots earned in the last day, so they are open and expire in a month."""
-
-    def __init__(self, now: datetime) -> None:
-        super().__init__()
-        self.now = now
-
-    def _earned(self, g: int) -> datetime:  # type: ignore[override]  # an instance method here: it needs `now`
-        return self.now - timedelta(days=1) + timedelta(seconds=g % 80_000)
 
 
 @dataclass
@@ -103,10 +91,10 @@ def load_data_build(*, members: int, portal_members: int, hot: bool, hot_points:
     bench_tiers_ensure()
     store = Store.objects.create(slug=f"load-{tag}", name=f"Load {tag}")
     _key, raw_key = api_key_create(store=store, scope="pos", name="bench_load")
-    first_new = (Member.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-    _Builder(timezone.now())._build(members, members * LOTS_PER_MEMBER)
-    built = list(Member.objects.filter(pk__gte=first_new, email__endswith=MARKER).order_by("pk"))
-    JobsBench._analyze()
+    lots = members * LOTS_PER_MEMBER  # earned in the last day, so they are open and expire in a month
+    ids = LedgerBuilder(until=timezone.now(), count=lots, spread=timedelta(days=1)).build(members, lots)
+    built = list(Member.objects.filter(pk__in=ids).order_by("pk"))
+    ledger_analyze()
     reward = reward_create(code=f"load-{tag}", name=f"Load {tag}", kind=RewardKind.FREE_PRODUCT,
                            cost_points=REWARD_COST)
     data = LoadData(tag=tag, store=store, api_key=raw_key, loyalty_ids=[m.loyalty_id for m in built],
