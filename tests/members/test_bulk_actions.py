@@ -117,9 +117,11 @@ def test_suspend_and_reactivate(admin_client, members):
 
 
 def test_resend_expiry_reminder(admin_client, members):
+    expires_at = timezone.now() + timedelta(days=200)
     points_credit(member=members["rich"], points=40, audit=Audit(reason="x", idempotency_key="soon"),
-                  expires_at=timezone.now() + timedelta(days=200))
-    ExpiryReminder.objects.create(member=members["rich"], expires_on=timezone.localdate() + timedelta(days=200),
+                  expires_at=expires_at)
+    # The reminder's day is the lot's expiry in local time (late in the UTC day that can be a day later).
+    ExpiryReminder.objects.create(member=members["rich"], expires_on=timezone.localdate(expires_at),
                                   points=40, sent_at=timezone.now() - timedelta(days=3))
     act(admin_client, "bulk_resend_expiry_reminder", [members["rich"], members["poor"]])
     assert [message.to for message in mail.outbox] == [["rich@example.com"]]
