@@ -54,7 +54,10 @@ def earn(member, points, at, job=""):
 
 
 def board(kind="all", at=None, limit=10):
-    return [(row["nickname"], row["points"]) for row in leaderboard_top_get(period=period_get(kind, at), limit=limit)]
+    """The board of the period holding `at`; by default that of buy()'s purchase an hour ago (which is last
+    week's just after midnight on a Monday)."""
+    period = period_get(kind, at or timezone.now() - timedelta(hours=1))
+    return [(row["nickname"], row["points"]) for row in leaderboard_top_get(period=period, limit=limit)]
 
 
 def test_order_and_ties_go_to_whoever_reached_the_score_first():
@@ -120,11 +123,11 @@ def test_suspending_a_member_takes_them_off_the_board_and_out_of_the_ranks(commi
 def test_a_purchase_and_its_refund_move_the_board_after_the_commit(store, committed):
     member = player("buyer")
     with committed():
-        purchase = buy(store, member, "40.00")
-    assert board("week") == [("buyer", 40)]
+        purchase = buy(store, member, "40.00", at=timezone.now())  # and refunded now: in one week, even on Monday
+    assert board("week", at=purchase.occurred_at) == [("buyer", 40)]
     with committed():
         refund(store, purchase, "10.00")
-    assert board("week") == [("buyer", 30)]
+    assert board("week", at=timezone.now()) == [("buyer", 30)]
     assert board("all") == [("buyer", 30)]
 
 
@@ -315,7 +318,7 @@ def test_ranks_from_the_tallies_equal_the_board_sorted_in_full(db, steps):
 
 def test_the_refresh_job_repairs_drifted_tallies():
     member = player("drift")
-    earn(member, 1500, timezone.now() - timedelta(hours=1))
+    earn(member, 1500, timezone.now())  # in the periods the refresh looks at, also just after midnight
     LeaderboardTally.objects.update(members=7)
     assert leaderboard_tally_problems() != []
     leaderboards_refresh(as_of=timezone.now())
