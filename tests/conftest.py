@@ -33,6 +33,20 @@ def _english_by_default():
     translation.deactivate()
 
 
+@pytest.fixture(autouse=True)
+def _system_accounts(request):
+    """A transactional test may start after another's flush emptied every table: the system ledger accounts
+    (made by migrations) are made again up front, as a deployed database has them, and the posting service's
+    cache of their ids is forgotten."""
+    from loyalty.services import ledger
+
+    ledger._system_ids_cache.clear()
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")
+        ledger.system_accounts_ensure()
+
+
 @pytest.fixture
 def staff_roles(db):
     """The staff role groups. Migration 0013 creates them, but a transactional test before this one (its

@@ -40,7 +40,7 @@ from loyalty.models import (
     PointLot,
     TransactionKind,
 )
-from loyalty.models.ledger import SYSTEM_ACCOUNT_SHARDS
+from loyalty.models.ledger import SYSTEM_ACCOUNT_KINDS, SYSTEM_ACCOUNT_SHARDS
 from loyalty.reasons import Reason, reason_text
 from loyalty.services.program import lot_expiry, program_get
 from loyalty.signals import points_posted
@@ -135,6 +135,17 @@ def _system_account_ids(kinds: Iterable[str], shard: int = 0) -> list[int]:
         account, _created = LedgerAccount.objects.get_or_create(member=None, kind=kind, shard=shard)
         ids.append(account.pk)
     return ids
+
+
+def system_accounts_ensure() -> None:
+    """Every system account, each kind's shards, as migrations 0018 and 0020 make them (for a database whose
+    tables were emptied: made on first use inside postings, they could deadlock two postings at once)."""
+    LedgerAccount.objects.bulk_create(
+        [LedgerAccount(member=None, kind=kind, shard=shard)
+         for kind in SYSTEM_ACCOUNT_KINDS for shard in range(SYSTEM_ACCOUNT_SHARDS)],
+        ignore_conflicts=True,
+    )
+    _system_ids_cache.clear()
 
 
 def system_shard(key: Any) -> int:

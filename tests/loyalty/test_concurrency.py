@@ -4,11 +4,10 @@ Threads each use their own database connection (closed at the end) and start tog
 The tests commit for real (transaction=True), so the deferred balance trigger fires at COMMIT.
 """
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from loyalty.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, LotAllocation, TransactionKind
 from loyalty.selectors import member_points_get
@@ -24,7 +23,7 @@ from loyalty.services.ledger import (
     system_shard,
 )
 from loyalty.services.verify import ledger_verify
-from tests.concurrency import run_together
+from tests.concurrency import held_open, lock_wait_limit, run_together
 from tests.factories import MemberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -210,27 +209,9 @@ def test_postings_of_members_on_other_shards_do_not_wait_for_each_other():
     member on another shard (with one system account per kind, the second waited for the first's commit)."""
     first = MemberFactory()
     second = next(m for m in (MemberFactory() for _ in range(50)) if system_shard(m.pk) != system_shard(first.pk))
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                points_credit(member=first, points=10, audit=Audit(reason="held open"))
-                holding.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert holding.wait(timeout=30)
-    try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '3s'")
-            points_credit(member=second, points=5, audit=Audit(reason="not held up"))
-    finally:
-        release.set()
-        thread.join(timeout=30)
+    hold = lambda: points_credit(member=first, points=10, audit=Audit(reason="held open"))  # noqa: E731
+    with held_open(hold), transaction.atomic():
+        lock_wait_limit(3)
+        points_credit(member=second, points=5, audit=Audit(reason="not held up"))
     assert (available(first), available(second)) == (10, 5)
     assert ledger_verify() == []

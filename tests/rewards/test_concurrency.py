@@ -17,6 +17,7 @@ from rewards.services import (
     reward_redeem,
     voucher_codes_import,
 )
+from tests.concurrency import held_open, lock_wait_limit
 from tests.factories import MemberFactory
 from tests.rewards.conftest import give
 from tests.rewards.factories import RewardFactory
@@ -123,27 +124,8 @@ def test_redemptions_of_an_unlimited_reward_do_not_wait_for_each_other():
     second = next(m for m in (MemberFactory() for _ in range(50)) if system_shard(m.pk) != system_shard(first.pk))
     give(first, 100)
     give(second, 100)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                reward_redeem(member=first, reward=reward)
-                holding.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert holding.wait(timeout=30)
-    try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '3s'")
-            reward_redeem(member=second, reward=reward)
-    finally:
-        release.set()
-        thread.join(timeout=30)
+    with held_open(lambda: reward_redeem(member=first, reward=reward)), transaction.atomic():
+        lock_wait_limit(3)
+        reward_redeem(member=second, reward=reward)
     assert Redemption.objects.filter(reward=reward).count() == 2
     assert ledger_verify() == []
