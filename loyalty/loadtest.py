@@ -24,7 +24,6 @@ import secrets
 import sys
 import time
 from collections import Counter, deque
-from contextlib import contextmanager
 from typing import Any
 
 import gevent
@@ -110,11 +109,11 @@ class _ApiUser(FastHttpUser):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Api-Key {Plan.api_key}"}
 
-    @contextmanager
     def _call(self, method: str, path: str, op: str, *, expect: tuple[int, ...], refusals: tuple[str, ...] = (),
-              **kwargs):
+              **kwargs) -> Any:
         """One request named `op`: a status in `expect` succeeds; a 4xx whose code is in `refusals` (e.g.
-        insufficient_points) is an expected refusal, counted apart and not an error; anything else fails."""
+        insufficient_points) is an expected refusal, counted apart and not an error; anything else fails.
+        Returns the answer's JSON when it succeeded, else None."""
         kwargs.setdefault("headers", self._headers())
         with self.client.request(method, path, name=op, catch_response=True, **kwargs) as response:
             code = response.status_code or 0
@@ -130,27 +129,27 @@ class _ApiUser(FastHttpUser):
                 message = f"{code}: {(response.text or str(response.error))[:200]}"
                 TALLY.errors[op, message] += 1
                 response.failure(message)
-            yield body
+            return body
 
     def purchase(self, member: str) -> None:
         order_id = _order_id(self.phase)
-        with self._call("POST", "/api/v1/purchases/", "purchase", expect=(201,),
-                        json=_purchase_body(member, order_id)) as body:
-            if body is not None:
-                ORDERS.append(order_id)
-                TALLY.available("purchase", body.get("member_points", {}).get("available"))
+        body = self._call("POST", "/api/v1/purchases/", "purchase", expect=(201,),
+                          json=_purchase_body(member, order_id))
+        if body is not None:
+            ORDERS.append(order_id)
+            TALLY.available("purchase", body.get("member_points", {}).get("available"))
 
     def balance(self, member: str) -> None:
-        with self._call("GET", f"/api/v1/members/{member}/balance/", "balance", expect=(200,)) as body:
-            if body is not None:
-                TALLY.available("balance", body.get("available"))
+        body = self._call("GET", f"/api/v1/members/{member}/balance/", "balance", expect=(200,))
+        if body is not None:
+            TALLY.available("balance", body.get("available"))
 
     def redeem_points(self, member: str, points: int) -> None:
         data = {"member": member, "points": points, "order_id": _order_id(self.phase)}
-        with self._call("POST", "/api/v1/redemptions/", "redeem", expect=(201,),
-                        refusals=("insufficient_points",), json=data) as body:
-            if body is not None:
-                TALLY.available("redeem", body.get("member_points", {}).get("available"))
+        body = self._call("POST", "/api/v1/redemptions/", "redeem", expect=(201,),
+                          refusals=("insufficient_points",), json=data)
+        if body is not None:
+            TALLY.available("redeem", body.get("member_points", {}).get("available"))
 
 
 class MixUser(_ApiUser):
@@ -175,9 +174,8 @@ class MixUser(_ApiUser):
         if not ORDERS:  # nothing bought yet in this phase
             return
         order_id = ORDERS.popleft()
-        with self._call("POST", f"/api/v1/purchases/{order_id}/refunds/", "refund", expect=(201,),
-                        json={"refund_id": "r1", "amount": REFUND_AMOUNT}):
-            pass
+        self._call("POST", f"/api/v1/purchases/{order_id}/refunds/", "refund", expect=(201,),
+                   json={"refund_id": "r1", "amount": REFUND_AMOUNT})
 
     @task(20)
     def balance_task(self) -> None:
@@ -186,8 +184,7 @@ class MixUser(_ApiUser):
     @task(5)
     def quote_task(self) -> None:
         data = {"member": random.choice(Plan.members), "subtotal": "40.00", "currency": Plan.currency}  # noqa: S311
-        with self._call("POST", "/api/v1/redemptions/quote/", "quote", expect=(200,), json=data):
-            pass
+        self._call("POST", "/api/v1/redemptions/quote/", "quote", expect=(200,), json=data)
 
     @task(5)
     def redeem_task(self) -> None:
@@ -196,9 +193,8 @@ class MixUser(_ApiUser):
         if not self.catalogue:
             self.redeem_points(member, REDEEM_POINTS)
             return
-        with self._call("POST", "/api/v1/redemptions/", "redeem", expect=(201,), refusals=("insufficient_points",),
-                        json={"member": member, "reward": Plan.reward}):
-            pass
+        self._call("POST", "/api/v1/redemptions/", "redeem", expect=(201,), refusals=("insufficient_points",),
+                   json={"member": member, "reward": Plan.reward})
 
     @task(10)
     def portal_task(self) -> None:
@@ -234,8 +230,7 @@ class TrivialPostUser(_ApiUser):
     @task
     def trivial(self) -> None:
         body = _purchase_body(Plan.members[0], "x")
-        with self._call("POST", "/bench/ok/", "trivial POST", expect=(200,), json=body):
-            pass
+        self._call("POST", "/bench/ok/", "trivial POST", expect=(200,), json=body)
 
 
 class TrivialWriteUser(_ApiUser):
@@ -245,9 +240,8 @@ class TrivialWriteUser(_ApiUser):
 
     @task
     def trivial(self) -> None:
-        with self._call("POST", "/bench/write/", "trivial write", expect=(200,),
-                        json=_purchase_body(Plan.members[0], "x")):
-            pass
+        self._call("POST", "/bench/write/", "trivial write", expect=(200,),
+                   json=_purchase_body(Plan.members[0], "x"))
 
 
 class HotUser(_ApiUser):
