@@ -16,7 +16,7 @@ from django.utils import timezone
 from campaigns.models import LeaderboardPrize
 from campaigns.services.badges import badge_create, badge_grant
 from campaigns.services.challenges import challenge_create, challenge_progress_member_refresh
-from campaigns.services.leaderboards import leaderboard_member_refresh
+from campaigns.services.leaderboards import leaderboard_member_refresh, period_get
 from loyalty.models import Store, Tier
 from loyalty.services.ledger import Audit, points_credit
 from loyalty.services.purchases import purchase_record
@@ -40,9 +40,10 @@ def gamified_member(transactional_db):
     store = Store.objects.create(slug="shop", name="Shop")
     gold = Tier.objects.create(code="gold", name="Gold", rank=1, threshold=5000)
     start = timezone.now() - timedelta(days=20)
+    this_week = period_get("week").starts_at  # the board's default tab: the purchases count there, also on Mondays
     for index, total in enumerate(["124.50", "161.20"]):
-        purchase_record(store=store, member=member, order_id=f"B{index}", total=total, currency="EUR",
-                        occurred_at=timezone.now() - timedelta(days=3 - index),
+        when = max(this_week + timedelta(minutes=1 + index), timezone.now() - timedelta(days=3 - index))
+        purchase_record(store=store, member=member, order_id=f"B{index}", total=total, currency="EUR", occurred_at=when,
                         lines=[{"sku": "S", "category": ["tea", "coffee"][index], "quantity": 1, "amount": total}])
     helper = badge_create(code="helper", name="Helping hand", description="Helped out at the summer fair.")
     badge_create(code="gold-club", name="Gold club", description="For our Gold members.", tier=gold)
