@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from campaigns.services.badges import badge_create, badge_grant
-from campaigns.services.leaderboards import leaderboard_member_refresh
+from campaigns.services.leaderboards import leaderboard_member_refresh, period_get
 from loyalty.models import Tier
 from loyalty.services.ledger import Audit, points_credit
 from tests.campaigns.conftest import buy, challenge, signed_in
@@ -85,8 +85,13 @@ def test_badge_wall_shows_earned_and_locked_badges_with_how_to_earn():
     assert "You earned 0 of 3 badges." in bobs and "Helped at the fair" not in bobs
 
 
+def a_moment_ago():
+    """Ten minutes ago, but never before this week began (the page's default tab is the week)."""
+    return max(period_get("week").starts_at, timezone.now() - timedelta(minutes=10))
+
+
 def test_leaderboard_page_shows_periods_my_position_and_a_link_to_the_settings():
-    at = timezone.now() - timedelta(minutes=10)
+    at = a_moment_ago()
     alice = signed_in("alice@example.com", nickname="AliceA", leaderboard_opt_in=True)
     shy = signed_in("shy@example.com")
     for member, points in ((alice.member, 70), (MemberFactory(), 90)):
@@ -111,7 +116,7 @@ def test_leaderboard_page_shows_my_row_below_the_top_places_and_the_prizes(monke
     from campaigns.views import leaderboards
 
     monkeypatch.setattr(leaderboards, "BOARD_SIZE", 2)
-    at = timezone.now() - timedelta(minutes=10)
+    at = a_moment_ago()
     me = signed_in("me@example.com", nickname="Trailing", leaderboard_opt_in=True)
     for member, points in ((MemberFactory(), 90), (MemberFactory(), 80), (MemberFactory(), 60), (me.member, 10)):
         member.__class__.objects.filter(pk=member.pk).update(leaderboard_opt_in=True,
