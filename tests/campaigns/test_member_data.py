@@ -118,7 +118,7 @@ def test_closing_a_membership_forgets_what_names_the_member(anna, django_capture
     now = timezone.now()
     earlier = previous_month(now).starts_at + timedelta(days=3)
     for who, points in ((member, 90), (rival, 60), (third, 30)):
-        _earn(who, points, now - timedelta(minutes=5))
+        _earn(who, points, max(period_get("week").starts_at, now - timedelta(minutes=5)))  # this week, even at 00:01
         _earn(who, points, earlier)
     Referral.objects.create(referrer=rob.member, referee=member, ip_address="203.0.113.9", channel="portal")
     bram = member_create(email="bram@example.com", first_name="Bram", last_name="Bakker", referred_by=member)
