@@ -12,11 +12,12 @@ from .ledger import (
 from .program import ExpiryExtension, Program, Rounding, TierMetric, TierWindow
 from .purchases import EarningRule, ExpiryReminder, Purchase, Refund
 from .stores import ApiKey, ApiKeyScope, IdempotencyRecord, Store
-from .tiers import Tier, TierChangeKind, TierHistory, TierMembership
+from .tiers import Tier, TierChangeKind, TierHistory, TierMembership, TierRecalculation, TierReview
 
 __all__ = [
     "AccountKind", "ApiKey", "ApiKeyScope", "ConfigVersion", "EarningRule", "ExpiryExtension", "ExpiryReminder",
     "IdempotencyRecord", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "LotAllocation", "PointLot",
     "Program", "Purchase", "Refund", "Rounding", "StaffAction", "StaffActionKind", "StaffActionSource", "Store",
-    "Tier", "TierChangeKind", "TierHistory", "TierMembership", "TierMetric", "TierWindow", "TransactionKind",
+    "Tier", "TierChangeKind", "TierHistory", "TierMembership", "TierMetric", "TierRecalculation", "TierReview",
+    "TierWindow", "TransactionKind",
 ]
