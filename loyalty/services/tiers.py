@@ -93,19 +93,21 @@ def _when(moment: datetime):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _members_condition(column: str, *, member_id: int | None = None, member_ids: list[int] | None = None):
+def _members_condition(
+    column: str, *, member_id: int | None = None, member_ids: list[int] | None = None
+) -> tuple[str, list]:
     """SQL keeping the rows of one member (`member_id`), of some (`member_ids`, passed as one array or JSON
-    parameter however many) or of all (neither: None)."""
+    parameter however many) or of all (neither), with its parameters."""
     if member_id is not None:
         return f"{column} = %s", [member_id]
     if member_ids is None:
-        return None
+        return "1 = 1", []
     if connection.vendor == "postgresql":
         return f"{column} = ANY(CAST(%s AS bigint[]))", ["{" + ",".join(map(str, member_ids)) + "}"]
     return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(member_ids)]  # noqa: S608 - a name
 
 
-def _points_metric_sql(*, start: datetime | None, as_of: datetime, members) -> tuple[str, list]:
+def _points_metric_sql(*, start: datetime | None, as_of: datetime, members: tuple[str, list]) -> tuple[str, list]:
     """Points earned in the window: released earn/bonus credits, minus reversals.
 
     A reversal taken from a lot that is still pending does not count against: that lot's credit does
@@ -115,9 +117,8 @@ def _points_metric_sql(*, start: datetime | None, as_of: datetime, members) -> t
     window = "t.occurred_at <= %s" + (" AND t.occurred_at >= %s" if start is not None else "")
     when = _when(as_of)
     window_params: list = [when] + ([_when(start)] if start is not None else [])
-    if members is not None:
-        window += " AND " + members[0].format(column="t.member_id")
-        window_params.extend(members[1])
+    window += " AND " + members[0].format(column="t.member_id")
+    window_params.extend(members[1])
     # Only table names from the models' _meta and fixed fragments are formatted in; values are parameters.
     sql = f"""
         SELECT member_id, SUM(points) AS metric FROM (
@@ -143,7 +144,7 @@ def _points_metric_sql(*, start: datetime | None, as_of: datetime, members) -> t
     return sql, params
 
 
-def _spend_metric_sql(*, start: datetime | None, as_of: datetime, members) -> tuple[str, list]:
+def _spend_metric_sql(*, start: datetime | None, as_of: datetime, members: tuple[str, list]) -> tuple[str, list]:
     """Net spend in the window: purchase totals minus their refunds, once the purchase's points are released."""
     purchase = _table(Purchase)
     where = "p.occurred_at <= %s AND (p.available_at IS NULL OR p.available_at <= %s)"
@@ -151,9 +152,8 @@ def _spend_metric_sql(*, start: datetime | None, as_of: datetime, members) -> tu
     if start is not None:
         where += " AND p.occurred_at >= %s"
         params.append(_when(start))
-    if members is not None:
-        where += " AND " + members[0].format(column="p.member_id")
-        params.extend(members[1])
+    where += " AND " + members[0].format(column="p.member_id")
+    params.extend(members[1])
     sql = f"""
         SELECT p.member_id AS member_id, SUM(p.total - p.refunded_total) AS metric
           FROM {purchase} p
@@ -573,8 +573,8 @@ def _decisions_sql(
     metric_sql, metric_params = _metric_sql(program=program, as_of=as_of, member_ids=member_ids)
     reached_sql, reached_params = _reached_rank_sql(tiers)
     greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
-    paid_members, paid_params = _members_condition("tm.member_id", member_ids=member_ids) or ("1 = 1", [])
-    members, members_params = _members_condition("m.id", member_ids=member_ids) or ("1 = 1", [])
+    paid_members, paid_params = _members_condition("tm.member_id", member_ids=member_ids)
+    members, members_params = _members_condition("m.id", member_ids=member_ids)
     sql = _DECISIONS.format(
         metric=metric_sql, membership=_table(TierMembership), tier=_table(Tier), member=_table(Member),
         greatest=greatest, reached=reached_sql, paid_members=paid_members, members=members,
@@ -805,15 +805,6 @@ def _rows_table(columns: tuple[tuple[str, str], ...], rows: list[tuple]) -> tupl
     return f"(SELECT {fields} FROM json_each(%s))", [json.dumps(rows, default=str)]  # noqa: S608
 
 
-def _first_column_in(column: str, params: list) -> tuple[str, list]:
-    """`column` is one of the values of the first column of a _rows_table (given its params). Repeated on
-    the member table of an UPDATE ... FROM it, so that PostgreSQL reads the batch's members by primary key
-    instead of hashing all of them for every batch."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(CAST(%s AS bigint[]))", [params[0]]
-    return f"{column} IN (SELECT json_extract(value, '$[0]') FROM json_each(%s))", [params[0]]  # noqa: S608
-
-
 def _tier_metrics_store(batch: list[tuple[int, int | Decimal]], *, as_of: datetime) -> None:
     """Store one batch of computed metrics on the member rows in one UPDATE ... FROM.
 
@@ -822,7 +813,9 @@ def _tier_metrics_store(batch: list[tuple[int, int | Decimal]], *, as_of: dateti
     members = _table(Member)
     pk, value, at = (_column(Member, name) for name in ("id", "tier_metric_value", "tier_metric_at"))
     source, params = _rows_table((("member_id", "bigint"), ("metric", "numeric")), batch)
-    in_batch, in_batch_params = _first_column_in(f"{members}.{pk}", params)
+    # The batch's members named on the member table too, so that PostgreSQL reads them by primary key
+    # instead of hashing every member for each batch.
+    in_batch, in_batch_params = _members_condition(f"{members}.{pk}", member_ids=[row[0] for row in batch])
     when = _when(as_of)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -855,7 +848,7 @@ def _tier_changes_apply(batch: list, *, tiers: dict[int, Tier], as_of: datetime)
         [(member_id, from_id, to_id, int(metric is not None), metric or Decimal(0))
          for member_id, from_id, to_id, _kind, metric in batch],
     )
-    in_batch, in_batch_params = _first_column_in(f"{members}.{pk}", params)
+    in_batch, in_batch_params = _members_condition(f"{members}.{pk}", member_ids=[row[0] for row in batch])
     fresh = f"d.store = 1 AND ({members}.{at} IS NULL OR {members}.{at} <= %s)"
     with connection.cursor() as cursor:
         cursor.execute(
