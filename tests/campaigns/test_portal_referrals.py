@@ -145,7 +145,12 @@ def test_staff_cannot_reopen_a_closed_member_or_reuse_a_nickname(admin_client):
     data.update({"status": "active", "language": "en"})
     response = admin_client.post(change, data)
     assert response.status_code == 200 and "closed membership is final" in response.content.decode()
-    data.update({"status": "closed", "nickname": "speedy"})
+    assert Member.objects.get(pk=member.pk).status == MemberStatus.CLOSED
+    assert set(form.fields) == {"status"}  # a closed member's profile stays as closing left it (anonymised)
+    active = MemberFactory(email="a@example.com")
+    change = reverse("admin:members_member_change", args=[active.pk])
+    form = admin_client.get(change).context["adminform"].form
+    data = {name: form.initial.get(name) or "" for name in form.fields if not form.fields[name].disabled}
+    data.update({"language": "en", "nickname": "speedy"})
     response = admin_client.post(change, data)
     assert response.status_code == 200 and "nickname is taken" in response.content.decode()
-    assert Member.objects.get(pk=member.pk).status == MemberStatus.CLOSED

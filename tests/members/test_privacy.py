@@ -183,6 +183,93 @@ def test_closing_twice_or_a_staff_login_is_refused(member):
     assert staff_member.status == MemberStatus.ACTIVE and User.objects.filter(pk=staff.pk).exists()
 
 
+# -- closing by staff: the REST API and the admin go through the same member_close -------------------------
+
+
+def _closed_like_the_portal(member_pk: int, user_pk: int) -> Member:
+    """What closing in the portal leaves: anonymised, login gone, points forfeited, staff-typed reasons neutral."""
+    closed = Member.objects.get(pk=member_pk)
+    assert closed.status == MemberStatus.CLOSED and closed.closed_at is not None
+    assert closed.email == f"closed-{closed.loyalty_id}@closed.invalid"
+    assert (closed.first_name, closed.last_name, closed.phone, closed.marketing_consent, closed.user) == (
+        "", "", "", False, None)
+    assert not User.objects.filter(pk=user_pk).exists()
+    assert dict(closed.ledger_accounts.values_list("kind", "balance")) == {AccountKind.AVAILABLE: 0,
+                                                                           AccountKind.PENDING: 0}
+    assert not LedgerTransaction.objects.filter(member=closed, reason__contains="Ana").exists()
+    assert ledger_verify() == []
+    return closed
+
+
+def test_staff_closing_through_the_api_is_the_portals_closing_in_the_audit_log(member, admin_api_client):
+    from loyalty.models import StaffAction, StaffActionKind
+
+    url = f"/api/v1/members/{member.loyalty_id}/"
+    response = admin_api_client.patch(url, {"status": "closed"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["first_name"]) == ("closed", "")
+    _closed_like_the_portal(member.pk, member.user.pk)
+    entry = StaffAction.objects.get()
+    assert (entry.kind, entry.source, entry.staff_user, entry.count) == (StaffActionKind.MEMBER_CLOSED, "api", None, 1)
+    assert entry.details["api_key"].startswith(admin_api_client.api_key.prefix)
+    assert entry.details["selection"] == {"member": member.loyalty_id} and entry.details["points_forfeited"] == 565
+    assert "ana" not in json.dumps(entry.details).lower()  # the log names the loyalty ID only
+    # Closing is final: closing again changes nothing; reopening or a profile change is a 422 with `fields`.
+    assert admin_api_client.patch(url, {"status": "closed"}, format="json").status_code == 200
+    assert StaffAction.objects.count() == 1
+    for body, field in (({"status": "active"}, "status"), ({"status": "suspended"}, "status"),
+                        ({"first_name": "Ana"}, "first_name")):
+        refused = admin_api_client.patch(url, body, format="json")
+        assert refused.status_code == 422, body
+        assert refused.json()["code"] == "invalid" and refused.json()["detail"] and field in refused.json()["fields"]
+    assert Member.objects.get(pk=member.pk).first_name == ""
+
+
+def _change_form_data(admin_client, member) -> dict:
+    form = admin_client.get(reverse("admin:members_member_change", args=[member.pk])).context["adminform"].form
+    return {name: form.initial.get(name) or "" for name in form.fields if not form.fields[name].disabled}
+
+
+def test_staff_closing_in_the_admin_is_the_portals_closing_in_the_audit_log(member, admin_client):
+    from django.contrib.admin.models import LogEntry
+
+    from loyalty.models import StaffAction, StaffActionKind
+
+    change = reverse("admin:members_member_change", args=[member.pk])
+    data = _change_form_data(admin_client, member)
+    assert admin_client.post(change, {**data, "phone": "+31 6 3333 4444"}).status_code == 302
+    assert LogEntry.objects.filter(object_id=str(member.pk), object_repr__contains="Ana").exists()
+
+    response = admin_client.post(change, {**data, "status": "closed"})
+
+    assert response.status_code == 302, response.content
+    _closed_like_the_portal(member.pk, member.user.pk)
+    entry = StaffAction.objects.get()
+    assert (entry.kind, entry.source, entry.staff_user.email) == (StaffActionKind.MEMBER_CLOSED, "admin",
+                                                                  "admin@example.com")
+    assert entry.details["selection"] == {"member": member.loyalty_id}
+    assert not LogEntry.objects.filter(object_repr__contains="Ana").exists()  # the admin's history names no one
+    # Closing is final: the page keeps only the status, and setting it back is a form error.
+    assert set(_change_form_data(admin_client, member)) == {"status"}
+    again = admin_client.post(change, {"status": "active"})
+    assert again.status_code == 200 and "closed membership is final" in again.content.decode()
+    assert Member.objects.get(pk=member.pk).status == MemberStatus.CLOSED and StaffAction.objects.count() == 1
+
+
+def test_staff_closing_a_staff_logins_membership_is_a_clear_error(admin_api_client, admin_client):
+    staff = User.objects.create_user(email="boss@example.com", password=PASSWORD, is_staff=True)
+    staff_member = member_create(email=staff.email, user=staff, first_name="Boss")
+    api = admin_api_client.patch(f"/api/v1/members/{staff_member.loyalty_id}/", {"status": "closed"}, format="json")
+    assert api.status_code == 422 and "staff account" in api.json()["fields"]["status"][0]
+    change = reverse("admin:members_member_change", args=[staff_member.pk])
+    form = admin_client.post(change, {**_change_form_data(admin_client, staff_member), "status": "closed"})
+    assert form.status_code == 200 and "staff account" in form.content.decode()
+    staff_member.refresh_from_db()
+    assert (staff_member.status, staff_member.first_name) == (MemberStatus.ACTIVE, "Boss")
+    assert User.objects.filter(pk=staff.pk).exists()
+
+
 def test_closed_page_is_public(client):
     assert "Your membership is closed" in client.get(reverse("account_closed")).content.decode()
 
