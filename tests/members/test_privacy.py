@@ -329,3 +329,28 @@ def test_closing_while_purchases_and_redemptions_race_leaves_a_sound_ledger_and_
     for redemption in Redemption.objects.filter(member=member):
         with pytest.raises(MemberInactive):
             coupon_use(code=redemption.code, order_id="after")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_staff_closing_the_same_member_at_once_closes_it_once():
+    """Two staff (or a double submission) closing one member at the same moment (PostgreSQL, separate
+    connections): no error, one forfeit, one audit log entry, a sound ledger."""
+    from loyalty.models import StaffAction, StaffActionKind
+    from members.services import member_update
+    from tests.concurrency import run_together
+
+    staff = User.objects.create_user(email="staff@example.com", password=PASSWORD, is_staff=True)
+    user = User.objects.create_user(email="twice@example.com", password=PASSWORD)
+    member = member_create(email=user.email, user=user, first_name="Twice")
+    points_credit(member=member, points=300, audit=Audit(reason="Start", idempotency_key="twice-0"))
+
+    results = run_together(lambda i: member_update(member=Member.objects.get(pk=member.pk), status="closed",
+                                                   staff_user=staff), n=4)
+
+    assert not any(isinstance(result, Exception) for result in results), results
+    member.refresh_from_db()
+    assert member.status == MemberStatus.CLOSED and member.first_name == "" and member.user is None
+    assert LedgerTransaction.objects.filter(member=member, kind=TransactionKind.EXPIRE).count() == 1
+    assert StaffAction.objects.filter(kind=StaffActionKind.MEMBER_CLOSED).count() == 1
+    assert ledger_verify() == []
