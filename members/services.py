@@ -299,13 +299,13 @@ def member_status_set(*, member: Member, status: str, staff_user: User | None = 
     if status not in MemberStatus.values:
         raise MemberInvalid({"status": [_("Choose one of: %(values)s.") % {"values": ", ".join(MemberStatus.values)}]})
     if status == MemberStatus.CLOSED:
-        if Member.objects.filter(pk=member.pk, status=MemberStatus.CLOSED).exists():
+        if Member.objects.filter(pk=member.pk, closed_at__isnull=False).exists():
             member.status = status
             return member
         try:
             closed = member_close(member=member, staff_user=staff_user, api_key=api_key)
         except MemberCloseRefused as error:
-            if Member.objects.filter(pk=member.pk, status=MemberStatus.CLOSED).exists():
+            if Member.objects.filter(pk=member.pk, closed_at__isnull=False).exists():
                 member.status = status  # closed meanwhile: what was asked for is done
                 return member
             raise MemberInvalid({"status": [error.detail]}) from None
@@ -387,9 +387,12 @@ def member_close(*, member: Member, now: datetime | None = None, staff_user: Use
       member's stored API replies (idempotency records of their session).
     - Status `closed`: purchases, redemptions, events, adjustments and coupons are refused from now on.
     `member_closed` is sent after the commit, for other apps to drop what they keep about the member.
+
+    Closed means `closed_at` is set: a member whose status staff set to closed before every closing came here
+    (status closed, no `closed_at`, nothing anonymised) is closed now (see members_closings_finish).
     """
     now = now or timezone.now()
-    if Member.objects.filter(pk=member.pk, status=MemberStatus.CLOSED).exists():
+    if Member.objects.filter(pk=member.pk, closed_at__isnull=False).exists():
         raise MemberCloseRefused(_("This membership is already closed."))
     forfeited = points_forfeit(
         member=member,
@@ -397,7 +400,7 @@ def member_close(*, member: Member, now: datetime | None = None, staff_user: Use
                     idempotency_key=f"close:{member.pk}", occurred_at=now),
     )
     locked = Member.objects.select_for_update(of=("self",)).select_related("user").get(pk=member.pk)
-    if locked.status == MemberStatus.CLOSED:  # closed meanwhile: this transaction rolls back
+    if locked.closed_at is not None:  # closed meanwhile: this transaction rolls back
         raise MemberCloseRefused(_("This membership is already closed."))
     user = locked.user
     if user is not None and (user.is_staff or user.is_superuser):
@@ -433,3 +436,28 @@ def member_close(*, member: Member, now: datetime | None = None, staff_user: Use
         )
     transaction.on_commit(lambda: member_closed.send(sender=Member, member=locked))
     return locked
+
+
+def members_closings_finish(*, dry_run: bool = False) -> dict[str, list[str]]:
+    """Close, as the portal does, the members whose status staff set to closed before every closing went
+    through member_close (status closed, no `closed_at`: still named, their login and points kept). One
+    audit log entry from the command line lists them. Returns the loyalty IDs closed and those refused
+    (a staff login), each with why; `dry_run` only lists them."""
+    pending = Member.objects.filter(status=MemberStatus.CLOSED, closed_at__isnull=True).order_by("pk")
+    done: list[str] = []
+    refused: list[str] = []
+    for member in pending.iterator(chunk_size=200):
+        if dry_run:
+            done.append(member.loyalty_id)
+            continue
+        try:
+            member_close(member=member)
+        except MemberCloseRefused as error:
+            refused.append(f"{member.loyalty_id}: {error.detail}")
+        else:
+            done.append(member.loyalty_id)
+    if not dry_run and (done or refused):
+        staff_action_record(kind=StaffActionKind.MEMBER_CLOSED, count=len(done),
+                            details={"members": done[:1000], "refused": len(refused), "refused_members": refused[:200],
+                                     "done": len(done)})
+    return {"closed": done, "refused": refused}

@@ -270,6 +270,31 @@ def test_staff_closing_a_staff_logins_membership_is_a_clear_error(admin_api_clie
     assert User.objects.filter(pk=staff.pk).exists()
 
 
+def test_finish_closings_closes_the_members_staff_set_to_closed_before(member):
+    """Before every closing went through member_close, staff setting the status left the member named, with
+    a login and points: `finish_closings` closes them as the portal does, once."""
+    import io
+
+    from django.core.management import call_command
+
+    from loyalty.models import StaffAction, StaffActionKind
+
+    Member.objects.filter(pk=member.pk).update(status=MemberStatus.CLOSED)  # what the admin and the API did
+    out = io.StringIO()
+    call_command("finish_closings", "--dry-run", stdout=out)
+    assert "DRY RUN: 1 closings finished" in out.getvalue() and Member.objects.get(pk=member.pk).first_name == "Ana"
+
+    call_command("finish_closings", stdout=out)
+
+    _closed_like_the_portal(member.pk, member.user.pk)
+    entry = StaffAction.objects.get()
+    assert (entry.kind, entry.source, entry.count, entry.details["members"]) == (
+        StaffActionKind.MEMBER_CLOSED, "command", 1, [member.loyalty_id])
+    out = io.StringIO()
+    call_command("finish_closings", stdout=out)
+    assert "0 closings finished, 0 refused" in out.getvalue() and StaffAction.objects.count() == 1
+
+
 def test_closed_page_is_public(client):
     assert "Your membership is closed" in client.get(reverse("account_closed")).content.decode()
 
