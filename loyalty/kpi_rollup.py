@@ -223,9 +223,11 @@ def _joined_add(changes: Counter[tuple[date, date]]) -> None:
     KpiJoined.objects.filter(members=0).delete()
 
 
-def kpi_rollup_run(*, as_of: datetime | None = None, rebuild: bool = False) -> dict[str, int]:
+def kpi_rollup_run(*, as_of: datetime | None = None, rebuild: bool = False, dry_run: bool = False,
+                   progress: Any = None) -> dict[str, int]:
     """Add the ledger transactions, members and purchases not read yet into the day sums (`rebuild`: start
-    again from nothing; also when the site's time zone changed). Returns the rows read per source."""
+    again from nothing; also when the site's time zone changed; `dry_run`: count, change nothing). `as_of`
+    only dates the run (and the gaps it finds). Returns the rows read per source."""
     now = as_of or timezone.now()
     tz = timezone.get_current_timezone()
     outermost = not connection.in_atomic_block
@@ -248,4 +250,6 @@ def kpi_rollup_run(*, as_of: datetime | None = None, rebuild: bool = False) -> d
         state.version += 1
         state.rolled_up_at = now
         state.save()
+        if dry_run:
+            transaction.set_rollback(True)
     return read

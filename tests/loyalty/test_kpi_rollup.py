@@ -128,7 +128,7 @@ def test_the_job_is_idempotent_and_reads_back_dated_rows(member):
 def test_an_id_that_appears_late_is_read_once():
     """An id below the highest one read, committed after the run (a transaction still in progress): kept as a
     gap, read by the dashboard and the next run when it appears, then forgotten; a gap that never fills is
-    dropped after an hour."""
+    dropped after an hour. (On PostgreSQL the ids of earlier tests' rows are gaps too.)"""
     first = Member.objects.create(email="a@example.com", loyalty_id="1" * 16, referral_code="A1",
                                   joined_at=timezone.make_aware(datetime(2024, 5, 1, 12)))
     Member.objects.create(pk=first.pk + 3, email="b@example.com", loyalty_id="2" * 16, referral_code="B1",
@@ -137,7 +137,7 @@ def test_an_id_that_appears_late_is_read_once():
     kpi_rollup_run(as_of=now)
     state = KpiRollup.objects.get()
     assert state.read_up_to["members"] == first.pk + 3
-    assert [gap[:2] for gap in state.gaps["members"]] == [[first.pk + 1, first.pk + 2]]
+    assert [gap[:2] for gap in state.gaps["members"] if gap[1] > first.pk] == [[first.pk + 1, first.pk + 2]]
 
     Member.objects.create(pk=first.pk + 1, email="c@example.com", loyalty_id="3" * 16, referral_code="C1",
                           joined_at=timezone.make_aware(datetime(2024, 4, 30, 12)))  # back-dated too
@@ -146,7 +146,7 @@ def test_an_id_that_appears_late_is_read_once():
     _assert_same(period)
     kpi_rollup_run(as_of=now)
     state = KpiRollup.objects.get()
-    assert [gap[:2] for gap in state.gaps["members"]] == [[first.pk + 2, first.pk + 2]]
+    assert [gap[:2] for gap in state.gaps["members"] if gap[1] > first.pk] == [[first.pk + 2, first.pk + 2]]
     assert _figures(period)["members_new"] == 3
     _assert_same(period)
     kpi_rollup_run(as_of=now + timedelta(hours=2))

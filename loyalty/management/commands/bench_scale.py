@@ -52,6 +52,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from loyalty.benchdata import MARKER, Clock, LedgerBuilder, ledger_analyze, tables_analyze
+from loyalty.kpi_rollup import kpi_rollup_run
 from loyalty.models import Store, Tier
 from loyalty.services.api_keys import api_key_create
 from loyalty.services.jobs import points_expire
@@ -205,6 +206,10 @@ class Command(BaseCommand):
                 tables_analyze("campaigns_leaderboardscore")
             self.stdout.write(f"refresh_leaderboards (the boards built from the whole ledger, for information): "
                               f"{clock}")
+        with Clock() as clock:
+            read = kpi_rollup_run()
+        self.stdout.write(f"roll_up_kpis (the KPI rollups, everything new since the last run, for information): "
+                          f"{clock} {read}")
 
     @staticmethod
     def _size() -> str:
@@ -237,6 +242,10 @@ class Command(BaseCommand):
         self.stdout.write(f"-- {size:,} members ({self._size()}; load average {self._load()})")
         figures: dict[str, float] = {}
 
+        with Clock() as clock:  # as beat runs it: the due members are new since the last run
+            read = kpi_rollup_run()
+        self.stdout.write(f"roll_up_kpis: {clock} {read}")
+        figures["roll_up_kpis job (s)"] = clock.wall
         with Clock() as clock:
             expired = points_expire(as_of=now)
         self.stdout.write(f"expire_points: {clock} {expired}")
