@@ -1,4 +1,8 @@
-"""The KPI dashboard's figures (/admin/kpi/): aggregate queries over a date range, cached for a minute.
+"""The KPI dashboard's figures (/admin/kpi/) for a date range, cached for a minute. Points per month, members
+enrolled and new, and the activation rate come from the day sums of loyalty.kpi_rollup plus the rows its job
+has not read yet (the same numbers as the aggregates over the rows, which are used until the job has run);
+the rest are aggregate queries. The cache holds numbers and untranslated (lazy) labels: each reader sees their
+own language.
 
 Definitions (the page says them too), for a range of whole days [start, end] in the site's time zone:
 - members: enrolled by the end of the range (any status); new members per month of joining;
@@ -310,7 +314,8 @@ kpi_table_register(KpiTable(
 
 
 def kpis_get(*, period: KpiRange, fresh: bool = False) -> dict[str, Any]:
-    """Every figure and table of the dashboard for `period`, cached for a minute (`fresh`: recompute)."""
+    """Every figure and table of the dashboard for `period`, cached for a minute (`fresh`: recompute). One
+    entry for every language: tables keep their labels lazy (gettext_lazy), translated when shown."""
     key = f"loyalty:kpi:v{CACHE_VERSION}:{period.start.isoformat()}:{period.end.isoformat()}"
     if not fresh and (cached := cache.get(key)) is not None:
         return cached

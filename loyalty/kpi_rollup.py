@@ -9,7 +9,7 @@ adds the rows not read yet to the rolled-up days itself, so it is exact between 
 
 Ids are handed out when a row is inserted, not when it commits: a transaction still in progress may hold an id
 below the highest one the job sees. Such ids are kept as gaps and read (by the job and the dashboard) once they
-appear; a gap is dropped, as an id that was rolled back, only when it is an hour old and, on PostgreSQL, every
+appear; a gap is dropped, as an id that was rolled back, only when it is ten minutes old and, on PostgreSQL, every
 transaction that was running when it was found has ended. On SQLite writers take turns, so no gap is ever
 filled later.
 
@@ -38,7 +38,7 @@ from loyalty.models.kpi import NEVER
 from members.models import Member
 
 SOURCES: dict[str, type[Model]] = {"transactions": LedgerTransaction, "members": Member, "purchases": Purchase}
-GAP_KEPT = timedelta(hours=1)
+GAP_KEPT = timedelta(minutes=10)  # and until the transactions running when it was found have ended
 LOCK_KEY = 7_240_514  # pg_advisory_lock: one rollup run at a time
 
 

@@ -2,16 +2,18 @@
 yet equal the figures computed from the rows, for any data and range; the job is idempotent, takes back-dated
 rows and ids that appear late, and the cached figures are shown in the reader's language."""
 
+import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loyalty import kpi_rollup
 from loyalty.kpi import KpiRange, _figures, _members, _points_by_month, _rolled_up, kpis_get
 from loyalty.kpi_rollup import kpi_rollup_get, kpi_rollup_run
 from loyalty.models import KpiDay, KpiJoined, KpiRollup, LedgerTransaction, Purchase, Store, Tier, TransactionKind
@@ -125,32 +127,84 @@ def test_the_job_is_idempotent_and_reads_back_dated_rows(member):
     _assert_same(period)
 
 
-def test_an_id_that_appears_late_is_read_once():
+def test_an_id_that_appears_late_is_read_once(monkeypatch):
     """An id below the highest one read, committed after the run (a transaction still in progress): kept as a
-    gap, read by the dashboard and the next run when it appears, then forgotten; a gap that never fills is
-    dropped after an hour. (On PostgreSQL the ids of earlier tests' rows are gaps too.)"""
+    gap, read by the dashboard and the next run when it appears, then forgotten. A gap that never fills is
+    dropped once it is ten minutes old and every transaction running when it was found has ended (PostgreSQL's
+    snapshot xmin, here given). (On PostgreSQL the ids of earlier tests' rows are gaps too.)"""
+    bounds = {"xmin": 100, "xmax": 200}
+    monkeypatch.setattr(kpi_rollup, "_snapshot_bounds", lambda: (bounds["xmin"], bounds["xmax"]))
     first = Member.objects.create(email="a@example.com", loyalty_id="1" * 16, referral_code="A1",
                                   joined_at=timezone.make_aware(datetime(2024, 5, 1, 12)))
     Member.objects.create(pk=first.pk + 3, email="b@example.com", loyalty_id="2" * 16, referral_code="B1",
                           joined_at=timezone.make_aware(datetime(2024, 5, 1, 13)))
     now = timezone.now()
+
+    def gaps() -> list[list[int]]:
+        return [gap[:2] for gap in KpiRollup.objects.get().gaps["members"] if gap[1] > first.pk]
+
     kpi_rollup_run(as_of=now)
-    state = KpiRollup.objects.get()
-    assert state.read_up_to["members"] == first.pk + 3
-    assert [gap[:2] for gap in state.gaps["members"] if gap[1] > first.pk] == [[first.pk + 1, first.pk + 2]]
+    assert KpiRollup.objects.get().read_up_to["members"] == first.pk + 3
+    assert gaps() == [[first.pk + 1, first.pk + 2]]
 
     Member.objects.create(pk=first.pk + 1, email="c@example.com", loyalty_id="3" * 16, referral_code="C1",
                           joined_at=timezone.make_aware(datetime(2024, 4, 30, 12)))  # back-dated too
     period = KpiRange(start=date(2024, 4, 1), end=date(2024, 5, 31))
     assert _figures(period)["members_new"] == 3
     _assert_same(period)
-    kpi_rollup_run(as_of=now)
-    state = KpiRollup.objects.get()
-    assert [gap[:2] for gap in state.gaps["members"] if gap[1] > first.pk] == [[first.pk + 2, first.pk + 2]]
+    kpi_rollup_run(as_of=now + timedelta(minutes=5))
+    assert gaps() == [[first.pk + 2, first.pk + 2]]
     assert _figures(period)["members_new"] == 3
     _assert_same(period)
+
+    bounds.update(xmin=200, xmax=300)  # a transaction from when the gap was found is still running
     kpi_rollup_run(as_of=now + timedelta(hours=2))
-    assert KpiRollup.objects.get().gaps["members"] == []
+    assert gaps() == [[first.pk + 2, first.pk + 2]]
+    bounds.update(xmin=201, xmax=300)  # all of them have ended: the id was rolled back
+    kpi_rollup_run(as_of=now + timedelta(hours=2))
+    assert gaps() == []
+    _assert_same(period)
+
+
+def _in_threads(count, target):
+    barrier = threading.Barrier(count)
+    results, errors = [], []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(target())
+        except Exception as error:  # surfaced by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_read_each_row_once():
+    """Two runs at once (each in its own transaction, REPEATABLE READ, the advisory lock): every row is added
+    once, the second run finds what the first left."""
+    store = Store.objects.create(slug="till", name="Till")
+    people = _members_add([(ANCHORS[0] + timedelta(hours=k), None, False) for k in range(30)], [])
+    _purchases_add([(k, ANCHORS[0] + timedelta(hours=k, minutes=5)) for k in range(30)], people, store)
+    _transactions_add([(TransactionKind.EARN, k + 1, ANCHORS[0] + timedelta(hours=k)) for k in range(30)])
+    results = _in_threads(2, kpi_rollup_run)
+
+    assert sorted(result["members"] for result in results) == [0, 30]
+    assert sorted(result["transactions"] for result in results) == [0, 30]
+    assert KpiRollup.objects.get().version == 2
+    assert sum(KpiDay.objects.values_list("points_issued", flat=True)) == sum(range(1, 31))
+    assert sum(KpiJoined.objects.values_list("members", flat=True)) == 30
+    _assert_same(_period(ANCHORS[0] - timedelta(days=2), 10))
 
 
 def test_a_new_time_zone_rolls_up_again(member):
