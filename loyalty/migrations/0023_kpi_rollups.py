@@ -13,7 +13,7 @@ SCHEDULES = [
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('loyalty', '0021_open_lots_expiry_index'),
+        ('loyalty', '0022_tier_recalculation_runs'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
     ]
 
