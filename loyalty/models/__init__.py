@@ -1,5 +1,6 @@
 from .audit import StaffAction, StaffActionKind, StaffActionSource
 from .config import ConfigVersion
+from .kpi import KpiDay, KpiJoined, KpiRollup
 from .ledger import (
     AccountKind,
     LedgerAccount,
@@ -16,7 +17,8 @@ from .tiers import Tier, TierChangeKind, TierHistory, TierMembership, TierRecalc
 
 __all__ = [
     "AccountKind", "ApiKey", "ApiKeyScope", "ConfigVersion", "EarningRule", "ExpiryExtension", "ExpiryReminder",
-    "IdempotencyRecord", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "LotAllocation", "PointLot",
+    "IdempotencyRecord", "KpiDay", "KpiJoined", "KpiRollup", "LedgerAccount", "LedgerEntry", "LedgerTransaction",
+    "LotAllocation", "PointLot",
     "Program", "Purchase", "Refund", "Rounding", "StaffAction", "StaffActionKind", "StaffActionSource", "Store",
     "Tier", "TierChangeKind", "TierHistory", "TierMembership", "TierMetric", "TierRecalculation", "TierReview",
     "TierWindow", "TransactionKind",
