@@ -21,6 +21,8 @@ class Migration(migrations.Migration):
                 ('ledger_high', models.BigIntegerField(verbose_name='last ledger transaction')),
                 ('member_high', models.BigIntegerField(verbose_name='last member')),
                 ('membership_high', models.BigIntegerField(verbose_name='last paid membership')),
+                ('purchase_high', models.BigIntegerField(verbose_name='last purchase')),
+                ('refund_high', models.BigIntegerField(verbose_name='last refund')),
                 ('fingerprint', models.CharField(max_length=64, verbose_name='tier settings')),
                 ('counts', models.JSONField(default=dict, verbose_name='counts')),
                 ('finished_at', models.DateTimeField(auto_now_add=True, verbose_name='finished at')),

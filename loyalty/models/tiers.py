@@ -136,17 +136,20 @@ class TierMembership(models.Model):
 class TierRecalculation(models.Model):
     """One finished run of the tier recalculation (tiers_recalculate): what the next run starts from.
 
-    A run looks only at the members with something new since the run before (postings, members and paid
-    memberships with a higher id than it saw, paid memberships starting or ending, reviews due) as long as
-    what it decides on is the same: the fingerprint of the tiers and the programme's tier settings.
-    Otherwise it looks at every member (`full`)."""
+    A run looks only at the members with something new since the run before (postings, members, paid
+    memberships, purchases and refunds with a higher id than it saw, paid memberships starting or ending,
+    what left the metric's window, reviews due) as long as what it decides on is the same: the fingerprint
+    of the tiers and the programme's tier settings. Otherwise it looks at every member (`full`)."""
 
     as_of = models.DateTimeField(_("as of"))
     full = models.BooleanField(_("every member"), default=False)
-    # The highest ledger transaction, member and paid membership ids the run saw when it started.
+    # The highest ledger transaction, member, paid membership, purchase and refund ids the run saw when it
+    # started.
     ledger_high = models.BigIntegerField(_("last ledger transaction"))
     member_high = models.BigIntegerField(_("last member"))
     membership_high = models.BigIntegerField(_("last paid membership"))
+    purchase_high = models.BigIntegerField(_("last purchase"))
+    refund_high = models.BigIntegerField(_("last refund"))
     fingerprint = models.CharField(_("tier settings"), max_length=64)
     counts = models.JSONField(_("counts"), default=dict)
     finished_at = models.DateTimeField(_("finished at"), auto_now_add=True)

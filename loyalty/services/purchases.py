@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from loyalty.inputs import too_early
-from loyalty.models import AccountKind, Purchase, Refund, Store, Tier, TransactionKind
+from loyalty.models import AccountKind, Purchase, Refund, Store, Tier, TierMetric, TransactionKind
 from loyalty.reasons import Reason
 from loyalty.services.earning import Earning, Line, earning_calculate
 from loyalty.services.ledger import (
@@ -535,6 +535,8 @@ def refund_record(
         Purchase.objects.filter(pk=locked.pk).update(
             refunded_total=refunded_total, points_reversed=F("points_reversed") + max(to_reverse, 0)
         )
+        if program_get().tier_metric == TierMetric.SPEND:  # the spend metric counts refunds (see MemberUpdate)
+            Member.objects.filter(pk=locked.member_id).update(tier_metric_at=None)
         locked.refunded_total = refunded_total
         locked.points_reversed += max(to_reverse, 0)
         purchase_refunded.send(sender=Purchase, purchase=locked, refund=refund, full=refunded_total == locked.total)

@@ -29,6 +29,7 @@ from loyalty.models import (
     PointLot,
     Program,
     Purchase,
+    Refund,
     Tier,
     TierChangeKind,
     TierHistory,
@@ -620,34 +621,60 @@ def _candidates_get(*, program: Program, fingerprint: str, as_of: datetime, high
     """The members a run at `as_of` has to look at, or None when it must look at every member.
 
     Every member: on the first run; after a change of the tiers or tier settings (the fingerprint); for a
-    run dated before the last one; for the spend metric or a metric over a window (time alone changes those
-    of every member with recent activity); and when more postings, members or paid memberships are new than
-    old, and over MANY_NEW (then one pass over everything is the cheaper plan). Otherwise only what can
-    have changed a decision since the last run, each read through an index: members with a posting, who
-    joined or who bought a paid tier since (ids above those the run before the last one saw: a posting still
-    uncommitted when a run starts is seen by the next one), paid memberships starting or ending since, and
-    reviews due (held members whose hold ends, floors lowered or removed: TierReview). Every other member's
-    stored metric is exact (the ledger clears its stamp with every posting that changes it) and their tier
-    is the one it reached at the last run.
+    run dated before the last one; and when more postings, members, paid memberships, purchases or refunds
+    are new than old, and over MANY_NEW (then one pass over everything is the cheaper plan). Otherwise only
+    what can have changed a decision since the last run, each read through an index: members with a
+    posting, who joined, bought a paid tier, made or refunded a purchase since (ids above those the run
+    before the last one saw: a row still uncommitted when a run starts is seen by the next one), paid
+    memberships starting or ending since, reviews due (held members whose hold ends, floors lowered or
+    removed: TierReview); with a rolling or calendar-year window, the members with something counted that
+    left the window since (postings or purchases dated between the window's start then and now: the BRIN
+    indexes of migration 0025); with the spend metric, the purchases whose pending period ended since. Every
+    other member's metric is what it was at the last run, and their tier the one that run left.
     """
-    if program.tier_metric != TierMetric.POINTS or tier_window_start(program=program, as_of=as_of) is not None:
-        return None
     runs = list(TierRecalculation.objects.order_by("-id")[:2])
     if not runs or runs[0].fingerprint != fingerprint or runs[0].as_of > as_of:
         return None
     since = runs[-1]  # the run before the last one (or the only one)
     if any(high - getattr(since, name) > max(getattr(since, name), MANY_NEW) for name, high in highs.items()):
         return None
+    window_then = tier_window_start(program=program, as_of=runs[0].as_of)
+    window_now = tier_window_start(program=program, as_of=as_of)
+    if (window_then is None) != (window_now is None):  # a window reaching before year 1: an edge of the calendar
+        return None
     last_as_of, when = _when(runs[0].as_of), _when(as_of)
+    # SQL templates naming tables as {placeholders}, filled from the models' _meta below; values are parameters.
+    parts: list[tuple[str, list]] = [
+        ("SELECT member_id FROM {txn} WHERE id > %s AND member_id IS NOT NULL", [since.ledger_high]),
+        ("SELECT id FROM {member} WHERE id > %s", [since.member_high]),
+        ("""SELECT member_id FROM {membership}
+             WHERE id > %s OR (starts_at > %s AND starts_at <= %s) OR (ends_at > %s AND ends_at <= %s)""",
+         [since.membership_high, last_as_of, when, last_as_of, when]),
+        ("SELECT member_id FROM {review} WHERE due_at <= %s", [when]),
+    ]
+    spend = program.tier_metric == TierMetric.SPEND
+    if spend:
+        parts += [
+            ("SELECT member_id FROM {purchase} WHERE id > %s", [since.purchase_high]),
+            ("SELECT p.member_id FROM {refund} r JOIN {purchase} p ON p.id = r.purchase_id WHERE r.id > %s",
+             [since.refund_high]),
+            ("SELECT member_id FROM {purchase} WHERE available_at > %s AND available_at <= %s", [last_as_of, when]),
+        ]
+    if window_then is not None and window_now is not None and window_now > window_then:
+        band = [_when(window_then), _when(window_now)]
+        if spend:
+            parts.append(("SELECT member_id FROM {purchase} WHERE occurred_at >= %s AND occurred_at < %s", band))
+        else:
+            counted = [TransactionKind.EARN, TransactionKind.BONUS, TransactionKind.REVERSE]
+            parts.append(("""SELECT member_id FROM {txn} WHERE occurred_at >= %s AND occurred_at < %s
+                              AND member_id IS NOT NULL AND kind IN (%s, %s, %s)""", [*band, *counted]))
+    tables = {"txn": LedgerTransaction, "member": Member, "membership": TierMembership, "review": TierReview,
+              "purchase": Purchase, "refund": Refund}
+    sql = " UNION ".join(template for template, _params in parts).format(
+        **{name: _table(model) for name, model in tables.items()}
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT member_id FROM {_table(LedgerTransaction)} WHERE id > %s AND member_id IS NOT NULL
-                 UNION SELECT id FROM {_table(Member)} WHERE id > %s
-                 UNION SELECT member_id FROM {_table(TierMembership)}
-                  WHERE id > %s OR (starts_at > %s AND starts_at <= %s) OR (ends_at > %s AND ends_at <= %s)
-                 UNION SELECT member_id FROM {_table(TierReview)} WHERE due_at <= %s""",  # noqa: S608 - names
-            [since.ledger_high, since.member_high, since.membership_high, last_as_of, when, last_as_of, when, when],
-        )
+        cursor.execute(sql, [value for _template, params in parts for value in params])
         return sorted(row[0] for row in cursor.fetchall())
 
 
@@ -690,7 +717,8 @@ def tiers_recalculate(
     tiers_list = list(tiers.values())
     fingerprint = _fingerprint(program, tiers_list)
     highs = {"ledger_high": _highest_id(LedgerTransaction), "member_high": _highest_id(Member),
-             "membership_high": _highest_id(TierMembership)}
+             "membership_high": _highest_id(TierMembership), "purchase_high": _highest_id(Purchase),
+             "refund_high": _highest_id(Refund)}
     candidates = None if full else _candidates_get(program=program, fingerprint=fingerprint, as_of=as_of, highs=highs)
     reviews_due = list(TierReview.objects.filter(due_at__lte=as_of).values_list("pk", flat=True))
     if candidates is None:

@@ -19,6 +19,7 @@ from loyalty.models import (
     EarningRule,
     ExpiryReminder,
     IdempotencyRecord,
+    KpiJoined,
     LedgerAccount,
     LedgerEntry,
     LotAllocation,
@@ -171,6 +172,11 @@ CASES = [
     ("tier_membership_price_non_negative", "negative price", lambda w: _tier_membership(w, price=Decimal("-1"))),
     ("tier_review_unique", "the same review twice",
      lambda w: [TierReview.objects.create(member=w["member"], due_at=NOW) for _twice in range(2)]),
+    # loyalty/models/kpi.py
+    ("kpi_joined_one_per_days", "the same pair of days twice",
+     lambda w: [KpiJoined.objects.create(joined_on=NOW.date(), first_purchase_on=NOW.date()) for _twice in range(2)]),
+    ("kpi_joined_members_non_negative", "fewer than no members",
+     lambda w: KpiJoined.objects.create(joined_on=NOW.date(), first_purchase_on=NOW.date(), members=-1)),
     # loyalty/models/purchases.py
     ("purchase_unique_store_order", "same store order twice", lambda w: _purchase(w, order_id="A1")),
     ("purchase_total_non_negative", "negative total", lambda w: _purchase(w, total=Decimal("-0.01"))),
