@@ -274,8 +274,10 @@ def test_recalculation_is_idempotent_for_the_same_as_of(tiers):
     assert first["upgraded"] == 3 and first["members"] == 4
     history = list(TierHistory.objects.values_list("id", flat=True))
     tiers_since = list(Member.objects.order_by("id").values_list("tier_id", "tier_since"))
-    second = tiers_recalculate(as_of=as_of)
+    second = tiers_recalculate(as_of=as_of, full=True)  # every member looked at again: nothing to change
     assert (second["upgraded"], second["downgraded"], second["unchanged"]) == (0, 0, 4)
+    third = tiers_recalculate(as_of=as_of)  # nothing new since: nobody to look at
+    assert (third["members"], third["upgraded"], third["downgraded"]) == (0, 0, 0)
     assert list(TierHistory.objects.values_list("id", flat=True)) == history
     assert list(Member.objects.order_by("id").values_list("tier_id", "tier_since")) == tiers_since
 
