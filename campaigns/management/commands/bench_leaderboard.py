@@ -11,6 +11,10 @@ Needs a THROWAWAY database (the ledger is append-only): see bench_jobs.
    warm, many runs, members sampled from the top, the middle and the bottom of each board; prints the
    median, 95th percentile and worst, and the EXPLAIN ANALYZE plans of the statements.
 4. Times the per-member refresh a committed posting triggers (`leaderboard_member_refresh`).
+
+--no-build skips 1 and 2 and times the boards already in the database, e.g. those of a bench_scale build
+(`bench_leaderboard --no-build` in the 10,000- and in the 1,000,000-member database: its few distinct scores
+tie up to 125,000 members on one).
 """
 
 from __future__ import annotations
@@ -57,11 +61,13 @@ class Command(BaseCommand):
         parser.add_argument("--opted-in", type=float, default=1.0, help="Share of members on the board (0-1).")
         parser.add_argument("--runs", type=int, default=200, help="Timed reads per period and kind.")
         parser.add_argument("--seed", type=int, default=11)
+        parser.add_argument("--no-build", action="store_true",
+                            help="Build nothing: time the boards already in this database (e.g. bench_scale's).")
         parser.add_argument("--force", action="store_true",
                             help="Run even though the database holds members the bench did not create.")
 
     def handle(self, *args, members: int, transactions: int, opted_in: float, runs: int, seed: int, force: bool,
-               **options):
+               no_build: bool, **options):
         if members < 1 or transactions < members or not 0 < opted_in <= 1 or runs < 1:
             raise CommandError("need --members >= 1, --transactions >= --members, 0 < --opted-in <= 1, --runs >= 1")
         if Member.objects.exclude(email__endswith=MARKER).exists() and not force:
@@ -75,10 +81,20 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 cursor.execute("SHOW server_version")
                 vendor = f"PostgreSQL {cursor.fetchone()[0]}"
+        now = timezone.now()
+        if no_build:
+            self.stdout.write(f"bench_leaderboard on {vendor}: the boards in the database "
+                              f"({Member.objects.count():,} members)")
+            chosen = list(LeaderboardScore.objects.filter(period_key="all").values_list("member_id", flat=True))
+        else:
+            chosen = self._build(members, transactions, opted_in, rng, vendor, now)
+        self._measure(runs, rng, now, chosen)
+
+    def _build(self, members: int, transactions: int, opted_in: float, rng: random.Random, vendor: str,
+               now) -> list[int]:
+        """The members and their ledger, the chosen share on the board, the boards built; returns the chosen."""
         self.stdout.write(f"bench_leaderboard: {members} members, {transactions} ledger transactions "
                           f"({2 * transactions} entries) on {vendor}, {opted_in:.0%} on the board")
-
-        now = timezone.now()
         started = time.perf_counter()
         first_new = (Member.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         LedgerBuilder(until=now, count=transactions, spread=SPREAD).build(members, transactions)
@@ -93,7 +109,9 @@ class Command(BaseCommand):
         self._analyze()
         self.stdout.write(f"refresh_leaderboards (set-based, every period): {time.perf_counter() - started:.2f} s "
                           f"{result}")
+        return chosen
 
+    def _measure(self, runs: int, rng: random.Random, now, chosen: list[int]) -> None:
         worst: dict[str, float] = {}
         for kind in LeaderboardPeriod.values:
             period = period_get(kind, now)
