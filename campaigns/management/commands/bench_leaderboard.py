@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 
 from campaigns.models import LeaderboardPeriod, LeaderboardScore
@@ -188,11 +189,20 @@ class Command(BaseCommand):
         self._explain(top)
         if member_id is None:
             return
-        mine = LeaderboardScore.objects.get(member_id=member_id, period_key=period.key)
-        ties = LeaderboardScore.objects.filter(period_key=period.key, points=mine.points).count()
+        board = LeaderboardScore.objects.filter(period_key=period.key, points__gt=0)
+        mine = board.get(member_id=member_id)
+        ties = board.filter(points=mine.points).count()
         self.stdout.write(f"plan, own rank of a member in the middle ({mine.points} points, {ties} entries with as "
                           f"many points): the tallied bands and scores above theirs, and the ties before them")
         self._explain_sql(*leaderboard_rank_sql(member_id=member_id, period_key=period.key))
+        # The worst case for a count of ties: the member who reached the most shared score last.
+        common = board.values("points").annotate(entries=Count("pk")).order_by("-entries", "points").first()
+        assert common is not None
+        last = board.filter(points=common["points"]).order_by("-reached_at", "-member_id").first()
+        assert last is not None
+        self.stdout.write(f"plan, own rank of the member who reached the most shared score last ({common['points']} "
+                          f"points, {common['entries']} entries with as many points):")
+        self._explain_sql(*leaderboard_rank_sql(member_id=last.member_id, period_key=period.key))
 
     def _explain(self, queryset) -> None:
         self._explain_sql(*queryset.query.sql_with_params())
