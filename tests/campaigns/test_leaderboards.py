@@ -461,3 +461,13 @@ def test_a_rank_among_many_ties_reads_the_tallies_not_every_tie():
     read = [node["Actual Rows"] * node["Actual Loops"] for node in nodes(plan[0]["Plan"])
             if node.get("Relation Name") == LeaderboardScore._meta.db_table]
     assert read and max(read) <= 1, read  # the member's own row; no tie before it in its 64 seconds
+
+
+def test_bench_leaderboard_checks_every_rank_it_times_also_on_the_boards_already_there():
+    """The benchmark builds a board, times it (raising on a wrong rank), and with --no-build times it again."""
+    out = io.StringIO()
+    call_command("bench_leaderboard", "--members", "40", "--transactions", "200", "--runs", "5", stdout=out)
+    call_command("bench_leaderboard", "--no-build", "--runs", "5", stdout=out)
+    text = out.getvalue()
+    assert text.count("    own rank: ") == 6 and "the boards in the database (40 members)" in text
+    assert "the member who reached the most shared score last" in text

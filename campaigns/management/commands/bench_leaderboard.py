@@ -46,6 +46,8 @@ SPREAD = timedelta(weeks=8)
 
 
 def _ms(seconds: list[float]) -> str:
+    if not seconds:
+        return "no entries"  # an empty board (this week, early on a Monday)
     ordered = sorted(seconds)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
     return (f"median {statistics.median(ordered) * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms, "
@@ -139,7 +141,8 @@ class Command(BaseCommand):
             self.stdout.write(f"    top 10:   {_ms(top_times)}")
             self.stdout.write(f"    own rank: {_ms(rank_times)}")
             worst[f"{kind} top 10"] = sorted(top_times)[int(len(top_times) * 0.95)] * 1000
-            worst[f"{kind} own rank"] = sorted(rank_times)[int(len(rank_times) * 0.95)] * 1000
+            if rank_times:
+                worst[f"{kind} own rank"] = sorted(rank_times)[int(len(rank_times) * 0.95)] * 1000
             if kind == LeaderboardPeriod.ALL:
                 self._plans(period, ordered[len(ordered) // 2] if ordered else None)
 
