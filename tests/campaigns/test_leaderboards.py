@@ -471,3 +471,35 @@ def test_bench_leaderboard_checks_every_rank_it_times_also_on_the_boards_already
     text = out.getvalue()
     assert text.count("    own rank: ") == 6 and "the boards in the database (40 members)" in text
     assert "the member who reached the most shared score last" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_counts_the_tie_tallies_of_the_boards_already_there():
+    """Migration 0011 adds the tie tallies: it counts them for the scores already stored, as the service would."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("campaigns", "0010_challenge_progress_started_at")]
+    after = [("campaigns", "0011_leaderboard_tie_tallies")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    members = [MemberFactory() for _index in range(4)]
+    moments = [timezone.now() - timedelta(days=60), timezone.now() - timedelta(hours=3, microseconds=1)]
+    old.get_model("campaigns", "LeaderboardScore").objects.bulk_create(
+        old.get_model("campaigns", "LeaderboardScore")(member_id=member.pk, period_key="all", points=100,
+                                                       reached_at=moments[index % 2], last_transaction_id=1)
+        for index, member in enumerate(members)
+    )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    try:
+        ties = LeaderboardTally.objects.filter(level__gte=2).values_list("level", "key", "band", "members")
+        migrated = set(ties)
+        assert len(migrated) == 6  # two bands at each of the three levels, two members in each
+        with transaction.atomic():
+            _tally_rebuild(["all"])  # the service's count (levels 0 and 1 too)
+        assert set(ties) == migrated and leaderboard_tally_problems() == []
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
