@@ -3,7 +3,10 @@ members who opted in with a nickname; ties go to whoever reached the score first
 
 Ranked from a table (`LeaderboardScore`, one row per member on the board and period) rather than from the
 ledger: the top N is an index range scan of `leaderboard_rank` (period, points DESC, reached_at, member),
-a member's rank a count over the same index. Both stay fast at any history length (`bench_leaderboard`).
+a member's rank a sum of counts kept beside it (`LeaderboardTally`: per score, per band of scores, and per
+score and band of reached_at for the ties) plus a count over the same index of the ties reached in the
+member's own 64 seconds. Both stay fast at any history length, board size and number of ties
+(`bench_leaderboard`, `bench_scale`).
 
 Who writes the table:
 - after each committed posting of an opted-in member, a task recomputes that member's rows for the week
