@@ -12,6 +12,7 @@ off, e.g. behind PgBouncer before 1.21 in transaction mode). Anywhere else this 
 from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.operations import AddIndex, RemoveIndex
 from django.db.migrations.operations.base import Operation
 
 try:
@@ -106,3 +107,44 @@ class ConfigVersionTrigger(Operation):
     @property
     def migration_name_fragment(self) -> str:
         return f"config_version_{self.table}"
+
+
+class AddIndexConcurrently(AddIndex):
+    """AddIndex that on PostgreSQL builds the index without blocking writes (CREATE INDEX CONCURRENTLY: the
+    purchase path keeps writing to a large live table meanwhile); its migration must be `atomic = False`.
+    Elsewhere a plain AddIndex. Django's own (django.contrib.postgres) refuses every other database."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        elif self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.add_index(model, self.index, concurrently=True)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        elif self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.remove_index(model, self.index, concurrently=True)
+
+
+class RemoveIndexConcurrently(RemoveIndex):
+    """RemoveIndex that on PostgreSQL drops the index without blocking writes (DROP INDEX CONCURRENTLY; the
+    migration must be `atomic = False`). Elsewhere a plain RemoveIndex."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        elif self.allow_migrate_model(schema_editor.connection.alias, model):
+            index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
+            schema_editor.remove_index(model, index, concurrently=True)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        elif self.allow_migrate_model(schema_editor.connection.alias, model):
+            index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
+            schema_editor.add_index(model, index, concurrently=True)

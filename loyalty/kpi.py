@@ -1,4 +1,8 @@
-"""The KPI dashboard's figures (/admin/kpi/): aggregate queries over a date range, cached for a minute.
+"""The KPI dashboard's figures (/admin/kpi/) for a date range, cached for a minute. Points per month, members
+enrolled and new, and the activation rate come from the day sums of loyalty.kpi_rollup plus the rows its job
+has not read yet (the same numbers as the aggregates over the rows, which are used until the job has run);
+the rest are aggregate queries. The cache holds numbers and untranslated (lazy) labels: each reader sees their
+own language.
 
 Definitions (the page says them too), for a range of whole days [start, end] in the site's time zone:
 - members: enrolled by the end of the range (any status); new members per month of joining;
@@ -30,7 +34,8 @@ from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models import LedgerAccount, LedgerTransaction, PointLot, Purchase, Tier, TransactionKind
+from loyalty.kpi_rollup import joined_changes, kpi_rollup_get, points_classify, unread_q
+from loyalty.models import KpiDay, KpiJoined, KpiRollup, LedgerAccount, LedgerTransaction, PointLot, Purchase, Tier
 from loyalty.replicas import replica_alias, replica_reads
 from loyalty.services.program import program_get
 from members.models import Member, MemberStatus
@@ -107,12 +112,14 @@ def _month_bucket(field: str, period: KpiRange) -> Case:
     return Case(*whens, default=Value(len(starts)), output_field=IntegerField())
 
 
-def _points_by_month(period: KpiRange) -> dict[date, dict[str, int]]:
+def _points_by_month(period: KpiRange, unread: Q | None = None) -> dict[date, dict[str, int]]:
     """Issued, redeemed and expired points per month, from the transactions' member-side points: one pass
-    over the period's transactions."""
+    over the period's transactions (`unread`: only those the rollup job has not read)."""
+    transactions = LedgerTransaction.objects.filter(occurred_at__gte=period.since, occurred_at__lt=period.until)
+    if unread is not None:
+        transactions = transactions.filter(unread)
     rows = (
-        LedgerTransaction.objects.filter(occurred_at__gte=period.since, occurred_at__lt=period.until)
-        .annotate(month=_month_bucket("occurred_at", period))
+        transactions.annotate(month=_month_bucket("occurred_at", period))
         .values("month", "kind")
         .annotate(plus=Sum("points", filter=Q(points__gt=0)), minus=Sum("points", filter=Q(points__lt=0)))
         .order_by()
@@ -120,18 +127,14 @@ def _points_by_month(period: KpiRange) -> dict[date, dict[str, int]]:
     months = period.months()
     figures = {month: {"issued": 0, "redeemed": 0, "expired": 0} for month in months}
     for row in rows:
-        month = figures[months[row["month"]]]
-        plus, minus = row["plus"] or 0, -(row["minus"] or 0)
-        kind = row["kind"]
-        if kind in (TransactionKind.EARN, TransactionKind.BONUS, TransactionKind.ADJUST):
-            month["issued"] += plus
-        elif kind == TransactionKind.REDEEM:
-            month["redeemed"] += minus - plus
-        elif kind == TransactionKind.CANCEL_REDEMPTION:
-            month["redeemed"] -= plus
-        elif kind == TransactionKind.EXPIRE:
-            month["expired"] += minus
+        _points_add(figures[months[row["month"]]],
+                    points_classify(row["kind"], row["plus"] or 0, -(row["minus"] or 0)))
     return figures
+
+
+def _points_add(month: dict[str, int], figures: tuple[int, int, int] | list[int]) -> None:
+    for name, value in zip(("issued", "redeemed", "expired"), figures, strict=True):
+        month[name] += value
 
 
 def _members(period: KpiRange) -> dict[str, Any]:
@@ -201,13 +204,67 @@ def _outstanding() -> tuple[int, int]:
     return -system - pending, pending
 
 
-def _figures(period: KpiRange) -> dict[str, Any]:
+def _tier_counts() -> dict[int | None, int]:
+    """Members who are not closed, by their tier now (a pass over the members: not rolled up)."""
+    rows = Member.objects.exclude(status=MemberStatus.CLOSED).values("tier_id").annotate(count=Count("id")).order_by()
+    return {row["tier_id"]: row["count"] for row in rows}
+
+
+def _rolled_up(period: KpiRange, state: KpiRollup) -> tuple[dict[date, dict[str, int]], dict[str, Any]]:
+    """Points per month and the members' figures from the rollups (days, and members by day joined and day of
+    first purchase), plus the rows the job has not read yet (read through the primary keys)."""
+    points = _points_by_month(period, unread_q(state, "transactions"))
+    for row in KpiDay.objects.filter(day__gte=period.start, day__lte=period.end).values_list(
+            "day", "points_issued", "points_redeemed", "points_expired"):
+        _points_add(points[row[0].replace(day=1)], row[1:])
+    months = period.months()
+    new = dict.fromkeys(months, 0)
+    joined = KpiJoined.objects.filter(joined_on__lte=period.end)
+    sums = joined.aggregate(total=Sum("members"), activated=Sum(
+        "members", filter=Q(joined_on__gte=period.start, first_purchase_on__lte=period.end)))
+    total, activated = sums["total"] or 0, sums["activated"] or 0
+    for day, count in joined.filter(joined_on__gte=period.start).values("joined_on").annotate(
+            count=Sum("members")).values_list("joined_on", "count").order_by():
+        new[day.replace(day=1)] += count
+    changes = joined_changes(unread_q(state, "members"), unread_q(state, "purchases"),
+                             timezone.get_current_timezone())
+    for (joined_on, first_on), count in changes.items():
+        if joined_on <= period.end:
+            total += count
+            if joined_on >= period.start:
+                new[joined_on.replace(day=1)] += count
+                if first_on <= period.end:
+                    activated += count
+    return points, {"total": total, "new": new, "activated": activated}
+
+
+def _rolled_up_or_none(period: KpiRange) -> tuple[dict[date, dict[str, int]], dict[str, Any]] | None:
+    """The rolled-up figures, if the job has run; read again if it ran meanwhile (a run adds rows to the days
+    and moves its marks in one transaction: the same version before and after means one consistent read)."""
+    for _attempt in range(3):
+        state = kpi_rollup_get()
+        if state is None:
+            return None
+        result = _rolled_up(period, state)
+        if KpiRollup.objects.filter(pk=state.pk, version=state.version).exists():
+            return result
+    return None
+
+
+def _figures(period: KpiRange, *, rollups: bool = True) -> dict[str, Any]:
+    """Every figure for `period`: points and members from the rollups when the job has run (`rollups`), else
+    from the rows; the same numbers either way."""
     program = program_get()
-    points = _points_by_month(period)
+    rolled_up = _rolled_up_or_none(period) if rollups else None
+    if rolled_up is None:
+        points = _points_by_month(period)
+        members = _members(period)
+    else:
+        points, members = rolled_up
+        members["tiers"] = _tier_counts()
     issued = sum(month["issued"] for month in points.values())
     redeemed = sum(month["redeemed"] for month in points.values())
     expired = sum(month["expired"] for month in points.values())
-    members = _members(period)
     available, pending = _outstanding()
     purchases = _purchases(period)
     joined_count = sum(members["new"].values())
@@ -242,7 +299,7 @@ def _tier_rows(counts: dict[int | None, int]) -> list[tuple[Any, ...]]:
     tiers = {tier.pk: tier for tier in Tier.objects.all()}
     total = sum(counts.values())
     ordered = sorted(counts.items(), key=lambda item: -tiers[item[0]].rank if item[0] in tiers else 1)
-    return [(tiers[pk].name if pk in tiers else str(_("No tier")), count, _ratio(count, total))
+    return [(tiers[pk].name if pk in tiers else _("No tier"), count, _ratio(count, total))
             for pk, count in ordered]
 
 
@@ -257,7 +314,8 @@ kpi_table_register(KpiTable(
 
 
 def kpis_get(*, period: KpiRange, fresh: bool = False) -> dict[str, Any]:
-    """Every figure and table of the dashboard for `period`, cached for a minute (`fresh`: recompute)."""
+    """Every figure and table of the dashboard for `period`, cached for a minute (`fresh`: recompute). One
+    entry for every language: tables keep their labels lazy (gettext_lazy), translated when shown."""
     key = f"loyalty:kpi:v{CACHE_VERSION}:{period.start.isoformat()}:{period.end.isoformat()}"
     if not fresh and (cached := cache.get(key)) is not None:
         return cached

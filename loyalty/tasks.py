@@ -15,6 +15,7 @@ from celery import shared_task
 from django.db import OperationalError, transaction
 
 from loyalty import emails
+from loyalty.kpi_rollup import kpi_rollup_run
 from loyalty.services import jobs
 from loyalty.services.program import config_memo
 from loyalty.services.tiers import tiers_recalculate
@@ -79,6 +80,15 @@ def verify_ledger(as_of: str | None = None) -> dict:
         logger.error("verify_ledger: BROKEN %s", problem)
     logger.info("verify_ledger: %s problem(s)", len(problems))
     return {"problems": len(problems)}
+
+
+@shared_task(**JOB_TASK_OPTIONS)
+def roll_up_kpis(as_of: str | None = None) -> dict:
+    """Add the ledger transactions, members and purchases recorded since the last run to the KPI dashboard's
+    day sums (loyalty.kpi_rollup; `as_of` only dates the run)."""
+    result = kpi_rollup_run(as_of=jobs.as_of_parse(as_of))
+    logger.info("roll_up_kpis: %s", result)
+    return result
 
 
 # Emails: at least once (a failed delivery is retried by the task itself), acknowledged late like the jobs.

@@ -40,7 +40,7 @@ from members.forms import (
 )
 from members.imports import MemberImportResource
 from members.models import Member, MemberStatus, User
-from members.services import member_create
+from members.services import MemberInvalid, member_create, member_status_set
 
 RECENT_HISTORY = 20
 OPEN_LOTS = 50
@@ -159,7 +159,11 @@ class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
         return self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.change_readonly_fields
+        if obj is None:
+            return []
+        if obj.status == MemberStatus.CLOSED:  # anonymised: only the (final) status shows as a field
+            return [name for _title, options in self.fieldsets for name in options["fields"] if name != "status"]
+        return self.change_readonly_fields
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -269,7 +273,17 @@ class MemberAdmin(CsvExportMixin, ServiceImportAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
+            # The status changes through the service, as in the API: closing anonymises the member (the
+            # portal's member_close) and is recorded in the audit log with the staff user.
+            status = obj.status
+            if "status" in form.changed_data:
+                obj.status = form.initial["status"]
             super().save_model(request, obj, form, change)
+            if status != obj.status:
+                try:
+                    member_status_set(member=obj, status=status, staff_user=request.user)
+                except MemberInvalid as error:  # the form's checks passed, then something changed meanwhile
+                    raise PermissionDenied(error.fields.get("status", [error.detail])[0]) from None
             return
         member = member_create(**{name: form.cleaned_data[name] for name in self.add_fields})
         obj.pk = member.pk

@@ -126,7 +126,8 @@ def members_status_set(
     *, members: QuerySet[Member], status: str, staff_user, selection: dict[str, Any]
 ) -> BulkResult:
     """Suspend active members (they cannot earn or redeem until reactivated) or reactivate suspended ones.
-    Closed members stay closed; members already in `status` are left alone."""
+    Members already in `status` are left alone. Closed members stay closed (closing is final), listed as left
+    out. There is no bulk close: a membership is closed one at a time (members.services.member_status_set)."""
     if status not in _STATUS_CHANGES:
         raise ValueError(f"cannot bulk-set status {status!r}")
     from_status, kind = _STATUS_CHANGES[MemberStatus(status)]
@@ -141,7 +142,11 @@ def members_status_set(
         transaction.on_commit(
             lambda: members_status_changed.send(sender=Member, member_ids=changed_ids, status=status)
         )
-    result = BulkResult(done=len(changing), already=len(ids) - len(changing))
+    closed = list(Member.objects.filter(pk__in=ids, status=MemberStatus.CLOSED).order_by("pk")
+                  .values_list("loyalty_id", flat=True))
+    final = gettext("A closed membership is final: it cannot be reopened.")
+    result = BulkResult(done=len(changing), already=len(ids) - len(changing) - len(closed),
+                        refused=[(loyalty_id, final) for loyalty_id in closed])
     result.action = staff_action_record(
         kind=kind, staff_user=staff_user, count=result.done,
         details=bulk_details(result, selection, members=[loyalty_id for _pk, loyalty_id in changing[:1000]]),

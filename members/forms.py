@@ -217,19 +217,28 @@ class ProfileForm(forms.ModelForm):
 
 
 class MemberAdminForm(forms.ModelForm):
-    """The admin's member change form: closing a membership is final, and the profile follows the service's
+    """The admin's member change form: closing a membership is final (MemberAdmin.save_model closes through
+    members.services.member_status_set, as the portal and the API do), and the profile follows the service's
     rules (nickname length and uniqueness)."""
 
     class Meta:
         model = Member
         fields = ["status", "nickname", "leaderboard_opt_in"]  # the admin passes its own field list
+        help_texts = {"status": _("Closing is final: the points still held are forfeited, the personal data is "
+                                  "erased and the login removed, as when the member closes it in the portal.")}
 
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk:
-            was = Member.objects.filter(pk=self.instance.pk).values_list("status", flat=True).first()
-            if was == MemberStatus.CLOSED and cleaned.get("status") not in (None, MemberStatus.CLOSED):
+            was = (Member.objects.filter(pk=self.instance.pk).values("status", "user__is_staff", "user__is_superuser")
+                   .first() or {})
+            status = cleaned.get("status")
+            if was.get("status") == MemberStatus.CLOSED and status not in (None, MemberStatus.CLOSED):
                 self.add_error("status", _("A closed membership is final: it cannot be reopened."))
+            elif (status == MemberStatus.CLOSED and was.get("status") != MemberStatus.CLOSED
+                  and (was.get("user__is_staff") or was.get("user__is_superuser"))):
+                self.add_error("status", _("This member's login is a staff account: take away its staff status "
+                                           "first (Users), then close the membership."))
             changes = {name: cleaned[name] for name in ("nickname", "leaderboard_opt_in") if name in cleaned}
             try:
                 member_profile_validate(Member.objects.get(pk=self.instance.pk), changes)

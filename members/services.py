@@ -13,14 +13,17 @@ import secrets
 from datetime import date, datetime
 
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from loyalty.models import IdempotencyRecord, LedgerTransaction, TransactionKind
+from loyalty.models import ApiKey, IdempotencyRecord, LedgerTransaction, StaffActionKind, TransactionKind
 from loyalty.reasons import Reason
+from loyalty.services.audit import staff_action_record
 from loyalty.services.ledger import Audit, LedgerError, member_accounts_create, points_credit, points_forfeit
 from loyalty.services.program import program_get
 from loyalty.services.tiers import member_entry_tier_record, tier_entry_get
@@ -284,31 +287,65 @@ def member_profile_update(*, member: Member, **changes) -> Member:
     return member
 
 
-@transaction.atomic
-def member_status_set(*, member: Member, status: str) -> Member:
-    """Suspend, reactivate or close a membership. Closing is final. A suspended or closed member earns
-    nothing from purchases, actions or referrals."""
+def member_status_set(*, member: Member, status: str, staff_user: User | None = None,
+                      api_key: ApiKey | None = None) -> Member:
+    """Suspend, reactivate or close a membership (staff: the admin's member page, the REST API). A suspended
+    or closed member earns nothing from purchases, actions or referrals.
+
+    Closing goes through member_close, as when the member closes it in the portal (points forfeited, data
+    anonymised, login removed), recorded in the audit log with `staff_user` or `api_key`. Closing is final:
+    any other status for a closed member raises MemberInvalid (`status`); closing it again changes nothing.
+    """
     if status not in MemberStatus.values:
         raise MemberInvalid({"status": [_("Choose one of: %(values)s.") % {"values": ", ".join(MemberStatus.values)}]})
-    current = Member.objects.select_for_update(no_key=True).values_list("status", flat=True).get(pk=member.pk)
-    if current == MemberStatus.CLOSED and status != MemberStatus.CLOSED:
-        raise MemberInvalid({"status": [_("A closed membership is final: it cannot be reopened.")]})
-    if current != status:
-        Member.objects.filter(pk=member.pk).update(status=status)
-        member_id = member.pk
-        transaction.on_commit(lambda: member_status_changed.send(sender=Member, member_id=member_id, status=status))
+    if status == MemberStatus.CLOSED:
+        if Member.objects.filter(pk=member.pk, closed_at__isnull=False).exists():
+            member.status = status
+            return member
+        try:
+            closed = member_close(member=member, staff_user=staff_user, api_key=api_key)
+        except MemberCloseRefused as error:
+            if Member.objects.filter(pk=member.pk, closed_at__isnull=False).exists():
+                member.status = status  # closed meanwhile: what was asked for is done
+                return member
+            raise MemberInvalid({"status": [error.detail]}) from None
+        for field in Member._meta.concrete_fields:  # the caller's instance shows what closing left
+            setattr(member, field.attname, getattr(closed, field.attname))
+        return member
+    with transaction.atomic():
+        current = Member.objects.select_for_update(no_key=True).values_list("status", flat=True).get(pk=member.pk)
+        if current == MemberStatus.CLOSED:
+            raise MemberInvalid({"status": [_("A closed membership is final: it cannot be reopened.")]})
+        if current != status:
+            Member.objects.filter(pk=member.pk).update(status=status)
+            member_id = member.pk
+            transaction.on_commit(
+                lambda: member_status_changed.send(sender=Member, member_id=member_id, status=status)
+            )
     member.status = status
     return member
 
 
 @transaction.atomic
-def member_update(*, member: Member, status: str | None = None, **profile) -> Member:
+def member_update(*, member: Member, status: str | None = None, staff_user: User | None = None,
+                  api_key: ApiKey | None = None, **profile) -> Member:
     """A staff or API change of a member: profile fields (member_profile_update) and the status
-    (member_status_set), all or nothing. Raises MemberInvalid."""
-    if status is not None:
+    (member_status_set), all or nothing. Raises MemberInvalid.
+
+    A closed member's profile stays as closing left it (anonymised): changing it is refused. Closing with
+    profile changes applies them first, so closing erases them too."""
+    if profile and Member.objects.filter(pk=member.pk, status=MemberStatus.CLOSED).exists():
+        message = _("This membership is closed: its profile cannot change.")
+        raise MemberInvalid({name: [message] for name in profile} | (
+            {"status": [_("A closed membership is final: it cannot be reopened.")]}
+            if status not in (None, MemberStatus.CLOSED) else {}
+        ))
+    if status is not None and status != MemberStatus.CLOSED:
         member_status_set(member=member, status=status)
     if profile:
         member_profile_update(member=member, **profile)
+    if status == MemberStatus.CLOSED:
+        member_status_set(member=member, status=status, staff_user=staff_user, api_key=api_key)
     return member
 
 
@@ -336,8 +373,11 @@ def closed_email(member: Member) -> str:
 
 
 @transaction.atomic
-def member_close(*, member: Member, now: datetime | None = None) -> Member:
-    """Close a membership at the member's request; final.
+def member_close(*, member: Member, now: datetime | None = None, staff_user: User | None = None,
+                 api_key: ApiKey | None = None) -> Member:
+    """Close a membership; final. Every way of closing comes here: the member in the portal, staff in the
+    admin or through the REST API (member_status_set, with `staff_user` or `api_key`: recorded in the audit
+    log, by loyalty ID only).
 
     - What the member still holds is forfeited (one ledger posting to `expired`); the ledger itself is
       kept, with reasons typed by staff replaced by a neutral one, so no reason names anyone.
@@ -347,21 +387,27 @@ def member_close(*, member: Member, now: datetime | None = None) -> Member:
       member's stored API replies (idempotency records of their session).
     - Status `closed`: purchases, redemptions, events, adjustments and coupons are refused from now on.
     `member_closed` is sent after the commit, for other apps to drop what they keep about the member.
+
+    Closed means `closed_at` is set: a member whose status staff set to closed before every closing came here
+    (status closed, no `closed_at`, nothing anonymised) is closed now (see members_closings_finish).
     """
     now = now or timezone.now()
-    if Member.objects.filter(pk=member.pk, status=MemberStatus.CLOSED).exists():
+    if Member.objects.filter(pk=member.pk, closed_at__isnull=False).exists():
         raise MemberCloseRefused(_("This membership is already closed."))
-    points_forfeit(
+    forfeited = points_forfeit(
         member=member,
         audit=Audit(reason=Reason(gettext_noop("Points forfeited: membership closed")),
                     idempotency_key=f"close:{member.pk}", occurred_at=now),
     )
     locked = Member.objects.select_for_update(of=("self",)).select_related("user").get(pk=member.pk)
-    if locked.status == MemberStatus.CLOSED:  # closed meanwhile: this transaction rolls back
+    if locked.closed_at is not None:  # closed meanwhile: this transaction rolls back
         raise MemberCloseRefused(_("This membership is already closed."))
     user = locked.user
     if user is not None and (user.is_staff or user.is_superuser):
-        raise MemberCloseRefused(_("A staff login's membership is closed by an administrator."))
+        if staff_user is None and api_key is None:
+            raise MemberCloseRefused(_("A staff login's membership is closed by an administrator."))
+        raise MemberCloseRefused(_("This member's login is a staff account: take away its staff status first "
+                                   "(Users), then close the membership."))
     LedgerTransaction.objects.filter(member=locked, reason_msgid="").update(
         reason=ADJUSTMENT_REASON.english(), reason_msgid=ADJUSTMENT_REASON.msgid, reason_params={}
     )
@@ -378,5 +424,40 @@ def member_close(*, member: Member, now: datetime | None = None) -> Member:
     if user is not None:
         IdempotencyRecord.objects.filter(scope=IdempotencyRecord.scope_for(f"user:{user.pk}")).delete()
         user.delete()  # its email addresses and confirmations go with it
+    # The admin's history of changes to this member named them ("Ana Kok (…)"): it names the loyalty ID now.
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Member), object_id=str(locked.pk)
+    ).update(object_repr=str(locked)[:200])
+    if staff_user is not None or api_key is not None:
+        staff_action_record(
+            kind=StaffActionKind.MEMBER_CLOSED, staff_user=staff_user, api_key=api_key, count=1,
+            details={"selection": {"member": locked.loyalty_id}, "done": 1,
+                     "points_forfeited": -forfeited.points if forfeited is not None else 0},
+        )
     transaction.on_commit(lambda: member_closed.send(sender=Member, member=locked))
     return locked
+
+
+def members_closings_finish(*, dry_run: bool = False) -> dict[str, list[str]]:
+    """Close, as the portal does, the members whose status staff set to closed before every closing went
+    through member_close (status closed, no `closed_at`: still named, their login and points kept). One
+    audit log entry from the command line lists them. Returns the loyalty IDs closed and those refused
+    (a staff login), each with why; `dry_run` only lists them."""
+    pending = Member.objects.filter(status=MemberStatus.CLOSED, closed_at__isnull=True).order_by("pk")
+    done: list[str] = []
+    refused: list[str] = []
+    for member in pending.iterator(chunk_size=200):
+        if dry_run:
+            done.append(member.loyalty_id)
+            continue
+        try:
+            member_close(member=member)
+        except MemberCloseRefused as error:
+            refused.append(f"{member.loyalty_id}: {error.detail}")
+        else:
+            done.append(member.loyalty_id)
+    if not dry_run and (done or refused):
+        staff_action_record(kind=StaffActionKind.MEMBER_CLOSED, count=len(done),
+                            details={"members": done[:1000], "refused": len(refused), "refused_members": refused[:200],
+                                     "done": len(done)})
+    return {"closed": done, "refused": refused}

@@ -154,7 +154,7 @@ TOP_REWARDS = 10
 def rewards_top_get(*, since: datetime, until: datetime, limit: int = TOP_REWARDS) -> list[tuple[Any, ...]]:
     """The KPI dashboard's top rewards: (name, redemptions, points) issued in [since, until), cancelled ones
     left out, most redeemed first; pay-with-points discounts as one line of their own."""
-    from django.utils.translation import gettext
+    from django.utils.translation import gettext_lazy
 
     from rewards.models import PAY_WITH_POINTS
 
@@ -166,7 +166,7 @@ def rewards_top_get(*, since: datetime, until: datetime, limit: int = TOP_REWARD
         .order_by("-count", "-points", "reward__name")[:limit]
     )
     return [
-        (row["reward__name"] or (gettext("Pay with points") if row["kind"] == PAY_WITH_POINTS else row["kind"]),
+        (row["reward__name"] or (gettext_lazy("Pay with points") if row["kind"] == PAY_WITH_POINTS else row["kind"]),
          row["count"], row["points"])
         for row in rows
     ]

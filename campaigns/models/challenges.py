@@ -89,6 +89,9 @@ class ProgressStatus(models.TextChoices):
     IN_PROGRESS = "in_progress", _("In progress")
     COMPLETED = "completed", _("Completed")
     EXPIRED = "expired", _("Expired")
+    # The membership was closed before the challenge was completed: the progress stays as it was (the KPI
+    # dashboard counts it as started, not completed) and never moves again.
+    CANCELLED = "cancelled", _("Cancelled: membership closed")
 
 
 class ChallengeProgress(models.Model):

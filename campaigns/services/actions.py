@@ -8,7 +8,9 @@
    other), each cap of the rule is checked: per calendar day, ISO week (from Monday) and calendar month of
    `occurred_at` in the site's time zone, and lifetime; capped events are recorded with `capped` and no points;
 4. otherwise the rule's points are credited through the ledger (kind `bonus`, available at once, idempotency
-   key `action:<event id>`) with a reason the member reads in their language ("Review of KOF-1KG").
+   key `action:<event id>`) with a reason the member reads in their language ("Review of KOF-1KG");
+5. an event recorded by staff (the admin's "Record an action", `staff_user`) is written to the audit log
+   (loyalty.services.audit) in the same transaction: who, the member's loyalty ID, the action and its points.
 
 For other modules: events of a member and type between two times are counted from the index
 `action_event_member_type_time` (`ActionEvent.objects.filter(member=..., type=..., occurred_at__gte=...,
@@ -31,8 +33,9 @@ from django.utils.translation import gettext_noop
 from campaigns.models import ActionEvent, ActionRule, BuiltInAction, CapPeriod
 from campaigns.models.actions import ACTION_TYPE_PATTERN
 from campaigns.signals import action_recorded
-from loyalty.models import TransactionKind
+from loyalty.models import StaffActionKind, TransactionKind
 from loyalty.reasons import Reason
+from loyalty.services.audit import staff_action_record
 from loyalty.services.ledger import Audit, LedgerError, points_credit_in_transaction
 from loyalty.services.purchases import MemberInactive
 from members.models import Member, MemberStatus
@@ -189,6 +192,13 @@ def _record(rule: ActionRule, member: Member, reference: str, occurred_at: datet
                         metadata={"action": rule.type}),
         )
         ActionEvent.objects.filter(pk=event.pk).update(transaction=event.transaction)
+    if staff_user is not None:
+        staff_action_record(
+            kind=StaffActionKind.ACTION_RECORDED, staff_user=staff_user, count=1,
+            details={"selection": {"member": member.loyalty_id}, "action": rule.type, "reference": reference,
+                     "occurred_at": occurred_at.isoformat(), "points": event.points, "capped": cap or None,
+                     "event": event.pk, "done": 1},
+        )
     transaction.on_commit(lambda: action_recorded.send(sender=ActionEvent, event=event))
     return ActionResult(event, replayed=False)
 

@@ -11,6 +11,9 @@ since its `starts_at` counts, and it makes the final count when `close_challenge
 - Completion is the move of the member's progress row from in_progress to completed: one UPDATE ... WHERE
   status = 'in_progress', which exactly one transaction wins, in the same transaction as the prize (bonus
   points through the ledger with the idempotency key `challenge:<id>:<member>`, and the badge).
+- Closing a membership cancels the member's unfinished progress (`member_challenges_cancel`, from
+  campaigns.services.member_data on members.signals.member_closed; `challenges_close` catches up any missed):
+  status `cancelled`, its value kept, never counted again.
 """
 
 from __future__ import annotations
@@ -419,8 +422,8 @@ def goal_values(challenge: Challenge, *, member_ids: list[int] | None = None, un
 def _upsert_sql(rows: int) -> str:
     table = connection.ops.quote_name(ChallengeProgress._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
-    # A completed or expired row keeps its value: only in-progress rows move. The first positive value counted
-    # sets started_at, which then stays.
+    # A completed, expired or cancelled row keeps its value: only in-progress rows move. The first positive
+    # value counted sets started_at, which then stays.
     return (
         f"INSERT INTO {table} (challenge_id, member_id, value, status, started_at, updated_at) VALUES {values} "  # noqa: S608
         f"ON CONFLICT (challenge_id, member_id) DO UPDATE SET value = excluded.value, "
@@ -534,14 +537,27 @@ def challenge_progress_backfill(*, challenge: Challenge, now: datetime | None = 
     return {"completed": len(_challenge_count(challenge, member_ids=None, until=until, now=now))}
 
 
+# -- a membership closed -----------------------------------------------------------------------------
+
+
+def member_challenges_cancel(*, member_id: int, now: datetime | None = None) -> int:
+    """The member's membership was closed: their unfinished progress (every challenge, open or not) becomes
+    `cancelled`, with the value it had, so it no longer shows or counts as in progress and can never
+    complete (nothing recounts a closed member). Idempotent; returns how many rows it cancelled."""
+    return ChallengeProgress.objects.filter(member_id=member_id, status=ProgressStatus.IN_PROGRESS).update(
+        status=ProgressStatus.CANCELLED, updated_at=now or timezone.now()
+    )
+
+
 # -- closing ended windows ---------------------------------------------------------------------------
 
 
 def challenges_close(*, as_of: datetime, dry_run: bool = False, progress: Progress | None = None) -> dict[str, int]:
     """Close every challenge whose window ended by `as_of`: a last count over the whole window (what a lost
-    task missed still completes), then every unfinished progress is marked expired and the challenge
-    closed. Idempotent for a given as_of: a closed challenge is never touched again; safe concurrently (the
-    challenge row is locked for the close, completions are exactly-once on their own)."""
+    task missed still completes), then every unfinished progress is marked expired (a closed member's
+    cancelled, if their closing did not do it) and the challenge closed. Idempotent for a given as_of: a
+    closed challenge is never touched again; safe concurrently (the challenge row is locked for the close,
+    completions are exactly-once on their own)."""
     due = list(Challenge.objects.filter(closed_at__isnull=True, ends_at__lte=as_of).order_by("pk"))
     counts = {"challenges": 0, "completed": 0, "expired": 0, "failed": 0}
     for index, challenge in enumerate(due, start=1):
@@ -549,7 +565,8 @@ def challenges_close(*, as_of: datetime, dry_run: bool = False, progress: Progre
         if dry_run:
             counts["challenges"] += 1
             unfinished = set(ChallengeProgress.objects.filter(
-                challenge=challenge, status=ProgressStatus.IN_PROGRESS).values_list("member_id", flat=True))
+                challenge=challenge, status=ProgressStatus.IN_PROGRESS).exclude(member__status=MemberStatus.CLOSED)
+                .values_list("member_id", flat=True))
             if challenge.active:  # what the last count would do
                 values = goal_values(_challenges([challenge.pk]).get(), until=challenge.ends_at)
                 done = set(ChallengeProgress.objects.filter(challenge=challenge).exclude(
@@ -560,6 +577,11 @@ def challenges_close(*, as_of: datetime, dry_run: bool = False, progress: Progre
             counts["expired"] += len(unfinished)
         else:
             try:
+                # Progress of a member closed meanwhile whose closing did not cancel it (a lost after-commit
+                # receiver): cancelled, with its value, before the last count would take it to 0.
+                ChallengeProgress.objects.filter(
+                    challenge=challenge, status=ProgressStatus.IN_PROGRESS, member__status=MemberStatus.CLOSED
+                ).update(status=ProgressStatus.CANCELLED, updated_at=as_of)
                 if challenge.active:
                     counted = _challenges([challenge.pk]).get()
                     counts["completed"] += len(

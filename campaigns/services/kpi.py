@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q
-from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy
 
 from campaigns.models import ChallengeProgress, ProgressStatus, Referral, ReferralChannel, ReferralStatus
 
@@ -72,8 +72,8 @@ def referral_conversion_rows(period: KpiRange, figures: dict[str, Any] | None = 
             continue
         for key in totals:
             totals[key] += row[key]
-        rows.append((str(label), row["referrals"], row["rewarded"], row["capped"], row["blocked"],
+        rows.append((label, row["referrals"], row["rewarded"], row["capped"], row["blocked"],
                      _share(row["rewarded"] + row["capped"], row["referrals"])))
-    rows.append((gettext("All referrals"), totals["referrals"], totals["rewarded"], totals["capped"],
+    rows.append((gettext_lazy("All referrals"), totals["referrals"], totals["rewarded"], totals["capped"],
                  totals["blocked"], _share(totals["rewarded"] + totals["capped"], totals["referrals"])))
     return rows

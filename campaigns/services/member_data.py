@@ -5,10 +5,11 @@
   actions. Other members appear only as "Anna B.", never by email.
 - **Closing a membership** (members.signals.member_closed, sent after the commit that anonymised the member):
   the member leaves every leaderboard (all periods kept, not only the current ones, with the tallies that rank
-  the others), the address their sign-up came from is erased from their referral, and reasons staff typed for
-  their badges are replaced by a neutral one, as members.services.member_close does for ledger reasons. What
-  stays names no one: referrals show a closed member as "A friend" (their names are erased), prizes and
-  progress are numbers tied to the ledger, which is kept.
+  the others), the address their sign-up came from is erased from their referral, reasons staff typed for
+  their badges are replaced by a neutral one, as members.services.member_close does for ledger reasons, and
+  their unfinished challenge progress is cancelled (it could never complete). What stays names no one:
+  referrals show a closed member as "A friend" (their names are erased), prizes and progress are numbers tied
+  to the ledger, which is kept.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from campaigns.models import (
     LeaderboardScore,
     Referral,
 )
+from campaigns.services.challenges import member_challenges_cancel
 from campaigns.services.leaderboards import leaderboard_member_refresh
 from campaigns.services.referrals import member_display_name
 from members.models import Member
@@ -147,7 +149,8 @@ MEMBER_EXPORT_SECTIONS = {
 
 @transaction.atomic
 def member_campaign_data_forget(*, member_id: int) -> dict[str, int]:
-    """Drop what campaigns keeps that could name a closed member; idempotent. Returns what it changed."""
+    """Drop what campaigns keeps that could name a closed member, and cancel their unfinished challenge
+    progress; idempotent. Returns what it changed."""
     had_entries = LeaderboardScore.objects.filter(member_id=member_id).exists()
     leaderboard_member_refresh(member_id=member_id)  # not on the board: every row goes, the tallies follow
     addresses = Referral.objects.filter(referee_id=member_id, ip_address__isnull=False).update(ip_address=None)
@@ -155,7 +158,9 @@ def member_campaign_data_forget(*, member_id: int) -> dict[str, int]:
         BadgeAward.objects.filter(member_id=member_id, source=BadgeSource.STAFF)
         .exclude(reason=CLOSED_BADGE_REASON).update(reason=CLOSED_BADGE_REASON)
     )
-    return {"leaderboard": int(had_entries), "ip_addresses": addresses, "badge_reasons": reasons}
+    challenges = member_challenges_cancel(member_id=member_id)
+    return {"leaderboard": int(had_entries), "ip_addresses": addresses, "badge_reasons": reasons,
+            "challenges_cancelled": challenges}
 
 
 def on_member_closed(sender, *, member: Member, **kwargs) -> None:

@@ -454,7 +454,11 @@ class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("who"), ordering="staff_user__email")
     def who(self, obj: StaffAction) -> str:
-        return str(obj.staff_user) if obj.staff_user_id else str(StaffActionSource.COMMAND.label)
+        if obj.staff_user_id:
+            return str(obj.staff_user)
+        if obj.source == StaffActionSource.API:
+            return gettext("API key %(key)s") % {"key": (obj.details or {}).get("api_key", "")}
+        return str(StaffActionSource.COMMAND.label)
 
     @admin.display(description=_("summary"))
     def summary(self, obj: StaffAction) -> str:
@@ -462,6 +466,8 @@ class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         parts = []
         if "points" in details:
             parts.append(f"{details['points']:+d}")
+        if details.get("action"):
+            parts.append(details["action"])
         if details.get("reason"):
             parts.append(f"“{details['reason']}”")
         if details.get("file"):

@@ -32,7 +32,7 @@ from loyalty.api.base import (
 from loyalty.api.errors import ApiError, ErrorSerializer, MemberExistsErrorSerializer
 from loyalty.api.misses import MEMBER_LOOKUP_LIMITED, MEMBER_LOOKUP_MISSES
 from loyalty.api.serializers import MemberSerializer, TransactionSerializer
-from loyalty.models import LedgerTransaction
+from loyalty.models import ApiKey, LedgerTransaction
 from loyalty.selectors import member_balance_get, members_with_balances
 from loyalty.services.ledger import points_adjust
 from members.forms import PHONE_RE
@@ -163,11 +163,13 @@ class MemberChangeSerializer(serializers.Serializer):
 
 
 def member_change(member: Member, request, serializer_class) -> Member:
-    """Validate a PATCH body with `serializer_class` and apply it through member_update; 422 with `fields`."""
+    """Validate a PATCH body with `serializer_class` and apply it through member_update; 422 with `fields`.
+    An API key's change is made in its name (closing a membership is recorded in the audit log with it)."""
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
+    api_key = request.auth if isinstance(request.auth, ApiKey) else None
     try:
-        return member_update(member=member, **serializer.validated_data)
+        return member_update(member=member, api_key=api_key, **serializer.validated_data)
     except MemberInvalid as error:
         raise ApiError(error.code, error.detail, fields=error.fields) from None
 
@@ -177,7 +179,8 @@ class MemberDetailApi(PosApi):
         birthday = serializers.DateField(required=False, allow_null=True)
         status = serializers.ChoiceField(
             choices=MemberStatus.choices, required=False,
-            help_text="Suspended and closed members earn nothing; closing is final.",
+            help_text="Suspended and closed members earn nothing. Closing is final and anonymises the member "
+            "(as closing in the portal: points forfeited, personal data erased, login removed).",
         )
 
     def get_permissions(self):
@@ -194,11 +197,14 @@ class MemberDetailApi(PosApi):
         responses={200: MemberSerializer, 404: NOT_FOUND, 422: OpenApiResponse(
             ErrorSerializer, description=gettext_lazy(
                 "`invalid` with `fields`: a nickname taken or not 3-30 characters, the leaderboard without a "
-                "nickname, reopening a closed member, a bad phone number or birthday."))},
+                "nickname, reopening a closed member or changing its profile, closing a staff login's membership, "
+                "a bad phone number or birthday."))},
     )
     def patch(self, request, loyalty_id: str):
-        """Only the fields sent change. A closed member stays closed; a suspended or closed member earns
-        nothing from purchases, actions or referrals."""
+        """Only the fields sent change. `status` `closed` closes the membership as the member can in the portal
+        (points forfeited, personal data anonymised, login removed; in the audit log with this API key); a
+        closed member stays closed and its profile cannot change. A suspended or closed member earns nothing
+        from purchases, actions or referrals."""
         member = member_change(member_by_loyalty_id(request, loyalty_id), request, self.ChangeSerializer)
         return Response(member_representation(member))
 

@@ -2,8 +2,13 @@
 
 from django.db import migrations, models
 
+import loyalty.db
+
 
 class Migration(migrations.Migration):
+    # The lots table is the largest the purchase path writes: both index changes run without blocking it
+    # on PostgreSQL (CONCURRENTLY, outside a transaction).
+    atomic = False
 
     dependencies = [
         ('loyalty', '0020_system_account_shards'),
@@ -11,11 +16,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveIndex(
+        loyalty.db.RemoveIndexConcurrently(
             model_name='pointlot',
             name='point_lot_expiry',
         ),
-        migrations.AddIndex(
+        loyalty.db.AddIndexConcurrently(
             model_name='pointlot',
             index=models.Index(condition=models.Q(('remaining__gt', 0)), fields=['expires_at', 'member'], name='point_lot_open_expiry'),
         ),

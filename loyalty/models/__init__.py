@@ -1,5 +1,6 @@
 from .audit import StaffAction, StaffActionKind, StaffActionSource
 from .config import ConfigVersion
+from .kpi import KpiDay, KpiJoined, KpiRollup
 from .ledger import (
     AccountKind,
     LedgerAccount,
@@ -12,11 +13,13 @@ from .ledger import (
 from .program import ExpiryExtension, Program, Rounding, TierMetric, TierWindow
 from .purchases import EarningRule, ExpiryReminder, Purchase, Refund
 from .stores import ApiKey, ApiKeyScope, IdempotencyRecord, Store
-from .tiers import Tier, TierChangeKind, TierHistory, TierMembership
+from .tiers import Tier, TierChangeKind, TierHistory, TierMembership, TierRecalculation, TierReview
 
 __all__ = [
     "AccountKind", "ApiKey", "ApiKeyScope", "ConfigVersion", "EarningRule", "ExpiryExtension", "ExpiryReminder",
-    "IdempotencyRecord", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "LotAllocation", "PointLot",
+    "IdempotencyRecord", "KpiDay", "KpiJoined", "KpiRollup", "LedgerAccount", "LedgerEntry", "LedgerTransaction",
+    "LotAllocation", "PointLot",
     "Program", "Purchase", "Refund", "Rounding", "StaffAction", "StaffActionKind", "StaffActionSource", "Store",
-    "Tier", "TierChangeKind", "TierHistory", "TierMembership", "TierMetric", "TierWindow", "TransactionKind",
+    "Tier", "TierChangeKind", "TierHistory", "TierMembership", "TierMetric", "TierRecalculation", "TierReview",
+    "TierWindow", "TransactionKind",
 ]

@@ -1,4 +1,5 @@
-"""What staff did in bulk: imports and bulk actions, one row each (who, when, what, how many, details)."""
+"""What staff did: imports, bulk actions and the single changes recorded with them (a manual adjustment, a
+membership closed, an action recorded), one row each (who, when, what, how many, details)."""
 
 from django.conf import settings
 from django.db import models
@@ -18,15 +19,20 @@ class StaffActionKind(models.TextChoices):
     REDEMPTIONS_CANCELLED = "redemptions_cancelled", _("Redemptions cancelled")
     MEMBERS_IMPORTED = "members_imported", _("Members imported")
     POINTS_IMPORTED = "points_imported", _("Points imported")
+    MEMBER_CLOSED = "member_closed", _("Membership closed")
+    ACTION_RECORDED = "action_recorded", _("Action recorded")
 
 
 class StaffActionSource(models.TextChoices):
     ADMIN = "admin", _("Admin")
     COMMAND = "command", _("Command line")
+    API = "api", _("API key")
 
 
 class StaffAction(models.Model):
-    """One bulk action or import, written by the service that did it, in the same database transaction.
+    """One bulk action, import or staff change, written by the service that did it, in the same database
+    transaction. From the admin it names the staff user; through the REST API (admin scope) the API key, in
+    `details["api_key"]`; from the command line neither.
 
     Read-only in the admin; never changed or deleted. `details` holds what the action was given (points,
     reason, the filter or selection, the file name) and what came of it (counts, refused members)."""
@@ -34,7 +40,7 @@ class StaffAction(models.Model):
     kind = models.CharField(_("action"), max_length=32, choices=StaffActionKind.choices)
     staff_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("staff user"), help_text=_("Empty when run from the command line."),
+        verbose_name=_("staff user"), help_text=_("Empty when run from the command line or through an API key."),
     )
     source = models.CharField(
         _("source"), max_length=10, choices=StaffActionSource.choices, default=StaffActionSource.ADMIN
@@ -50,7 +56,8 @@ class StaffAction(models.Model):
         indexes = [models.Index(fields=["-performed_at", "-id"], name="staff_action_recent")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(source="command") | Q(staff_user__isnull=False), name="staff_action_admin_has_user"
+                condition=Q(source__in=["command", "api"]) | Q(staff_user__isnull=False),
+                name="staff_action_admin_has_user",
             ),
         ]
         # Permissions that belong to no single model; the staff roles (migration 0013) hand them out.

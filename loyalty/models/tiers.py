@@ -131,3 +131,47 @@ class TierMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.tier} until {self.ends_at:%Y-%m-%d}"
+
+
+class TierRecalculation(models.Model):
+    """One finished run of the tier recalculation (tiers_recalculate): what the next run starts from.
+
+    A run looks only at the members with something new since the run before (postings, members and paid
+    memberships with a higher id than it saw, paid memberships starting or ending, reviews due) as long as
+    what it decides on is the same: the fingerprint of the tiers and the programme's tier settings.
+    Otherwise it looks at every member (`full`)."""
+
+    as_of = models.DateTimeField(_("as of"))
+    full = models.BooleanField(_("every member"), default=False)
+    # The highest ledger transaction, member and paid membership ids the run saw when it started.
+    ledger_high = models.BigIntegerField(_("last ledger transaction"))
+    member_high = models.BigIntegerField(_("last member"))
+    membership_high = models.BigIntegerField(_("last paid membership"))
+    fingerprint = models.CharField(_("tier settings"), max_length=64)
+    counts = models.JSONField(_("counts"), default=dict)
+    finished_at = models.DateTimeField(_("finished at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tier recalculation")
+        verbose_name_plural = _("tier recalculations")
+
+    def __str__(self) -> str:
+        return f"{self.as_of:%Y-%m-%d %H:%M} ({'full' if self.full else 'changes'})"
+
+
+class TierReview(models.Model):
+    """A member the tier recalculation must look at again from `due_at`, though nothing new happened to
+    them: held in a tier by the hold period (due when it ends), or a staff floor lowered or removed."""
+
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.CASCADE, related_name="+", db_index=False, verbose_name=_("member")
+    )
+    due_at = models.DateTimeField(_("due at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("tier review")
+        verbose_name_plural = _("tier reviews")
+        constraints = [models.UniqueConstraint(fields=["member", "due_at"], name="tier_review_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} at {self.due_at:%Y-%m-%d}"

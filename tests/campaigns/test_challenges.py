@@ -392,6 +392,60 @@ def test_an_ended_challenge_is_no_longer_open_and_its_progress_no_longer_moves(s
     assert member_challenges_get(member=member) == []
 
 
+# -- a membership closed ----------------------------------------------------------------------------------
+
+
+def test_closing_a_membership_cancels_its_unfinished_challenges_for_good(store, member, committed):
+    from members.services import member_close
+
+    now = timezone.now()
+    ending = challenge(target=3, ends_at=now + timedelta(days=5))
+    done = challenge(target=1)
+    milestone = challenge(target=5)
+    with committed():
+        buy(store, member)
+        buy(store, member)
+    assert progress(ending, member) == progress(milestone, member) == (Decimal(2), ProgressStatus.IN_PROGRESS)
+
+    with committed():
+        member_close(member=member)
+
+    assert progress(ending, member) == progress(milestone, member) == (Decimal(2), ProgressStatus.CANCELLED)
+    assert progress(done, member)[1] == ProgressStatus.COMPLETED  # a completion is history
+    assert not ChallengeProgress.objects.filter(member=member, status=ProgressStatus.IN_PROGRESS).exists()
+    # Never counted again: a recount of everyone keeps the value it had, the close-out does not expire it.
+    challenge_progress_backfill(challenge=milestone)
+    assert progress(milestone, member) == (Decimal(2), ProgressStatus.CANCELLED)
+    Challenge.objects.filter(pk=ending.pk).update(ends_at=now)
+    assert challenges_close(as_of=now + timedelta(minutes=1))["expired"] == 0
+    assert progress(ending, member) == (Decimal(2), ProgressStatus.CANCELLED)
+
+
+def test_close_challenges_cancels_rather_than_expires_a_closed_members_progress(store, member):
+    now = timezone.now()
+    goal = challenge(target=3, ends_at=now - timedelta(minutes=1))
+    ChallengeProgress.objects.create(challenge=goal, member=member, value=1, started_at=now - timedelta(days=2))
+    member.__class__.objects.filter(pk=member.pk).update(status=MemberStatus.CLOSED)  # closed, not yet cancelled
+    assert challenges_close(as_of=now)["expired"] == 0
+    assert progress(goal, member) == (Decimal(1), ProgressStatus.CANCELLED)
+
+
+def test_the_migration_cancels_the_progress_of_members_closed_before_it(store, member):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("campaigns.migrations.0011_challenge_progress_cancelled")
+    goal, other = challenge(target=3), challenge(target=3)
+    ChallengeProgress.objects.create(challenge=goal, member=member, value=2)
+    active = MemberFactory()
+    ChallengeProgress.objects.create(challenge=other, member=active, value=1)
+    member.__class__.objects.filter(pk=member.pk).update(status=MemberStatus.CLOSED)
+    migration.closed_members_progress_cancel(apps, None)
+    assert progress(goal, member) == (Decimal(2), ProgressStatus.CANCELLED)
+    assert progress(other, active) == (Decimal(1), ProgressStatus.IN_PROGRESS)
+
+
 # -- arithmetic, property-based --------------------------------------------------------------------------
 
 

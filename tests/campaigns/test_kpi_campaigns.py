@@ -70,6 +70,23 @@ def test_progress_taken_back_to_nothing_is_not_a_start(challenges):
     assert ("Three visits", 2, 1, Decimal("50.0")) in kpis_get(period=Q1, fresh=True)["tables"]["challenge_completion"]
 
 
+def test_a_member_who_closed_stays_in_the_cohort_started_not_completed(challenges):
+    from campaigns.services.challenges import challenge_progress_backfill
+    from members.services import member_close
+
+    b = challenges["people"]["b"]
+    member_close(member=b, now=at("2024-04-02"))
+    from campaigns.services.member_data import member_campaign_data_forget
+
+    member_campaign_data_forget(member_id=b.pk)  # what members.signals.member_closed does after the commit
+    # b completed Three visits on 30 March (kept) and had 90 of Spend 100 (cancelled, not completed).
+    expected = [("Spend 100", 3, 2, Decimal("66.7")), ("Three visits", 3, 1, Decimal("33.3"))]
+    assert kpis_get(period=Q1, fresh=True)["tables"]["challenge_completion"] == expected
+    # A recount of everyone (a changed target, a late close-out) leaves the cancelled progress as it was.
+    challenge_progress_backfill(challenge=challenges["spend"], now=at("2024-04-03"))
+    assert kpis_get(period=Q1, fresh=True)["tables"]["challenge_completion"] == expected
+
+
 def _referral(channel, created, status=ReferralStatus.PENDING, *, rewarded=None, block_reason="", released=None):
     referral = Referral.objects.create(referrer=MemberFactory(), referee=MemberFactory(), channel=channel,
                                        status=status, block_reason=block_reason,

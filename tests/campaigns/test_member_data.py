@@ -154,6 +154,6 @@ def test_forgetting_a_closed_member_twice_changes_nothing_more(anna):
     badge_grant(badge=badge_create(code="helper", name="Helping hand"), member=member, reason="Thanks Anna!")
     member_close(member=member)
     assert member_campaign_data_forget(member_id=member.pk) == {"leaderboard": 0, "ip_addresses": 1,
-                                                                 "badge_reasons": 1}
+                                                                 "badge_reasons": 1, "challenges_cancelled": 0}
     assert member_campaign_data_forget(member_id=member.pk) == {"leaderboard": 0, "ip_addresses": 0,
-                                                                 "badge_reasons": 0}
+                                                                 "badge_reasons": 0, "challenges_cancelled": 0}

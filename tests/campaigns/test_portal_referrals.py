@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from campaigns.models import ActionEvent, ActionRule, Referral, ReferralStatus
-from loyalty.models import StaffAction
+from loyalty.models import StaffAction, StaffActionKind
 from loyalty.selectors import member_points_get
 from members.models import User
 from members.services import member_create
@@ -115,6 +115,29 @@ def test_staff_record_an_action(admin_client, member):
     assert bad.status_code == 200 and ActionEvent.objects.count() == 1
 
 
+def test_an_action_recorded_by_staff_is_in_the_audit_log(admin_client, member, pos_api_client):
+    ActionRule.objects.filter(type="review").update(active=True, points=40, per_day=1)
+    add = reverse("admin:campaigns_actionevent_add")
+    admin_client.post(add, {"member": member.loyalty_id, "type": "review", "reference": "KOF-1KG"})
+    entry = StaffAction.objects.get()
+    event = ActionEvent.objects.get()
+    assert (entry.kind, entry.source, entry.staff_user.email, entry.count) == (
+        StaffActionKind.ACTION_RECORDED, "admin", "admin@example.com", 1)
+    assert entry.details["selection"] == {"member": member.loyalty_id}
+    assert (entry.details["action"], entry.details["reference"], entry.details["points"], entry.details["event"]) \
+        == ("review", "KOF-1KG", 40, event.pk)
+    admin_client.post(add, {"member": member.loyalty_id, "type": "review", "reference": "KOF-1KG"})  # a repeat
+    assert StaffAction.objects.count() == 1  # changed nothing, so nothing to record
+    admin_client.post(add, {"member": member.loyalty_id, "type": "review", "reference": "TEA-1"})  # over the cap
+    capped = StaffAction.objects.order_by("-pk").first()
+    assert (capped.details["points"], capped.details["capped"]) == (0, "day")
+    pos_api_client.post("/api/v1/events/", {"member": member.loyalty_id, "type": "review", "reference": "X"},
+                        format="json")  # a till or webshop event is not a staff action
+    assert ActionEvent.objects.count() == 3 and StaffAction.objects.count() == 2
+    page = admin_client.get(reverse("admin:loyalty_staffaction_changelist")).content.decode()
+    assert "Action recorded" in page and "+40" in page and "review" in page
+
+
 def test_staff_edit_action_rules(admin_client):
     add = reverse("admin:campaigns_actionrule_add")
     response = admin_client.post(add, {"type": "quiz", "name": "Quiz", "points": 5, "active": "on",
@@ -145,7 +168,12 @@ def test_staff_cannot_reopen_a_closed_member_or_reuse_a_nickname(admin_client):
     data.update({"status": "active", "language": "en"})
     response = admin_client.post(change, data)
     assert response.status_code == 200 and "closed membership is final" in response.content.decode()
-    data.update({"status": "closed", "nickname": "speedy"})
+    assert Member.objects.get(pk=member.pk).status == MemberStatus.CLOSED
+    assert set(form.fields) == {"status"}  # a closed member's profile stays as closing left it (anonymised)
+    active = MemberFactory(email="a@example.com")
+    change = reverse("admin:members_member_change", args=[active.pk])
+    form = admin_client.get(change).context["adminform"].form
+    data = {name: form.initial.get(name) or "" for name in form.fields if not form.fields[name].disabled}
+    data.update({"language": "en", "nickname": "speedy"})
     response = admin_client.post(change, data)
     assert response.status_code == 200 and "nickname is taken" in response.content.decode()
-    assert Member.objects.get(pk=member.pk).status == MemberStatus.CLOSED

@@ -41,6 +41,9 @@ def test_bench_measures_every_figure_at_both_sizes_on_a_sound_ledger(tmp_path):
         assert any(verdict in line for verdict in ("PASS", "FAIL", "information", "control")), line
     assert "load average (1 / 5 / 15 min)" in table
     assert Member.objects.count() == 300
+    # The measured tier recalculation looks only at what is new since the night before, at both sizes.
+    measured = [line for line in out.splitlines() if line.startswith("recalculate_tiers: ")]
+    assert len(measured) == 2 and all("'full': 0, 'upgraded': 10," in line for line in measured), measured
     assert ledger_verify() == []  # the purchases made while measuring too
 
     again = bench("--members", "300", "--base", "100", "--due", "10", "--runs", "3", "--kpi-runs", "1", "--no-build",

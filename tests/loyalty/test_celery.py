@@ -21,6 +21,7 @@ JOB_TASKS = {
     "loyalty.tasks.verify_ledger": ("0", "4"),
     "loyalty.tasks.award_birthday_bonuses": ("0", "6"),
     "loyalty.tasks.send_expiry_reminders": ("0", "9"),
+    "loyalty.tasks.roll_up_kpis": ("*/10", "*"),
     "rewards.expire_coupons": ("0", "1"),
     "campaigns.tasks.reward_referrals": ("30", "*"),
     "campaigns.tasks.close_challenges": ("5", "*"),

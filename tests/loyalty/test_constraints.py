@@ -30,6 +30,7 @@ from loyalty.models import (
     Store,
     Tier,
     TierMembership,
+    TierReview,
 )
 from loyalty.models.ledger import SYSTEM_ACCOUNT_SHARDS
 from loyalty.services.ledger import Audit, points_credit
@@ -168,6 +169,8 @@ CASES = [
      lambda w: (_tier_membership(w, store=None), _tier_membership(w, store=None))),
     ("tier_membership_period", "ends before it starts", lambda w: _tier_membership(w, ends_at=NOW)),
     ("tier_membership_price_non_negative", "negative price", lambda w: _tier_membership(w, price=Decimal("-1"))),
+    ("tier_review_unique", "the same review twice",
+     lambda w: [TierReview.objects.create(member=w["member"], due_at=NOW) for _twice in range(2)]),
     # loyalty/models/purchases.py
     ("purchase_unique_store_order", "same store order twice", lambda w: _purchase(w, order_id="A1")),
     ("purchase_total_non_negative", "negative total", lambda w: _purchase(w, total=Decimal("-0.01"))),

@@ -286,21 +286,25 @@ def test_command_exits_non_zero_when_the_job_crashes(program, monkeypatch):
 def test_recalculate_tiers_command_wraps_the_tiers_service(program, monkeypatch):
     seen = {}
 
-    def fake(*, as_of, dry_run, progress):
-        seen.update(as_of=as_of, dry_run=dry_run)
+    def fake(*, as_of, dry_run, progress, full):
+        seen.update(as_of=as_of, dry_run=dry_run, full=full)
         progress(1, 1)
         return {"members": 1, "upgraded": 0}
 
     monkeypatch.setattr("loyalty.management.commands.recalculate_tiers.tiers_recalculate", fake)
     out = run("recalculate_tiers", "--as-of", "2025-05-01T03:00:00+02:00", "--dry-run")
-    assert seen == {"as_of": datetime(2025, 5, 1, 1, tzinfo=UTC), "dry_run": True}
+    assert seen == {"as_of": datetime(2025, 5, 1, 1, tzinfo=UTC), "dry_run": True, "full": False}
     assert "members 1, upgraded 0" in out
+    run("recalculate_tiers", "--full")
+    assert seen["full"] is True
 
 
 @pytest.mark.django_db
 def test_recalculate_tiers_command_runs_for_real(program):
     MemberFactory()
-    assert "members" in run("recalculate_tiers", "--as-of", day(1).isoformat())
+    assert "members 1, full 1" in run("recalculate_tiers", "--as-of", day(1).isoformat())
+    assert "members 0, full 0" in run("recalculate_tiers", "--as-of", day(2).isoformat())
+    assert "members 1, full 1" in run("recalculate_tiers", "--as-of", day(3).isoformat(), "--full")
 
 
 class _Terminal(StringIO):

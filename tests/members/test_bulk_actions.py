@@ -114,6 +114,10 @@ def test_suspend_and_reactivate(admin_client, members):
                         "closed@example.com": "closed"}
     kinds = list(StaffAction.objects.order_by("pk").values_list("kind", "count"))
     assert kinds == [(StaffActionKind.MEMBERS_SUSPENDED, 2), (StaffActionKind.MEMBERS_REACTIVATED, 1)]
+    # The closed member is left out and listed (closing is final), not counted as "already done".
+    reactivated = StaffAction.objects.get(kind=StaffActionKind.MEMBERS_REACTIVATED)
+    assert (reactivated.details["already_done"], reactivated.details["refused_members"]) == (
+        0, [f"{members['closed'].loyalty_id}: A closed membership is final: it cannot be reopened."])
 
 
 def test_resend_expiry_reminder(admin_client, members):

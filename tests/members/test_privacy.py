@@ -183,6 +183,118 @@ def test_closing_twice_or_a_staff_login_is_refused(member):
     assert staff_member.status == MemberStatus.ACTIVE and User.objects.filter(pk=staff.pk).exists()
 
 
+# -- closing by staff: the REST API and the admin go through the same member_close -------------------------
+
+
+def _closed_like_the_portal(member_pk: int, user_pk: int) -> Member:
+    """What closing in the portal leaves: anonymised, login gone, points forfeited, staff-typed reasons neutral."""
+    closed = Member.objects.get(pk=member_pk)
+    assert closed.status == MemberStatus.CLOSED and closed.closed_at is not None
+    assert closed.email == f"closed-{closed.loyalty_id}@closed.invalid"
+    assert (closed.first_name, closed.last_name, closed.phone, closed.marketing_consent, closed.user) == (
+        "", "", "", False, None)
+    assert not User.objects.filter(pk=user_pk).exists()
+    assert dict(closed.ledger_accounts.values_list("kind", "balance")) == {AccountKind.AVAILABLE: 0,
+                                                                           AccountKind.PENDING: 0}
+    assert not LedgerTransaction.objects.filter(member=closed, reason__contains="Ana").exists()
+    assert ledger_verify() == []
+    return closed
+
+
+def test_staff_closing_through_the_api_is_the_portals_closing_in_the_audit_log(member, admin_api_client):
+    from loyalty.models import StaffAction, StaffActionKind
+
+    url = f"/api/v1/members/{member.loyalty_id}/"
+    response = admin_api_client.patch(url, {"status": "closed"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["first_name"]) == ("closed", "")
+    _closed_like_the_portal(member.pk, member.user.pk)
+    entry = StaffAction.objects.get()
+    assert (entry.kind, entry.source, entry.staff_user, entry.count) == (StaffActionKind.MEMBER_CLOSED, "api", None, 1)
+    assert entry.details["api_key"].startswith(admin_api_client.api_key.prefix)
+    assert entry.details["selection"] == {"member": member.loyalty_id} and entry.details["points_forfeited"] == 565
+    assert "ana" not in json.dumps(entry.details).lower()  # the log names the loyalty ID only
+    # Closing is final: closing again changes nothing; reopening or a profile change is a 422 with `fields`.
+    assert admin_api_client.patch(url, {"status": "closed"}, format="json").status_code == 200
+    assert StaffAction.objects.count() == 1
+    for body, field in (({"status": "active"}, "status"), ({"status": "suspended"}, "status"),
+                        ({"first_name": "Ana"}, "first_name")):
+        refused = admin_api_client.patch(url, body, format="json")
+        assert refused.status_code == 422, body
+        assert refused.json()["code"] == "invalid" and refused.json()["detail"] and field in refused.json()["fields"]
+    assert Member.objects.get(pk=member.pk).first_name == ""
+
+
+def _change_form_data(admin_client, member) -> dict:
+    form = admin_client.get(reverse("admin:members_member_change", args=[member.pk])).context["adminform"].form
+    return {name: form.initial.get(name) or "" for name in form.fields if not form.fields[name].disabled}
+
+
+def test_staff_closing_in_the_admin_is_the_portals_closing_in_the_audit_log(member, admin_client):
+    from django.contrib.admin.models import LogEntry
+
+    from loyalty.models import StaffAction, StaffActionKind
+
+    change = reverse("admin:members_member_change", args=[member.pk])
+    data = _change_form_data(admin_client, member)
+    assert admin_client.post(change, {**data, "phone": "+31 6 3333 4444"}).status_code == 302
+    assert LogEntry.objects.filter(object_id=str(member.pk), object_repr__contains="Ana").exists()
+
+    response = admin_client.post(change, {**data, "status": "closed"})
+
+    assert response.status_code == 302, response.content
+    _closed_like_the_portal(member.pk, member.user.pk)
+    entry = StaffAction.objects.get()
+    assert (entry.kind, entry.source, entry.staff_user.email) == (StaffActionKind.MEMBER_CLOSED, "admin",
+                                                                  "admin@example.com")
+    assert entry.details["selection"] == {"member": member.loyalty_id}
+    assert not LogEntry.objects.filter(object_repr__contains="Ana").exists()  # the admin's history names no one
+    # Closing is final: the page keeps only the status, and setting it back is a form error.
+    assert set(_change_form_data(admin_client, member)) == {"status"}
+    again = admin_client.post(change, {"status": "active"})
+    assert again.status_code == 200 and "closed membership is final" in again.content.decode()
+    assert Member.objects.get(pk=member.pk).status == MemberStatus.CLOSED and StaffAction.objects.count() == 1
+
+
+def test_staff_closing_a_staff_logins_membership_is_a_clear_error(admin_api_client, admin_client):
+    staff = User.objects.create_user(email="boss@example.com", password=PASSWORD, is_staff=True)
+    staff_member = member_create(email=staff.email, user=staff, first_name="Boss")
+    api = admin_api_client.patch(f"/api/v1/members/{staff_member.loyalty_id}/", {"status": "closed"}, format="json")
+    assert api.status_code == 422 and "staff account" in api.json()["fields"]["status"][0]
+    change = reverse("admin:members_member_change", args=[staff_member.pk])
+    form = admin_client.post(change, {**_change_form_data(admin_client, staff_member), "status": "closed"})
+    assert form.status_code == 200 and "staff account" in form.content.decode()
+    staff_member.refresh_from_db()
+    assert (staff_member.status, staff_member.first_name) == (MemberStatus.ACTIVE, "Boss")
+    assert User.objects.filter(pk=staff.pk).exists()
+
+
+def test_finish_closings_closes_the_members_staff_set_to_closed_before(member):
+    """Before every closing went through member_close, staff setting the status left the member named, with
+    a login and points: `finish_closings` closes them as the portal does, once."""
+    import io
+
+    from django.core.management import call_command
+
+    from loyalty.models import StaffAction, StaffActionKind
+
+    Member.objects.filter(pk=member.pk).update(status=MemberStatus.CLOSED)  # what the admin and the API did
+    out = io.StringIO()
+    call_command("finish_closings", "--dry-run", stdout=out)
+    assert "DRY RUN: 1 closings finished" in out.getvalue() and Member.objects.get(pk=member.pk).first_name == "Ana"
+
+    call_command("finish_closings", stdout=out)
+
+    _closed_like_the_portal(member.pk, member.user.pk)
+    entry = StaffAction.objects.get()
+    assert (entry.kind, entry.source, entry.count, entry.details["members"]) == (
+        StaffActionKind.MEMBER_CLOSED, "command", 1, [member.loyalty_id])
+    out = io.StringIO()
+    call_command("finish_closings", stdout=out)
+    assert "0 closings finished, 0 refused" in out.getvalue() and StaffAction.objects.count() == 1
+
+
 def test_closed_page_is_public(client):
     assert "Your membership is closed" in client.get(reverse("account_closed")).content.decode()
 
@@ -242,3 +354,28 @@ def test_closing_while_purchases_and_redemptions_race_leaves_a_sound_ledger_and_
     for redemption in Redemption.objects.filter(member=member):
         with pytest.raises(MemberInactive):
             coupon_use(code=redemption.code, order_id="after")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_staff_closing_the_same_member_at_once_closes_it_once():
+    """Two staff (or a double submission) closing one member at the same moment (PostgreSQL, separate
+    connections): no error, one forfeit, one audit log entry, a sound ledger."""
+    from loyalty.models import StaffAction, StaffActionKind
+    from members.services import member_update
+    from tests.concurrency import run_together
+
+    staff = User.objects.create_user(email="staff@example.com", password=PASSWORD, is_staff=True)
+    user = User.objects.create_user(email="twice@example.com", password=PASSWORD)
+    member = member_create(email=user.email, user=user, first_name="Twice")
+    points_credit(member=member, points=300, audit=Audit(reason="Start", idempotency_key="twice-0"))
+
+    results = run_together(lambda i: member_update(member=Member.objects.get(pk=member.pk), status="closed",
+                                                   staff_user=staff), n=4)
+
+    assert not any(isinstance(result, Exception) for result in results), results
+    member.refresh_from_db()
+    assert member.status == MemberStatus.CLOSED and member.first_name == "" and member.user is None
+    assert LedgerTransaction.objects.filter(member=member, kind=TransactionKind.EXPIRE).count() == 1
+    assert StaffAction.objects.filter(kind=StaffActionKind.MEMBER_CLOSED).count() == 1
+    assert ledger_verify() == []

@@ -13,9 +13,12 @@ Needs a THROWAWAY database (ledger entries are append-only, so the data cannot b
    accounts match the entries (`ledger_verify` checks it with --verify). With the campaigns app: challenge
    progress (five milestones, each started by a third of the members) and referrals (one member in ten), for
    the challenge completion and referral conversion tables.
-2. Times the dashboard (/admin/kpi/, the default range: the last twelve months) through Django's test
+2. Rolls up the data (`roll_up_kpis`, loyalty.kpi_rollup; timed), then adds `--unread` purchases with their
+   `earn` postings and new members that the rollups have not read yet, as between two runs of the job.
+3. Times the dashboard (/admin/kpi/, the default range: the last twelve months) through Django's test
    client as a superuser: cold (the figures' cache emptied first) and warm (the cached figures), several
-   runs each, and prints the slowest queries of a cold run.
+   runs each, and prints the slowest queries of a cold run. Then the figures alone (loyalty.kpi._figures),
+   from the rollups and from the rows, and their ratio.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import random
 import statistics
 import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.apps import apps
 from django.conf import settings
@@ -35,7 +39,11 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from loyalty.admin.kpi import default_range
 from loyalty.benchdata import Clock, db_time, ledger_analyze, next_id, rows_write, triggers_off, triggers_on
+from loyalty.celery import app as celery_app
+from loyalty.kpi import _figures
+from loyalty.kpi_rollup import kpi_rollup_run
 from loyalty.models import (
     AccountKind,
     LedgerAccount,
@@ -48,8 +56,10 @@ from loyalty.models import (
     Tier,
 )
 from loyalty.services.ledger import _system_account_ids
+from loyalty.services.purchases import purchase_record
 from loyalty.services.verify import ledger_verify
 from members.models import Member, User
+from members.services import member_create
 
 MARKER = "@kpi-bench.invalid"
 TARGET_MS = 1000.0  # PostgreSQL, 100,000 members and 1,000,000 ledger entries, cold
@@ -68,11 +78,13 @@ class Command(BaseCommand):
                             help="Run even though the database holds members the bench did not create.")
         parser.add_argument("--no-build", action="store_true", help="Time the data already loaded.")
         parser.add_argument("--verify", action="store_true", help="Run ledger_verify on the data.")
+        parser.add_argument("--unread", type=int, default=1000,
+                            help="Purchases and members added after the rollup job's last run (read live).")
         parser.add_argument("--no-parallel", action="store_true",
                             help="PostgreSQL: no parallel workers, so that the CPU shown is all the work done.")
 
     def handle(self, *args, members: int, entries: int, runs: int, seed: int, force: bool, no_build: bool,
-               verify: bool, no_parallel: bool, **options):
+               verify: bool, no_parallel: bool, unread: int, **options):
         if members < 1 or entries < 2 * members or runs < 1:
             raise CommandError("need --members >= 1, --entries >= 2 x --members and --runs >= 1")
         if Member.objects.exclude(email__endswith=MARKER).exists() and not force:
@@ -108,6 +120,14 @@ class Command(BaseCommand):
             self.stdout.write(f"ledger_verify: {len(problems)} problem(s)")
             if problems:
                 raise CommandError(f"the generated ledger is inconsistent: {problems[:5]}")
+        with Clock() as clock:
+            read = kpi_rollup_run()
+        self.stdout.write(f"roll_up_kpis: {clock} {read}")
+        if unread:  # no emails (welcome, tier upgrade) and no queued tasks: not what is measured
+            eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, True
+            with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+                self._unread(unread, random.Random(seed + 1))
+            celery_app.conf.task_always_eager = eager
         if no_parallel and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET max_parallel_workers_per_gather = 0")
@@ -172,6 +192,32 @@ class Command(BaseCommand):
         if connection.vendor == "postgresql":
             verdict = "PASS" if statistics.median(cold) < TARGET_MS else "FAIL"
             self.stdout.write(f"target: cold median under {TARGET_MS:.0f} ms: {verdict}")
+        period = default_range(timezone.localdate())
+        figures: dict[bool, list[float]] = {True: [], False: []}
+        for _run in range(runs):
+            for rollups in (True, False):
+                with Clock() as clock:
+                    _figures(period, rollups=rollups)
+                figures[rollups].append(clock.wall * 1000)
+        rolled, direct = statistics.median(figures[True]), statistics.median(figures[False])
+        self.stdout.write(f"figures alone (loyalty.kpi._figures, median of {runs}): from the rollups {rolled:.0f} ms, "
+                          f"from the rows {direct:.0f} ms ({direct / rolled:.1f}x)")
+
+    def _unread(self, count: int, rng: random.Random) -> None:
+        """`count` purchases of bench members (through the purchase service, so with their postings) and
+        `count // 10` new members: rows the rollups have not read, as between two runs of the job."""
+        store = Store.objects.get(slug="kpi-bench")
+        bench = list(Member.objects.filter(email__endswith=MARKER).values_list("pk", flat=True))
+        offset = Member.objects.filter(email__endswith=MARKER).count()
+        now = timezone.now()
+        for k in range(count // 10):
+            member_create(email=f"kpi{offset + k}{MARKER}", joined_at=now - timedelta(minutes=rng.randint(1, 60)))
+        for k in range(count):
+            member = Member.objects.get(pk=rng.choice(bench))
+            purchase_record(store=store, member=member, order_id=f"unread-{now.timestamp():.0f}-{k}",
+                            total=Decimal(rng.randint(5, 150)), currency="EUR",
+                            occurred_at=now - timedelta(minutes=rng.randint(1, 600)))
+        self.stdout.write(f"not rolled up yet: {count:,} purchases and {count // 10:,} members")
 
     # -- data -------------------------------------------------------------------------------------------
 
