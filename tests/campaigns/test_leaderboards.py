@@ -475,11 +475,11 @@ def test_bench_leaderboard_checks_every_rank_it_times_also_on_the_boards_already
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_counts_the_tie_tallies_of_the_boards_already_there():
-    """Migration 0011 adds the tie tallies: it counts them for the scores already stored, as the service would."""
+    """Migration 0012 adds the tie tallies: it counts them for the scores already stored, as the service would."""
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [("campaigns", "0010_challenge_progress_started_at")]
-    after = [("campaigns", "0011_leaderboard_tie_tallies")]
+    before = [("campaigns", "0011_challenge_progress_cancelled")]
+    after = [("campaigns", "0012_leaderboard_tie_tallies")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     old = executor.loader.project_state(before).apps

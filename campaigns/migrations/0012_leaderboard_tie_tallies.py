@@ -33,7 +33,7 @@ def tie_tallies_count(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0010_challenge_progress_started_at'),
+        ('campaigns', '0011_challenge_progress_cancelled'),
     ]
 
     operations = [
