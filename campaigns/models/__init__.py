@@ -5,6 +5,7 @@ from campaigns.models.badges import Badge, BadgeAward, BadgeSource
 from campaigns.models.challenges import Challenge, ChallengeGoal, ChallengeProgress, ProgressStatus
 from campaigns.models.leaderboards import (
     TALLY_BAND,
+    TIE_BAND_SECONDS,
     LeaderboardAward,
     LeaderboardPeriod,
     LeaderboardPrize,
@@ -16,6 +17,7 @@ from campaigns.models.referrals import BlockReason, Referral, ReferralChannel, R
 
 __all__ = [
     "TALLY_BAND",
+    "TIE_BAND_SECONDS",
     "ActionEvent",
     "ActionRule",
     "Badge",

@@ -48,31 +48,44 @@ class LeaderboardScore(models.Model):
 
 
 class LeaderboardTally(models.Model):
-    """How many entries of a period's board have a score: level 0 counts each exact score (`key` = points),
-    level 1 each band of TALLY_BAND points (`key` = points // TALLY_BAND). A member's rank adds up the bands
-    above theirs, the scores above theirs in their band, and the ties reached before them: a few hundred rows
-    at most instead of one per entry ahead. Written with the scores, in the same transaction
-    (campaigns.services.leaderboards), and rebuilt from them by refresh_leaderboards."""
+    """How many entries of a period's board fall in a group, so that a member's rank adds up a few hundred
+    counts instead of counting the entries ahead one by one (campaigns.services.leaderboards):
+
+    - level 0: each exact score (`key` = points);
+    - level 1: each band of TALLY_BAND points (`key` = points // TALLY_BAND);
+    - levels 2, 3 and 4, for the ties (a score many members share, e.g. everybody who only got the sign-up
+      bonus): each score (`key` = points) and band of its `reached_at`, `band` = whole seconds since 1970 //
+      TIE_BAND_SECONDS[level - 2] (about 48 days, 4.6 hours and 64 seconds; each band splits into 256 of the
+      next level's).
+
+    A member's rank = the level-1 bands above their score + the level-0 scores above theirs in their band +
+    the ties reached in earlier level-2 bands + in earlier level-3 bands of their level-2 band + in earlier
+    level-4 bands of their level-3 band + the ties read one by one in their own 64 seconds. Written with the
+    scores, in the same transaction, and rebuilt from them by refresh_leaderboards."""
 
     period_key = models.CharField(max_length=10)
     level = models.PositiveSmallIntegerField()
     key = models.BigIntegerField()
+    band = models.BigIntegerField(default=0)  # 0 at levels 0 and 1
     members = models.IntegerField()
 
     class Meta:
         verbose_name = _("leaderboard tally")
         verbose_name_plural = _("leaderboard tallies")
         constraints = [
-            models.UniqueConstraint(fields=["period_key", "level", "key"], name="leaderboard_tally_once"),
+            models.UniqueConstraint(fields=["period_key", "level", "key", "band"], name="leaderboard_tally_once"),
             models.CheckConstraint(condition=Q(members__gte=0), name="leaderboard_tally_non_negative"),
-            models.CheckConstraint(condition=Q(level__in=[0, 1]), name="leaderboard_tally_level"),
+            models.CheckConstraint(condition=Q(level__in=[0, 1, 2, 3, 4]), name="leaderboard_tally_level"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.period_key} L{self.level} {self.key}: {self.members}"
+        return f"{self.period_key} L{self.level} {self.key}/{self.band}: {self.members}"
 
 
 TALLY_BAND = 1000
+# The tie levels' bands in seconds (levels 2, 3, 4): powers of two, each 256 times the next, so that a band of
+# one level is exactly 256 bands of the next and the rank reads at most 255 rows of levels 3 and 4.
+TIE_BAND_SECONDS = (2**22, 2**14, 2**6)  # about 48.5 days, 4.6 hours and 64 seconds
 
 
 class LeaderboardPrize(models.Model):

@@ -3,7 +3,10 @@ members who opted in with a nickname; ties go to whoever reached the score first
 
 Ranked from a table (`LeaderboardScore`, one row per member on the board and period) rather than from the
 ledger: the top N is an index range scan of `leaderboard_rank` (period, points DESC, reached_at, member),
-a member's rank a count over the same index. Both stay fast at any history length (`bench_leaderboard`).
+a member's rank a sum of counts kept beside it (`LeaderboardTally`: per score, per band of scores, and per
+score and band of reached_at for the ties) plus a count over the same index of the ties reached in the
+member's own 64 seconds. Both stay fast at any history length, board size and number of ties
+(`bench_leaderboard`, `bench_scale`).
 
 Who writes the table:
 - after each committed posting of an opted-in member, a task recomputes that member's rows for the week
@@ -32,6 +35,7 @@ from django.utils.translation import gettext_noop
 
 from campaigns.models import (
     TALLY_BAND,
+    TIE_BAND_SECONDS,
     LeaderboardAward,
     LeaderboardPeriod,
     LeaderboardPrize,
@@ -134,9 +138,34 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _scores_upsert(periods: list[Period], *, member_id: int | None = None) -> list[tuple[str, int]]:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _seconds(moment: datetime) -> int:
+    """Whole seconds since 1970 (rounded down), as _seconds_sql computes them."""
+    return (moment - _EPOCH) // timedelta(seconds=1)
+
+
+def _seconds_sql(column: str) -> str:
+    """SQL for a timestamp column's whole seconds since 1970, rounded down like _seconds. SQLite stores
+    'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC): the fraction is cut off first, as strftime would round it to the
+    millisecond (and 10:00:00.9995 up to 10:00:01)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)"
+    return f"CAST(strftime('%%s', substr({column}, 1, 19)) AS INTEGER)"
+
+
+def _timestamp_sql(seconds: str) -> str:
+    """SQL for the moment `seconds` (an SQL expression) after 1970, comparable with a timestamp column."""
+    if connection.vendor == "postgresql":
+        return f"to_timestamp({seconds})"
+    return f"datetime({seconds}, 'unixepoch')"  # 'YYYY-MM-DD HH:MM:SS', ordered as the stored text is
+
+
+def _scores_upsert(periods: list[Period], *, member_id: int | None = None) -> list[tuple[str, int, int]]:
     """Recompute the rows of these periods from the ledger, for one member or every member on the board,
-    in one INSERT ... SELECT ... ON CONFLICT UPDATE; returns the (period key, points) of the rows it wrote.
+    in one INSERT ... SELECT ... ON CONFLICT UPDATE; returns the (period key, points, seconds of reached_at)
+    of the rows it wrote.
     A row changes only if the computation saw at least the postings the stored one saw
     (`last_transaction_id`): a slower, older computation never wins."""
     scores, txns, members = _table(LeaderboardScore), _table(LedgerTransaction), _table(Member)
@@ -167,22 +196,28 @@ def _scores_upsert(periods: list[Period], *, member_id: int | None = None) -> li
          WHERE {scores}.last_transaction_id <= excluded.last_transaction_id
            AND ({scores}.points <> excluded.points OR {scores}.reached_at <> excluded.reached_at
                 OR {scores}.last_transaction_id <> excluded.last_transaction_id)
-        RETURNING period_key, points
+        RETURNING period_key, points, {_seconds_sql('reached_at')}
     """  # noqa: S608 - table names from _meta; every value is a parameter
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *COUNTED_KINDS, *PRIZE_JOBS, MemberStatus.ACTIVE, True, *member_params])
         return cursor.fetchall()
 
 
-def _tally_keys(period_key: str, points: int) -> list[tuple[str, int, int]]:
-    if points <= 0:
+Entry = tuple[int, int]  # an entry as the tallies see it: (points, whole seconds of reached_at since 1970)
+
+
+def _tally_keys(period_key: str, entry: Entry | None) -> list[tuple[str, int, int, int]]:
+    """The tally rows (period key, level, key, band) that count this entry (see LeaderboardTally)."""
+    if entry is None or entry[0] <= 0:
         return []  # only entries with points are on a board
-    return [(period_key, 0, points), (period_key, 1, points // TALLY_BAND)]
+    points, seconds = entry
+    return [(period_key, 0, points, 0), (period_key, 1, points // TALLY_BAND, 0),
+            *((period_key, level, points, seconds // width) for level, width in enumerate(TIE_BAND_SECONDS, start=2))]
 
 
-def _tally_apply(changes: list[tuple[str, int, int]]) -> None:
-    """Move entries between tallies: each change is (period key, old points, new points), 0 for none."""
-    deltas: dict[tuple[str, int, int], int] = defaultdict(int)
+def _tally_apply(changes: list[tuple[str, Entry | None, Entry | None]]) -> None:
+    """Move entries between tallies: each change is (period key, old entry, new entry), None for none."""
+    deltas: dict[tuple[str, int, int, int], int] = defaultdict(int)
     for period_key, old, new in changes:
         for tally_key in _tally_keys(period_key, old):
             deltas[tally_key] -= 1
@@ -192,17 +227,19 @@ def _tally_apply(changes: list[tuple[str, int, int]]) -> None:
     with connection.cursor() as cursor:
         # One statement per tally row, in one order for every writer (no deadlock between two refreshes). A
         # decrement is an UPDATE of a row that exists; an INSERT of a negative count would break the CHECK.
-        for (period_key, level, key), delta in sorted(deltas.items()):
+        for (period_key, level, key, band), delta in sorted(deltas.items()):
             if delta > 0:
                 cursor.execute(
-                    f"INSERT INTO {tally} (period_key, level, key, members) VALUES (%s, %s, %s, %s) "  # noqa: S608
-                    f"ON CONFLICT (period_key, level, key) DO UPDATE SET members = {tally}.members + excluded.members",
-                    [period_key, level, key, delta],
+                    f"INSERT INTO {tally} (period_key, level, key, band, members) VALUES (%s, %s, %s, %s, %s) "  # noqa: S608
+                    f"ON CONFLICT (period_key, level, key, band) "
+                    f"DO UPDATE SET members = {tally}.members + excluded.members",
+                    [period_key, level, key, band, delta],
                 )
             elif delta < 0:
                 cursor.execute(
-                    f"UPDATE {tally} SET members = members + %s WHERE period_key = %s AND level = %s AND key = %s",  # noqa: S608
-                    [delta, period_key, level, key],
+                    f"UPDATE {tally} SET members = members + %s "  # noqa: S608
+                    f"WHERE period_key = %s AND level = %s AND key = %s AND band = %s",
+                    [delta, period_key, level, key, band],
                 )
 
 
@@ -212,15 +249,21 @@ def _tally_rebuild(period_keys: list[str]) -> None:
         return
     tally, scores = _table(LeaderboardTally), _table(LeaderboardScore)
     marks = ", ".join(["%s"] * len(period_keys))
+    # One pass over the entries (the CTE, read five times), one grouping per level.
+    ties = " ".join(
+        f"UNION ALL SELECT period_key, {level}, points, s / {width}, COUNT(*) FROM e "  # noqa: S608 - constants
+        f"GROUP BY period_key, points, s / {width}" for level, width in enumerate(TIE_BAND_SECONDS, start=2)
+    )
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {tally} WHERE period_key IN ({marks})", period_keys)  # noqa: S608
         cursor.execute(
-            f"INSERT INTO {tally} (period_key, level, key, members) "  # noqa: S608
-            f"SELECT period_key, 0, points, COUNT(*) FROM {scores} "
-            f"WHERE period_key IN ({marks}) AND points > 0 GROUP BY period_key, points "
-            f"UNION ALL SELECT period_key, 1, points / %s, COUNT(*) FROM {scores} "
-            f"WHERE period_key IN ({marks}) AND points > 0 GROUP BY period_key, points / %s",
-            [*period_keys, TALLY_BAND, *period_keys, TALLY_BAND],
+            f"INSERT INTO {tally} (period_key, level, key, band, members) "  # noqa: S608
+            f"WITH e AS (SELECT period_key, points, {_seconds_sql('reached_at')} AS s FROM {scores} "
+            f"WHERE period_key IN ({marks}) AND points > 0) "
+            f"SELECT period_key, 0, points, 0, COUNT(*) FROM e GROUP BY period_key, points "
+            f"UNION ALL SELECT period_key, 1, points / {TALLY_BAND}, 0, COUNT(*) FROM e "
+            f"GROUP BY period_key, points / {TALLY_BAND} {ties}",
+            period_keys,
         )
 
 
@@ -249,18 +292,21 @@ def leaderboard_member_refresh(*, member_id: int, at: datetime | None = None) ->
     if member is None or not member_on_board(member):
         with connection.cursor() as cursor:
             cursor.execute(
-                f"DELETE FROM {_table(LeaderboardScore)} WHERE member_id = %s RETURNING period_key, points",  # noqa: S608
+                f"DELETE FROM {_table(LeaderboardScore)} WHERE member_id = %s "  # noqa: S608
+                f"RETURNING period_key, points, {_seconds_sql('reached_at')}",
                 [member_id],
             )
-            _tally_apply([(period_key, points, 0) for period_key, points in cursor.fetchall()])
+            _tally_apply([(period_key, (points, seconds), None) for period_key, points, seconds in cursor.fetchall()])
         return False
     periods = periods_containing(at or timezone.now())
-    before = dict(
-        LeaderboardScore.objects.filter(member_id=member_id, period_key__in=[p.key for p in periods])
-        .values_list("period_key", "points")
-    )
+    before = {
+        period_key: (points, _seconds(reached_at))
+        for period_key, points, reached_at in LeaderboardScore.objects.filter(
+            member_id=member_id, period_key__in=[p.key for p in periods]
+        ).values_list("period_key", "points", "reached_at")
+    }
     written = _scores_upsert(periods, member_id=member_id)
-    _tally_apply([(period_key, before.get(period_key, 0), points) for period_key, points in written])
+    _tally_apply([(period_key, before.get(period_key), (points, seconds)) for period_key, points, seconds in written])
     return True
 
 
@@ -327,14 +373,15 @@ def leaderboards_refresh(*, as_of: datetime, dry_run: bool = False, progress: Pr
 
 def leaderboard_tally_problems() -> list[str]:
     """Tallies that differ from a count of the scores (none, unless something wrote around this module)."""
-    counted: dict[tuple[str, int, int], int] = defaultdict(int)
-    for period_key, points in LeaderboardScore.objects.filter(points__gt=0).values_list("period_key", "points"):
-        for key in _tally_keys(period_key, points):
+    counted: dict[tuple[str, int, int, int], int] = defaultdict(int)
+    entries = LeaderboardScore.objects.filter(points__gt=0).values_list("period_key", "points", "reached_at")
+    for period_key, points, reached_at in entries.iterator(chunk_size=10_000):
+        for key in _tally_keys(period_key, (points, _seconds(reached_at))):
             counted[key] += 1
     stored = {
-        (period_key, level, key): members
-        for period_key, level, key, members in LeaderboardTally.objects.filter(members__gt=0)
-        .values_list("period_key", "level", "key", "members")
+        (period_key, level, key, band): members
+        for period_key, level, key, band, members in LeaderboardTally.objects.filter(members__gt=0)
+        .values_list("period_key", "level", "key", "band", "members")
     }
     return [f"{key}: tally {stored.get(key, 0)}, counted {counted.get(key, 0)}"
             for key in sorted(set(counted) | set(stored)) if stored.get(key, 0) != counted.get(key, 0)]
@@ -358,30 +405,49 @@ def leaderboard_top_get(*, period: Period, limit: int = 10) -> list[dict]:
 
 def leaderboard_rank_sql(*, member_id: int, period_key: str) -> tuple[str, list]:
     """One statement: the member's points on this board and how many entries rank before them (no row when
-    the member has no points on it). Used by leaderboard_rank_get and printed by bench_leaderboard."""
+    the member has no points on it). Used by leaderboard_rank_get and printed by bench_leaderboard.
+
+    The entries before the member (m, with `m.s` the whole seconds of reached_at) are, in this order: those in
+    the higher bands of TALLY_BAND points (level 1), with a higher score in m's band (level 0), with m's score
+    reached in an earlier tie band of level 2, in an earlier level-3 band within m's level-2 band, in an
+    earlier level-4 band within m's level-3 band (a level-n band b holds the level-n+1 bands b * 256 to
+    b * 256 + 255), and, read entry by entry through `leaderboard_rank`, those with m's score in m's own
+    level-4 band (64 seconds) that reached it before m (or at the same moment with a lower member id). The
+    sums read at most 255 rows each at levels 3 and 4 and about 8 a year at level 2."""
     tally, scores = _table(LeaderboardTally), _table(LeaderboardScore)
+    coarse, middle, fine = TIE_BAND_SECONDS
+
+    def ties(level: int, below: str, above: str) -> str:
+        return (f"(SELECT COALESCE(SUM(t.members), 0) FROM {tally} t "  # noqa: S608 - constants
+                f"WHERE t.period_key = %s AND t.level = {level} AND t.key = m.points "
+                f"AND t.band >= {below} AND t.band < {above})")
+
     sql = f"""
         SELECT m.points,
                (SELECT COALESCE(SUM(t.members), 0) FROM {tally} t
-                 WHERE t.period_key = %s AND t.level = 1 AND t.key > m.points / %s)
+                 WHERE t.period_key = %s AND t.level = 1 AND t.key > m.points / {TALLY_BAND})
              + (SELECT COALESCE(SUM(t.members), 0) FROM {tally} t
-                 WHERE t.period_key = %s AND t.level = 0 AND t.key > m.points AND t.key < (m.points / %s + 1) * %s)
+                 WHERE t.period_key = %s AND t.level = 0 AND t.key > m.points
+                   AND t.key < (m.points / {TALLY_BAND} + 1) * {TALLY_BAND})
+             + {ties(2, "0", f"m.s / {coarse}")}
+             + {ties(3, f"m.s / {coarse} * {coarse // middle}", f"m.s / {middle}")}
+             + {ties(4, f"m.s / {middle} * {middle // fine}", f"m.s / {fine}")}
              + (SELECT COUNT(*) FROM {scores} s
                  WHERE s.period_key = %s AND s.points > 0 AND s.points = m.points
+                   AND s.reached_at >= {_timestamp_sql(f"m.s / {fine} * {fine}")}
                    AND (s.reached_at, s.member_id) < (m.reached_at, m.member_id))
-          FROM {scores} m
-         WHERE m.member_id = %s AND m.period_key = %s AND m.points > 0
+          FROM (SELECT member_id, points, reached_at, {_seconds_sql("reached_at")} AS s FROM {scores}
+                 WHERE member_id = %s AND period_key = %s AND points > 0) m
     """  # noqa: S608 - table names from _meta; every value is a parameter
-    band = TALLY_BAND
-    return sql, [period_key, band, period_key, band, band, period_key, member_id, period_key]
+    return sql, [*[period_key] * 6, member_id, period_key]
 
 
 def leaderboard_rank_get(*, member: Member, period: Period) -> dict | None:
     """The member's place and points, or None when they are not on this board (not opted in, no nickname,
     not active, or no points in the period). The place is 1 + the entries ranked before theirs: the tallied
     bands above theirs, the tallied scores above theirs in their band, and the ties that reached the score
-    before them (then the lower member id) - one statement reading a few hundred index rows whatever the
-    board's size."""
+    before them (then the lower member id), tallied by when they reached it (leaderboard_rank_sql) - one
+    statement reading a few hundred index rows whatever the board's size and however many share a score."""
     if not member_on_board(member):
         return None
     with connection.cursor() as cursor:

@@ -3,22 +3,27 @@ member's own rank, the refresh job and the monthly prizes (once per month)."""
 
 import io
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Concat
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaigns.models import LeaderboardAward, LeaderboardPrize, LeaderboardScore, LeaderboardTally
+from campaigns.models import TIE_BAND_SECONDS, LeaderboardAward, LeaderboardPrize, LeaderboardScore, LeaderboardTally
 from campaigns.services.leaderboards import (
     _scores_upsert,
+    _tally_rebuild,
     leaderboard_member_refresh,
     leaderboard_prizes_award,
     leaderboard_rank_get,
+    leaderboard_rank_sql,
     leaderboard_tally_problems,
     leaderboard_top_get,
     leaderboards_refresh,
@@ -27,7 +32,7 @@ from campaigns.services.leaderboards import (
 )
 from loyalty.models import LedgerTransaction
 from loyalty.services.ledger import Audit, points_credit, points_reverse
-from members.models import MemberStatus
+from members.models import Member, MemberStatus
 from members.services import member_profile_update
 from tests.campaigns.conftest import buy, refund
 from tests.factories import MemberFactory
@@ -356,3 +361,145 @@ def test_a_bulk_suspension_takes_members_off_the_board_and_a_reactivation_back(d
     assert [row["nickname"] for row in leaderboard_top_get(period=period)] == ["Top", "Low"]
     assert leaderboard_rank_get(member=Member.objects.get(pk=low.pk), period=period)["rank"] == 2
     assert leaderboard_tally_problems() == []
+
+
+# -- the tie tallies: many members on one score --------------------------------------------------------------
+
+
+def _tie_instants():
+    """Moments around the tie tallies' band edges (levels 2, 3 and 4: 2^22, 2^14 and 2^6 seconds), in the past:
+    a level-2 edge, a level-3 and a level-4 edge just after it, and moments that coincide to the microsecond."""
+    coarse, middle, fine = TIE_BAND_SECONDS
+    now = int(timezone.now().timestamp())
+    edge = datetime.fromtimestamp((now - 2 * coarse) // coarse * coarse, tz=UTC)
+    offsets = [-coarse - 1, -middle, -fine - 0.5, -1, -0.000001, 0, 0.5, 1, fine - 1, fine, fine + 0.25, middle - 1,
+               middle, middle + fine, coarse - 1, coarse, coarse + 0.999999]
+    return [edge + timedelta(seconds=offset) for offset in offsets]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["earn", "earn", "earn", "take", "leave", "join",
+                                                                     "refresh"]),
+                                st.sampled_from([50, 100, 100, 150]), st.integers(0, 16)), min_size=1, max_size=24))
+def test_ranks_among_many_ties_equal_the_board_sorted_in_full(db, steps):
+    """Eight members earning the same few amounts at the same moments or moments either side of the tie bands'
+    edges (so most of them tie, on points and often on the microsecond), losing points, leaving, rejoining, and
+    the daily refresh recounting everything: each rank equals the member's place on the fully sorted board (more
+    points, then reached earlier, then the lower member id), and the tallies equal a fresh count."""
+    members = [player(f"t{next(_nicknames)}") for _index in range(8)]
+    instants = _tie_instants()
+    for index, action, points, instant in steps:
+        member, at = members[index], instants[instant]
+        if action == "earn":
+            points_credit(member=member, points=points, kind="bonus", audit=Audit(reason="t", occurred_at=at))
+        elif action == "take":
+            points_reverse(member=member, points=points // 2, audit=Audit(reason="r", occurred_at=at))
+        elif action == "refresh":
+            leaderboards_refresh(as_of=timezone.now())
+            continue
+        else:
+            member.__class__.objects.filter(pk=member.pk).update(leaderboard_opt_in=action == "join")
+        leaderboard_member_refresh(member_id=member.pk, at=at)
+        assert leaderboard_tally_problems() == []
+    assert leaderboard_tally_problems() == []
+    period = period_get("all")
+    places = positions(period)
+    for member in members:
+        member.refresh_from_db()
+        rank = leaderboard_rank_get(member=member, period=period)
+        assert (rank["rank"] if rank else None) == places.get(member.pk)
+
+
+def _tied_board(count, *, apart):
+    """`count` members on 100 points, reached `apart` after one another (the last an hour ago), written straight
+    to the table and tallied by the rebuild; returns them in board order."""
+    members = MemberFactory.create_batch(count)
+    last = timezone.now() - timedelta(hours=1)
+    LeaderboardScore.objects.bulk_create(
+        LeaderboardScore(member=member, period_key="all", points=100, reached_at=last - apart * (count - index),
+                         last_transaction_id=1)
+        for index, member in enumerate(members)
+    )
+    Member.objects.filter(pk__in=[member.pk for member in members]).update(
+        nickname=Concat(Value("tie"), "id"), leaderboard_opt_in=True)
+    with transaction.atomic():
+        _tally_rebuild(["all"])
+    return list(Member.objects.filter(pk__in=[member.pk for member in members]).order_by("pk"))
+
+
+def test_the_consistency_check_covers_the_tie_tallies():
+    """A tie tally off by one at any of levels 2-4 is reported (and would misplace the member)."""
+    members = _tied_board(5, apart=timedelta(minutes=1))
+    assert leaderboard_tally_problems() == []
+    assert leaderboard_rank_get(member=members[3], period=period_get("all"))["rank"] == 4
+    for level in (2, 3, 4):
+        tally = LeaderboardTally.objects.filter(period_key="all", level=level).order_by("band").first()
+        LeaderboardTally.objects.filter(pk=tally.pk).update(members=tally.members + 1)
+        assert [problem for problem in leaderboard_tally_problems() if f"'all', {level}, 100" in problem]
+        LeaderboardTally.objects.filter(pk=tally.pk).update(members=tally.members)
+    assert leaderboard_tally_problems() == []
+
+
+@pytest.mark.postgres  # EXPLAIN ANALYZE
+def test_a_rank_among_many_ties_reads_the_tallies_not_every_tie():
+    """300 members tied on 100 points, a minute apart: the last one's rank (300) reads the entries of its own
+    64-second band (itself) from the board, and counts the 299 before it from the tie tallies."""
+    members = _tied_board(300, apart=timedelta(minutes=1))
+    last = members[-1]
+    assert leaderboard_rank_get(member=last, period=period_get("all")) == {"rank": 300, "points": 100}
+    sql, params = leaderboard_rank_sql(member_id=last.pk, period_key="all")
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    read = [node["Actual Rows"] * node["Actual Loops"] for node in nodes(plan[0]["Plan"])
+            if node.get("Relation Name") == LeaderboardScore._meta.db_table]
+    assert read and max(read) <= 1, read  # the member's own row; no tie before it in its 64 seconds
+
+
+def test_bench_leaderboard_checks_every_rank_it_times_also_on_the_boards_already_there():
+    """The benchmark builds a board, times it (raising on a wrong rank), and with --no-build times it again."""
+    out = io.StringIO()
+    call_command("bench_leaderboard", "--members", "40", "--transactions", "200", "--runs", "5", stdout=out)
+    call_command("bench_leaderboard", "--no-build", "--runs", "5", stdout=out)
+    text = out.getvalue()
+    assert text.count("    own rank: ") == 6 and "the boards in the database (40 members)" in text
+    assert "the member who reached the most shared score last" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_counts_the_tie_tallies_of_the_boards_already_there():
+    """Migration 0012 adds the tie tallies: it counts them for the scores already stored, as the service would."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("campaigns", "0011_challenge_progress_cancelled")]
+    after = [("campaigns", "0012_leaderboard_tie_tallies")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    members = [MemberFactory() for _index in range(4)]
+    moments = [timezone.now() - timedelta(days=60), timezone.now() - timedelta(hours=3, microseconds=1)]
+    old.get_model("campaigns", "LeaderboardScore").objects.bulk_create(
+        old.get_model("campaigns", "LeaderboardScore")(member_id=member.pk, period_key="all", points=100,
+                                                       reached_at=moments[index % 2], last_transaction_id=1)
+        for index, member in enumerate(members)
+    )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    try:
+        ties = LeaderboardTally.objects.filter(level__gte=2).values_list("level", "key", "band", "members")
+        migrated = set(ties)
+        assert len(migrated) == 6  # two bands at each of the three levels, two members in each
+        with transaction.atomic():
+            _tally_rebuild(["all"])  # the service's count (levels 0 and 1 too)
+        assert set(ties) == migrated and leaderboard_tally_problems() == []
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())

@@ -11,6 +11,10 @@ Needs a THROWAWAY database (the ledger is append-only): see bench_jobs.
    warm, many runs, members sampled from the top, the middle and the bottom of each board; prints the
    median, 95th percentile and worst, and the EXPLAIN ANALYZE plans of the statements.
 4. Times the per-member refresh a committed posting triggers (`leaderboard_member_refresh`).
+
+--no-build skips 1 and 2 and times the boards already in the database, e.g. those of a bench_scale build
+(`bench_leaderboard --no-build` in the 10,000- and in the 1,000,000-member database: its few distinct scores
+tie up to 125,000 members on one).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 
 from campaigns.models import LeaderboardPeriod, LeaderboardScore
@@ -41,6 +46,8 @@ SPREAD = timedelta(weeks=8)
 
 
 def _ms(seconds: list[float]) -> str:
+    if not seconds:
+        return "no entries"  # an empty board (this week, early on a Monday)
     ordered = sorted(seconds)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
     return (f"median {statistics.median(ordered) * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms, "
@@ -57,11 +64,13 @@ class Command(BaseCommand):
         parser.add_argument("--opted-in", type=float, default=1.0, help="Share of members on the board (0-1).")
         parser.add_argument("--runs", type=int, default=200, help="Timed reads per period and kind.")
         parser.add_argument("--seed", type=int, default=11)
+        parser.add_argument("--no-build", action="store_true",
+                            help="Build nothing: time the boards already in this database (e.g. bench_scale's).")
         parser.add_argument("--force", action="store_true",
                             help="Run even though the database holds members the bench did not create.")
 
     def handle(self, *args, members: int, transactions: int, opted_in: float, runs: int, seed: int, force: bool,
-               **options):
+               no_build: bool, **options):
         if members < 1 or transactions < members or not 0 < opted_in <= 1 or runs < 1:
             raise CommandError("need --members >= 1, --transactions >= --members, 0 < --opted-in <= 1, --runs >= 1")
         if Member.objects.exclude(email__endswith=MARKER).exists() and not force:
@@ -75,10 +84,20 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 cursor.execute("SHOW server_version")
                 vendor = f"PostgreSQL {cursor.fetchone()[0]}"
+        now = timezone.now()
+        if no_build:
+            self.stdout.write(f"bench_leaderboard on {vendor}: the boards in the database "
+                              f"({Member.objects.count():,} members)")
+            chosen = list(LeaderboardScore.objects.filter(period_key="all").values_list("member_id", flat=True))
+        else:
+            chosen = self._build(members, transactions, opted_in, rng, vendor, now)
+        self._measure(runs, rng, now, chosen)
+
+    def _build(self, members: int, transactions: int, opted_in: float, rng: random.Random, vendor: str,
+               now) -> list[int]:
+        """The members and their ledger, the chosen share on the board, the boards built; returns the chosen."""
         self.stdout.write(f"bench_leaderboard: {members} members, {transactions} ledger transactions "
                           f"({2 * transactions} entries) on {vendor}, {opted_in:.0%} on the board")
-
-        now = timezone.now()
         started = time.perf_counter()
         first_new = (Member.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         LedgerBuilder(until=now, count=transactions, spread=SPREAD).build(members, transactions)
@@ -93,7 +112,9 @@ class Command(BaseCommand):
         self._analyze()
         self.stdout.write(f"refresh_leaderboards (set-based, every period): {time.perf_counter() - started:.2f} s "
                           f"{result}")
+        return chosen
 
+    def _measure(self, runs: int, rng: random.Random, now, chosen: list[int]) -> None:
         worst: dict[str, float] = {}
         for kind in LeaderboardPeriod.values:
             period = period_get(kind, now)
@@ -120,7 +141,8 @@ class Command(BaseCommand):
             self.stdout.write(f"    top 10:   {_ms(top_times)}")
             self.stdout.write(f"    own rank: {_ms(rank_times)}")
             worst[f"{kind} top 10"] = sorted(top_times)[int(len(top_times) * 0.95)] * 1000
-            worst[f"{kind} own rank"] = sorted(rank_times)[int(len(rank_times) * 0.95)] * 1000
+            if rank_times:
+                worst[f"{kind} own rank"] = sorted(rank_times)[int(len(rank_times) * 0.95)] * 1000
             if kind == LeaderboardPeriod.ALL:
                 self._plans(period, ordered[len(ordered) // 2] if ordered else None)
 
@@ -170,11 +192,20 @@ class Command(BaseCommand):
         self._explain(top)
         if member_id is None:
             return
-        mine = LeaderboardScore.objects.get(member_id=member_id, period_key=period.key)
-        ties = LeaderboardScore.objects.filter(period_key=period.key, points=mine.points).count()
+        board = LeaderboardScore.objects.filter(period_key=period.key, points__gt=0)
+        mine = board.get(member_id=member_id)
+        ties = board.filter(points=mine.points).count()
         self.stdout.write(f"plan, own rank of a member in the middle ({mine.points} points, {ties} entries with as "
                           f"many points): the tallied bands and scores above theirs, and the ties before them")
         self._explain_sql(*leaderboard_rank_sql(member_id=member_id, period_key=period.key))
+        # The worst case for a count of ties: the member who reached the most shared score last.
+        common = board.values("points").annotate(entries=Count("pk")).order_by("-entries", "points").first()
+        assert common is not None
+        last = board.filter(points=common["points"]).order_by("-reached_at", "-member_id").first()
+        assert last is not None
+        self.stdout.write(f"plan, own rank of the member who reached the most shared score last ({common['points']} "
+                          f"points, {common['entries']} entries with as many points):")
+        self._explain_sql(*leaderboard_rank_sql(member_id=last.member_id, period_key=period.key))
 
     def _explain(self, queryset) -> None:
         self._explain_sql(*queryset.query.sql_with_params())
