@@ -2,13 +2,12 @@
 yet equal the figures computed from the rows, for any data and range; the job is idempotent, takes back-dated
 rows and ids that appear late, and the cached figures are shown in the reader's language."""
 
-import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +17,7 @@ from loyalty.kpi import KpiRange, _figures, _members, _points_by_month, _rolled_
 from loyalty.kpi_rollup import kpi_rollup_get, kpi_rollup_run
 from loyalty.models import KpiDay, KpiJoined, KpiRollup, LedgerTransaction, Purchase, Store, Tier, TransactionKind
 from members.models import Member, MemberStatus
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -166,28 +166,6 @@ def test_an_id_that_appears_late_is_read_once(monkeypatch):
     _assert_same(period)
 
 
-def _in_threads(count, target):
-    barrier = threading.Barrier(count)
-    results, errors = [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(target())
-        except Exception as error:  # surfaced by the assertion below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_runs_read_each_row_once():
@@ -197,7 +175,8 @@ def test_concurrent_runs_read_each_row_once():
     people = _members_add([(ANCHORS[0] + timedelta(hours=k), None, False) for k in range(30)], [])
     _purchases_add([(k, ANCHORS[0] + timedelta(hours=k, minutes=5)) for k in range(30)], people, store)
     _transactions_add([(TransactionKind.EARN, k + 1, ANCHORS[0] + timedelta(hours=k)) for k in range(30)])
-    results = _in_threads(2, kpi_rollup_run)
+    results = run_together(lambda _index: kpi_rollup_run(), n=2)
+    assert not [result for result in results if isinstance(result, Exception)]
 
     assert sorted(result["members"] for result in results) == [0, 30]
     assert sorted(result["transactions"] for result in results) == [0, 30]
