@@ -234,9 +234,10 @@ class Command(BaseCommand):
     def _measure(self) -> dict:
         size = self._bench_members() + self.due
         now = timezone.now()
-        # Last night's run, so that the run measured below finds only the work due since (a build made before
-        # the recalculation kept its runs looks at every member here once).
+        # Last night's runs, so that the runs measured below find only the work due since (a build made before
+        # the recalculation kept its runs, or before the KPI rollups, is read whole here once).
         tiers_recalculate(as_of=now - timedelta(seconds=1))
+        kpi_rollup_run()
         lots = self.due * LOTS_PER_MEMBER
         _due_builder(now, lots).build(self.due, lots)
         tables_analyze("members_member", "loyalty_pointlot", "loyalty_ledgeraccount")
