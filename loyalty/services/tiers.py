@@ -719,8 +719,9 @@ def tiers_recalculate(
     highs = {"ledger_high": _highest_id(LedgerTransaction), "member_high": _highest_id(Member),
              "membership_high": _highest_id(TierMembership), "purchase_high": _highest_id(Purchase),
              "refund_high": _highest_id(Refund)}
-    candidates = None if full else _candidates_get(program=program, fingerprint=fingerprint, as_of=as_of, highs=highs)
+    # Read before the members to look at, which include them: a review made meanwhile waits for the next run.
     reviews_due = list(TierReview.objects.filter(due_at__lte=as_of).values_list("pk", flat=True))
+    candidates = None if full else _candidates_get(program=program, fingerprint=fingerprint, as_of=as_of, highs=highs)
     if candidates is None:
         total = Member.objects.exclude(status=MemberStatus.CLOSED).count()
     else:
