@@ -722,10 +722,15 @@ def tiers_recalculate(
     # Read before the members to look at, which include them: a review made meanwhile waits for the next run.
     reviews_due = list(TierReview.objects.filter(due_at__lte=as_of).values_list("pk", flat=True))
     candidates = None if full else _candidates_get(program=program, fingerprint=fingerprint, as_of=as_of, highs=highs)
-    if candidates is None:
-        total = Member.objects.exclude(status=MemberStatus.CLOSED).count()
-    else:
-        total = Member.objects.filter(pk__in=candidates).exclude(status=MemberStatus.CLOSED).count()
+    if candidates is not None and len(candidates) > max(MANY_NEW, highs["member_high"] // 2):
+        candidates = None  # most members (a calendar year's first night): one pass over everyone is cheaper
+    condition, params = _members_condition("id", member_ids=candidates)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {_table(Member)} WHERE status <> %s AND {condition}",  # noqa: S608 - a name
+            [MemberStatus.CLOSED, *params],
+        )
+        total = cursor.fetchone()[0]
     counts = {"members": total, "full": int(candidates is None), "upgraded": 0, "downgraded": 0, "held": 0,
               "unchanged": total, "skipped": 0}
     held: list[tuple[int, datetime]] = []  # (member_id, end of the hold)
