@@ -122,3 +122,35 @@ def test_grant_a_badge_to_every_member_matching_the_filter_and_see_the_kpi_table
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.screenshot(path=str(artifacts / f"kpi-{width}.png"), full_page=True)
     assert violations == []
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_staff_close_a_membership_on_the_member_page_and_see_it_anonymised(chromium, live_server, shop, width):
+    """The admin's member page: status Closed, save, and the member is anonymised and read-only (only the
+    status shows as a field); setting it back to Active is a form error. Screenshots in
+    tests/artifacts/admin-members/."""
+    from pathlib import Path
+
+    from members.models import Member
+
+    artifacts = Path(__file__).resolve().parent.parent / "artifacts" / "admin-members"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    member = Member.objects.order_by("pk").first()
+    page, violations = _page_under_csp(chromium, width)
+    _sign_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/members/member/{member.pk}/change/")
+    page.select_option("select[name=status]", "closed")
+    page.click("input[name=_continue]")
+    page.wait_for_load_state()
+    closed = Member.objects.get(pk=member.pk)
+    assert closed.closed_at is not None and closed.email != member.email and closed.user_id is None
+    assert member.email not in page.content()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # wide tables scroll in their box
+    page.screenshot(path=str(artifacts / f"closed-member-{width}.png"), full_page=True)
+    page.select_option("select[name=status]", "active")
+    page.click("input[name=_continue]")
+    page.wait_for_load_state()
+    assert page.locator(".errorlist").count() >= 1
+    assert Member.objects.get(pk=member.pk).status == "closed"
+    page.screenshot(path=str(artifacts / f"reopen-refused-{width}.png"), full_page=True)
+    assert violations == []
