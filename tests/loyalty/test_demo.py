@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from loyalty.admin.kpi import default_range
 from loyalty.kpi import kpis_get
-from loyalty.models import ApiKey, LedgerTransaction, Purchase, StaffAction, Store, Tier, TierHistory
+from loyalty.models import ApiKey, KpiRollup, LedgerTransaction, Purchase, StaffAction, Store, Tier, TierHistory
 from loyalty.services.api_keys import api_key_authenticate
 from loyalty.services.program import program_get
 from loyalty.services.verify import ledger_verify
@@ -55,7 +55,10 @@ def test_demo_loads_a_sound_ledger_and_prints_working_logins():
     support = authenticate(email="support@example.com", password=printed_password(output, "support@example.com"))
     assert manager.has_perm("loyalty.view_kpi_dashboard") and not support.has_perm("loyalty.view_kpi_dashboard")
     assert set(StaffAction.objects.values_list("kind", flat=True)) == {"points_imported", "members_suspended",
-                                                                       "badge_granted"}
+                                                                       "badge_granted", "member_closed"}
+    closed = Member.objects.get(status="closed")  # closed by staff: anonymised as from the portal
+    assert closed.closed_at is not None and closed.user_id is None and closed.email.endswith("@closed.invalid")
+    assert KpiRollup.objects.get().rolled_up_at is not None  # the dashboard reads the day rollups
     figures = kpis_get(period=default_range(timezone.localdate()))
     assert figures["points_issued"] > 0 and figures["points_redeemed"] > 0 and figures["orders"] > 20
     assert figures["tables"]["challenge_completion"] and figures["tables"]["referral_conversion"]

@@ -526,9 +526,11 @@ def _admin_user() -> User:
 
 def demo_back_office(demo: Demo) -> None:
     """What a merchant does in the back office, through the same services as the admin: a points import
-    (a goodwill gesture to the longest-standing members) and a bulk suspension, both in the audit log."""
+    (a goodwill gesture to the longest-standing members), a bulk suspension and a membership closed, all in
+    the audit log."""
     from loyalty.imports import PointsImportResource, dataset_load
     from members.bulk import members_status_set
+    from members.services import member_status_set
 
     admin = _admin_user()
     oldest = [planned.member for planned in sorted(demo.planned, key=lambda p: p.joined_at)[:5] if planned.member]
@@ -538,10 +540,20 @@ def demo_back_office(demo: Demo) -> None:
     )
     if result.has_errors() or result.has_validation_errors():
         raise CommandError("the demo's points import failed")
-    lapsed = [planned.member for planned in demo.planned if planned.persona.name == "lapsed" and planned.member][:3]
-    members_status_set(members=Member.objects.filter(pk__in=[member.pk for member in lapsed]),
-                       status="suspended", staff_user=admin, selection={"selected": len(lapsed)})
+    lapsed = [planned.member for planned in demo.planned if planned.persona.name == "lapsed" and planned.member][:4]
+    members_status_set(members=Member.objects.filter(pk__in=[member.pk for member in lapsed[:3]]),
+                       status="suspended", staff_user=admin, selection={"selected": len(lapsed[:3])})
     demo.counts["staff_actions"] += 2
+    if len(lapsed) == 4:  # one membership closed by staff: anonymised, its points forfeited, in the audit log
+        member_status_set(member=lapsed[3], status="closed", staff_user=admin)
+        demo.counts["staff_actions"] += 1
+
+
+def demo_kpi_rollup(demo: Demo) -> None:
+    """The KPI dashboard's day rollups brought up to date, as beat does every ten minutes (roll_up_kpis)."""
+    from loyalty.kpi_rollup import kpi_rollup_run
+
+    kpi_rollup_run()
 
 
 def demo_program_bonuses(demo: Demo) -> None:
@@ -589,7 +601,7 @@ STEPS: list[Callable[[Demo], None]] = [
     demo_back_office, demo_program_bonuses,
 ]
 # Run on every invocation, also when the data is already there.
-ALWAYS: list[Callable[[Demo], None]] = [demo_admin, demo_staff, demo_portal_login, demo_api_key]
+ALWAYS: list[Callable[[Demo], None]] = [demo_admin, demo_staff, demo_portal_login, demo_api_key, demo_kpi_rollup]
 # Extra member_create arguments for a planned member (e.g. who referred them), and what follows a visit.
 JOIN_HOOKS: list[Callable[[Demo, PlannedMember], dict[str, Any]]] = []
 VISIT_HOOKS: list[Callable[[Demo, PlannedMember, datetime, Purchase], None]] = []
