@@ -932,6 +932,8 @@ def member_tier_floor_set(*, member: Member, tier: Tier | None, reason: str, sta
     if not reason:
         raise TierError(_("A reason is required."), field="reason")
     locked = _locked_member(member)
+    if locked.status == MemberStatus.CLOSED:
+        raise TierError(_("This membership is closed: its tier cannot change."), code="member_inactive")
     Member.objects.filter(pk=locked.pk).update(tier_floor=tier, tier_floor_reason=reason[:255] if tier else "")
     if tier is None or (locked.tier_floor is not None and tier.rank < locked.tier_floor.rank):
         TierReview.objects.get_or_create(member_id=locked.pk, due_at=timezone.now())

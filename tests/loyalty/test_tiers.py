@@ -420,6 +420,15 @@ def test_manual_floor_lifts_at_once_and_keeps_the_member_up(member, tiers):
     assert tier_code(member) is None
 
 
+def test_a_closed_membership_gets_no_floor(member, tiers):
+    Member.objects.filter(pk=member.pk).update(status=MemberStatus.CLOSED)
+    with pytest.raises(TierError, match="closed"):
+        member_tier_floor_set(member=member, tier=tiers["gold"], reason="VIP customer")
+    member = reload(member)
+    assert (member.tier_floor, member.tier) == (None, None)
+    assert not TierHistory.objects.filter(member=member).exists()
+
+
 def test_floor_below_the_current_tier_changes_nothing_now(member, tiers):
     configure()
     earn(member, 600, T0, key="e1")
